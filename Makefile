@@ -1,0 +1,53 @@
+# frr-speaker: the two commands a newcomer runs are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+# Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
+APT_PACKAGES := frr frr-pythontools iproute2 procps
+
+.PHONY: all build test deps lint unit crds golden bench demo demo-down clean
+
+all: build
+
+## deps: install the system packages (FRR, iproute2) if any is missing. Needs root.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v vtysh >/dev/null || { echo "vtysh still missing after installing FRR" >&2; exit 1; }
+
+build:
+	$(CARGO) build --release --locked
+
+## lint: formatting and clippy, warnings are errors.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## test: everything (unit, golden incl. FRR's own parser, properties, CLI).
+test: deps lint
+	$(CARGO) test --locked
+
+## crds: regenerate deploy/crds.yaml from the Rust types.
+crds:
+	$(CARGO) run --quiet --locked -- crds > deploy/crds.yaml
+
+## golden: accept the current output as the expected output of every golden case (review the diff!).
+golden:
+	UPDATE_GOLDEN=1 $(CARGO) test --locked --test golden
+
+## bench: render and load 10,000 prefixes into a throwaway FRR (needs root for a network namespace).
+bench: deps
+	$(CARGO) bench --locked --bench render_load
+
+## demo: not there yet (needs the FRR driver and the namespace lab: issue "Drive a real FRR").
+demo: deps build
+	@echo "make demo: the agent cannot drive FRR yet; what works today is the offline renderer:"
+	./target/release/frr-speaker render --node node1 e2e/examples/two-nodes
+
+demo-down:
+	@true
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,419 @@
+//! Pure computation of one node's BGP intent from the snapshot: which sessions it opens, which
+//! prefixes it announces to which neighbor, with which attributes. No I/O: data in, data out.
+//!
+//! Announcement rules (MetalLB's semantics unless said otherwise):
+//! - a Service is announced only if it is of type LoadBalancer, of our load-balancer class, has an
+//!   ingress IP, that IP lies in an IPAddressPool, and a BGPAdvertisement selects that pool, the
+//!   Service (serviceSelectors) and this node (nodeSelectors);
+//! - externalTrafficPolicy Cluster needs a ready endpoint anywhere; Local needs a ready endpoint
+//!   on this node;
+//! - serving-but-terminating endpoints (our choice, mirroring kube-proxy's fallback): they count
+//!   only when the Service has no ready endpoint anywhere. While a ready endpoint exists, a node
+//!   whose endpoints are all terminating withdraws so the router moves new connections away; when
+//!   every endpoint is terminating, nodes that still serve keep announcing instead of
+//!   black-holing the Service;
+//! - a node labelled node.kubernetes.io/exclude-from-external-load-balancers, or whose
+//!   NetworkUnavailable condition is True, keeps its sessions but announces nothing;
+//! - several advertisements selecting the same prefix for the same peer merge: communities are
+//!   united; differing local preferences are a warning and the highest wins.
+
+pub mod config;
+pub mod selector;
+pub mod state;
+pub mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::index::Snapshot;
+use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, ServiceInfo};
+use crate::problem::{Kind, Problem};
+use config::{AdConf, PeerConf, ValidConfig, MAX_COMMUNITIES};
+use state::{DesiredState, Network, PolicyEntry, Router};
+use values::{standard_community_text, CommunityValue};
+
+/// What the computation needs besides the snapshot.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// This node's name.
+    pub node: String,
+    /// Namespace the metallb.io configuration is read from.
+    pub namespace: String,
+    /// Our spec.loadBalancerClass; `None` handles Services without a class.
+    pub lb_class: Option<String>,
+    /// Networks directly connected to this node, when known: enables the check that an eBGP peer
+    /// off those networks has ebgpMultiHop.
+    pub connected: Option<Vec<IpNet>>,
+}
+
+impl Options {
+    pub fn new(node: impl Into<String>) -> Self {
+        Options { node: node.into(), namespace: "metallb-system".into(), lb_class: None, connected: None }
+    }
+}
+
+/// The result: the desired state unless the configuration for this node is invalid, and every
+/// problem found (sorted, errors first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub state: Option<DesiredState>,
+    pub problems: Vec<Problem>,
+}
+
+impl Outcome {
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(Problem::is_error)
+    }
+}
+
+/// Compute this node's desired state.
+pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
+    let mut problems: Vec<Problem> = snap
+        .unreadable
+        .values()
+        .map(|p| {
+            let fatal =
+                p.kind.is_config() && p.kind != Kind::Secret || (p.kind == Kind::Node && p.object.name == opts.node);
+            if fatal {
+                p.clone()
+            } else {
+                p.clone().into_warning()
+            }
+        })
+        .collect();
+
+    let node = snap
+        .nodes
+        .get(&opts.node)
+        .cloned()
+        .unwrap_or_else(|| NodeInfo { name: opts.node.clone(), ..Default::default() });
+    let (cfg, probs) = config::validate(snap, opts, &node.labels);
+    problems.extend(probs.0);
+
+    let mut state = None;
+    if !problems.iter().any(Problem::is_error) {
+        let mut builder = Builder::default();
+        if node.announces() {
+            let slices = slices_by_service(snap);
+            for svc in snap.services.values() {
+                let eps =
+                    slices.get(&(svc.key.namespace.as_str(), svc.key.name.as_str())).map(Vec::as_slice).unwrap_or(&[]);
+                builder.service(opts, &cfg, svc, eps, &mut problems);
+            }
+        } else {
+            // Still check the Services' own fields, so problems do not depend on the node.
+            for svc in snap.services.values() {
+                ingress_ips(svc, &mut problems);
+            }
+        }
+        match builder.finish(&cfg) {
+            Ok((s, warnings)) => {
+                problems.extend(warnings);
+                state = Some(s);
+            }
+            Err(errs) => problems.extend(errs),
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    if problems.iter().any(Problem::is_error) {
+        state = None;
+    }
+    Outcome { state, problems }
+}
+
+/// A prefix class: neighbor (index in cfg.peers) -> advertisements (indexes in cfg.ads).
+type Class = BTreeMap<usize, BTreeSet<usize>>;
+
+/// Accumulates, per VRF and prefix, which neighbors receive it through which advertisements.
+#[derive(Default)]
+struct Builder {
+    /// (peer index in cfg.peers, prefix) -> advertisements (index in cfg.ads)
+    routes: BTreeMap<IpNet, Class>,
+    announcements: BTreeMap<ObjKey, BTreeMap<IpNet, BTreeSet<String>>>,
+}
+
+/// The Service's ingress IPs that parse; a warning for each that does not.
+fn ingress_ips(svc: &ServiceInfo, problems: &mut Vec<Problem>) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for (i, raw) in svc.ingress_ips.iter().enumerate() {
+        match values::parse_unicast_ip(raw) {
+            Ok(ip) => out.push(ip),
+            Err(e) => problems.push(Problem::warning(
+                Kind::Service,
+                &svc.key,
+                format!("status.loadBalancer.ingress[{i}].ip"),
+                e,
+            )),
+        }
+    }
+    out
+}
+
+impl Builder {
+    fn service(
+        &mut self,
+        opts: &Options,
+        cfg: &ValidConfig,
+        svc: &ServiceInfo,
+        slices: &[&EndpointSliceInfo],
+        problems: &mut Vec<Problem>,
+    ) {
+        if !svc.load_balancer || svc.load_balancer_class != opts.lb_class || svc.ingress_ips.is_empty() {
+            return;
+        }
+        let ips = ingress_ips(svc, problems);
+        if !has_endpoints(slices, svc.etp_local, &opts.node) {
+            return;
+        }
+        for ip in ips {
+            let pool = svc
+                .pool_annotation
+                .as_ref()
+                .and_then(|name| cfg.pools.iter().find(|p| p.key.name == *name && p.contains(ip)))
+                .or_else(|| cfg.pools.iter().find(|p| p.contains(ip)));
+            let Some(pool) = pool else {
+                problems.push(Problem::warning(
+                    Kind::Service,
+                    &svc.key,
+                    "status.loadBalancer.ingress",
+                    format!("{ip} is in no IPAddressPool: not announced"),
+                ));
+                continue;
+            };
+            for (ai, ad) in cfg.ads.iter().enumerate() {
+                if !ad.pools.contains(&pool.key)
+                    || !selector::any_matches(&ad.service_selectors, &svc.labels).unwrap_or(false)
+                {
+                    continue;
+                }
+                let prefix = aggregate(ip, ad);
+                for (pi, peer) in cfg.peers.iter().enumerate() {
+                    let family_ok = if ip.is_ipv4() { peer.neighbor.ipv4 } else { peer.neighbor.ipv6 };
+                    if family_ok && (ad.peers.is_empty() || ad.peers.contains(&peer.name)) {
+                        self.routes.entry(prefix).or_default().entry(pi).or_default().insert(ai);
+                        self.announcements
+                            .entry(svc.key.clone())
+                            .or_default()
+                            .entry(prefix)
+                            .or_default()
+                            .insert(peer.name.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self, cfg: &ValidConfig) -> Result<(DesiredState, Vec<Problem>), Vec<Problem>> {
+        let mut warnings = Vec::new();
+        let mut errors = Vec::new();
+        // A class is "these neighbors, through these advertisements each".
+        let mut classes: BTreeMap<&Class, u16> = BTreeMap::new();
+        for class in self.routes.values() {
+            classes.insert(class, 0);
+        }
+        assign_tags(&mut classes, cfg);
+
+        let mut routers: BTreeMap<Option<String>, Router> = BTreeMap::new();
+        for p in &cfg.peers {
+            let r = routers.entry(p.vrf.as_ref().map(|v| v.to_string())).or_insert_with(|| Router {
+                vrf: p.vrf.clone(),
+                asn: p.my_asn,
+                router_id: p.router_id,
+                neighbors: Vec::new(),
+                ipv4_networks: Vec::new(),
+                ipv6_networks: Vec::new(),
+            });
+            r.neighbors.push(p.neighbor.clone());
+        }
+        for r in routers.values_mut() {
+            r.neighbors.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+
+        // Each neighbor's policy: one entry per class it belongs to.
+        let mut policies: BTreeMap<usize, Vec<PolicyEntry>> = BTreeMap::new();
+        for (class, tag) in &classes {
+            for (pi, ads) in class.iter() {
+                let peer = &cfg.peers[*pi];
+                policies.entry(*pi).or_default().push(policy_entry(*tag, peer, ads, cfg, &mut warnings, &mut errors));
+            }
+        }
+        for (prefix, class) in &self.routes {
+            let tag = classes[class];
+            let vrfs: BTreeSet<Option<String>> =
+                class.keys().map(|pi| cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).collect();
+            for vrf in vrfs {
+                if let Some(r) = routers.get_mut(&vrf) {
+                    let n = Network { prefix: *prefix, tag };
+                    if prefix.addr().is_ipv4() {
+                        r.ipv4_networks.push(n);
+                    } else {
+                        r.ipv6_networks.push(n);
+                    }
+                }
+            }
+        }
+        for (pi, mut entries) in policies {
+            entries.sort_by_key(|e| e.tag);
+            let p = &cfg.peers[pi];
+            if let Some(r) = routers.get_mut(&p.vrf.as_ref().map(|v| v.to_string())) {
+                if let Some(n) = r.neighbors.iter_mut().find(|n| n.id == p.neighbor.id) {
+                    n.policy = entries;
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut tags: Vec<u16> = classes.values().copied().collect();
+        tags.sort_unstable();
+        let state = DesiredState {
+            bfd_profiles: cfg.profiles.values().cloned().collect(),
+            tags,
+            routers: routers.into_values().collect(),
+            announcements: self
+                .announcements
+                .into_iter()
+                .map(|(k, m)| (k, m.into_iter().map(|(p, peers)| (p, peers.into_iter().collect())).collect()))
+                .collect(),
+        };
+        Ok((state, warnings))
+    }
+}
+
+/// EndpointSlices by (namespace, Service name), built once per computation.
+fn slices_by_service(snap: &Snapshot) -> BTreeMap<(&str, &str), Vec<&EndpointSliceInfo>> {
+    let mut m: BTreeMap<(&str, &str), Vec<&EndpointSliceInfo>> = BTreeMap::new();
+    for s in snap.endpoint_slices.values() {
+        if let Some(svc) = s.service.as_deref() {
+            m.entry((s.key.namespace.as_str(), svc)).or_default().push(s);
+        }
+    }
+    m
+}
+
+/// ETP Cluster: a ready endpoint anywhere. ETP Local: a ready endpoint on this node. When no
+/// endpoint is ready anywhere, serving (terminating) endpoints count instead.
+fn has_endpoints(slices: &[&EndpointSliceInfo], etp_local: bool, node: &str) -> bool {
+    let eps = slices.iter().flat_map(|s| s.endpoints.iter());
+    let (mut ready_any, mut ready_here, mut serving_any, mut serving_here) = (false, false, false, false);
+    for ep in eps {
+        let here = ep.node.as_deref() == Some(node);
+        let ready = ep.ready && !ep.terminating;
+        ready_any |= ready;
+        ready_here |= ready && here;
+        serving_any |= ep.serving;
+        serving_here |= ep.serving && here;
+    }
+    match (etp_local, ready_any) {
+        (true, true) => ready_here,
+        (true, false) => serving_here,
+        (false, true) => true,
+        (false, false) => serving_any,
+    }
+}
+
+/// The prefix announced for `ip` under `ad`'s aggregation length.
+fn aggregate(ip: IpAddr, ad: &AdConf) -> IpNet {
+    let len = if ip.is_ipv4() { ad.agg_v4 } else { ad.agg_v6 };
+    // The lengths were range-checked in `config`.
+    IpNet::new(ip, len).map(|n| n.trunc()).unwrap_or_else(|_| IpNet::from(ip))
+}
+
+/// Tags 1..=65534 (65535 is the sequence number of each outbound route-map's final deny). A tag is
+/// a hash of the class's identity, probing upwards on a collision, so it is stable while the class
+/// exists.
+fn assign_tags(classes: &mut BTreeMap<&Class, u16>, cfg: &ValidConfig) {
+    const SLOTS: u64 = 65534;
+    let mut wanted: Vec<(u64, String, &Class)> = classes
+        .keys()
+        .map(|class| {
+            let mut id = String::new();
+            for (pi, ads) in class.iter() {
+                let p = &cfg.peers[*pi];
+                id.push_str(p.vrf.as_ref().map(|v| v.as_str()).unwrap_or(""));
+                id.push('|');
+                id.push_str(&p.neighbor.id);
+                id.push('=');
+                for ai in ads {
+                    id.push_str(&cfg.ads[*ai].key.name);
+                    id.push(',');
+                }
+                id.push(';');
+            }
+            (fnv1a(id.as_bytes()) % SLOTS, id, *class)
+        })
+        .collect();
+    wanted.sort();
+    let mut used = BTreeSet::new();
+    for (slot, _, class) in wanted {
+        let mut s = slot;
+        while used.contains(&s) {
+            s = (s + 1) % SLOTS;
+        }
+        used.insert(s);
+        classes.insert(class, (s + 1) as u16);
+    }
+}
+
+/// FNV-1a, 64 bit: a stable hash (std's hasher is randomly seeded per process).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn policy_entry(
+    tag: u16,
+    peer: &PeerConf,
+    ads: &BTreeSet<usize>,
+    cfg: &ValidConfig,
+    warnings: &mut Vec<Problem>,
+    errors: &mut Vec<Problem>,
+) -> PolicyEntry {
+    let mut comms: BTreeSet<CommunityValue> = BTreeSet::new();
+    let mut local_pref: Option<(u32, &ObjKey)> = None;
+    for ai in ads {
+        let ad = &cfg.ads[*ai];
+        comms.extend(ad.communities.iter().copied());
+        if let (Some(lp), true) = (ad.local_pref, peer.neighbor.ibgp) {
+            match local_pref {
+                Some((cur, other)) if cur != lp => {
+                    warnings.push(Problem::warning(Kind::BGPAdvertisement, &ad.key, "spec.localPref", format!(
+                        "{lp} conflicts with {cur} of BGPAdvertisement {other} for the same prefixes to BGPPeer {}: using {}",
+                        peer.name, lp.max(cur))));
+                    if lp > cur {
+                        local_pref = Some((lp, &ad.key));
+                    }
+                }
+                Some(_) => {}
+                None => local_pref = Some((lp, &ad.key)),
+            }
+        }
+    }
+    if comms.len() > MAX_COMMUNITIES {
+        let names: Vec<String> = ads.iter().map(|ai| cfg.ads[*ai].key.to_string()).collect();
+        errors.push(Problem::error(
+            Kind::BGPAdvertisement,
+            &cfg.ads[*ads.iter().next().unwrap_or(&0)].key,
+            "spec.communities",
+            format!(
+            "together with BGPAdvertisements {} this makes {} communities for BGPPeer {}: at most {MAX_COMMUNITIES}",
+            names.join(", "), comms.len(), peer.name),
+        ));
+    }
+    let mut communities = Vec::new();
+    let mut large_communities = Vec::new();
+    for c in comms {
+        match c {
+            CommunityValue::Standard(v) => communities.push(standard_community_text(v)),
+            CommunityValue::Large(a, b, c) => large_communities.push(format!("{a}:{b}:{c}")),
+        }
+    }
+    PolicyEntry { tag, communities, large_communities, local_pref: local_pref.map(|(v, _)| v) }
+}

@@ -1,0 +1,128 @@
+//! The node's complete BGP intent: what `frr::render` turns into frr.conf. Every string in here has
+//! passed the grammar of `values` (or is generated from numbers and addresses), every collection is
+//! sorted, so equal intent always renders to equal bytes.
+//!
+//! How per-prefix attributes reach FRR (design; measured in README "Benchmarks"):
+//! - Each announced prefix is one `network P route-map fs-tag-N` line. `fs-tag-N` only sets the
+//!   route's tag to N; N names the prefix's *class*: which neighbors receive it and through which
+//!   advertisements.
+//! - Each neighbor has one outbound route-map `fs-out-<neighbor>` with one entry per class it
+//!   receives: `match tag N`, then that class's communities, large communities and local
+//!   preference for this neighbor. Everything else is denied.
+//! - The number of classes is the number of distinct advertisement/peer combinations (a handful),
+//!   not the number of prefixes, so route-maps stay small and no per-prefix filter list exists
+//!   (FRR 8.4 loads per-prefix prefix-list entries quadratically, ../shared/notes/frr-lab.md).
+//!   Adding or removing a service is one `network` line; changing an advertisement's communities
+//!   is one `set` line.
+//! - A class's tag is a hash of its identity, so it does not move when other classes come and go.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::values::{IfName, ProfileName};
+use crate::model::core::{ObjKey, Redacted};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DesiredState {
+    /// BFD profiles used by this node's neighbors, by name.
+    pub bfd_profiles: Vec<BfdProfileConf>,
+    /// Tags of the prefix classes in use; each gets a `route-map fs-tag-N`.
+    pub tags: Vec<u16>,
+    /// One BGP instance per VRF: the default VRF first, then by VRF name.
+    pub routers: Vec<Router>,
+    /// What this node announces for each Service: prefix → BGPPeer names (for status and events).
+    #[serde(skip)]
+    pub announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+}
+
+/// A `bfd` / `profile NAME` block. `None` means FRR's default, which FRR does not show in its
+/// running config, so it is not written either.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BfdProfileConf {
+    pub name: ProfileName,
+    pub detect_multiplier: Option<u32>,
+    pub receive_interval: Option<u32>,
+    pub transmit_interval: Option<u32>,
+    pub passive_mode: bool,
+    pub echo_mode: bool,
+    pub echo_interval: Option<u32>,
+    pub minimum_ttl: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Router {
+    /// `None` for the default VRF.
+    pub vrf: Option<IfName>,
+    pub asn: u32,
+    pub router_id: Option<Ipv4Addr>,
+    pub neighbors: Vec<Neighbor>,
+    pub ipv4_networks: Vec<Network>,
+    pub ipv6_networks: Vec<Network>,
+}
+
+/// One `network` line: a prefix and the tag of its class.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Network {
+    pub prefix: IpNet,
+    pub tag: u16,
+}
+
+/// `remote-as` of a neighbor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RemoteAs {
+    Number(u32),
+    /// `internal` / `external` (MetalLB's dynamicASN).
+    Dynamic(&'static str),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Neighbor {
+    /// The BGPPeer this neighbor comes from.
+    pub peer: ObjKey,
+    /// Peer address, or interface name for an unnumbered session.
+    pub id: String,
+    pub interface: bool,
+    pub remote_as: RemoteAs,
+    pub ibgp: bool,
+    /// `None` for 179.
+    pub port: Option<u16>,
+    pub password: Option<Redacted>,
+    pub update_source: Option<IpAddr>,
+    /// `neighbor X ebgp-multihop 255` (FRR prints the bare form with its TTL of 255).
+    pub ebgp_multihop: bool,
+    pub keepalive: u64,
+    pub hold: u64,
+    pub connect: Option<u64>,
+    pub bfd_profile: Option<ProfileName>,
+    pub graceful_restart: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    pub route_map_out: String,
+    /// One entry per prefix class this neighbor receives, by tag.
+    pub policy: Vec<PolicyEntry>,
+}
+
+/// What a neighbor's outbound route-map does for one class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyEntry {
+    pub tag: u16,
+    /// Standard communities in FRR's own order and spelling (numeric order, well-known by name).
+    pub communities: Vec<String>,
+    /// Large communities, numerically sorted.
+    pub large_communities: Vec<String>,
+    /// iBGP only.
+    pub local_pref: Option<u32>,
+}
+
+/// Name of a neighbor's outbound route-map. `@` cannot occur in an interface, VRF or address, so
+/// names never collide across VRFs.
+pub fn out_route_map(id: &str, vrf: Option<&IfName>) -> String {
+    match vrf {
+        None => format!("fs-out-{id}"),
+        Some(v) => format!("fs-out-{id}@{v}"),
+    }
+}

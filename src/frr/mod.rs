@@ -1,0 +1,2 @@
+//! Everything that speaks FRR: rendering the configuration (pure).
+pub mod render;

@@ -1,0 +1,118 @@
+//! Desired state to frr.conf text, through the Tera template in templates/. Pure and
+//! deterministic: the state's collections are sorted and the template adds nothing that varies.
+
+use std::sync::OnceLock;
+
+use tera::{Context, Tera};
+
+use crate::desired::state::DesiredState;
+
+const TEMPLATE_NAME: &str = "frr.conf.tera";
+const TEMPLATE: &str = include_str!("../../templates/frr.conf.tera");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("rendering frr.conf: {0}")]
+    Template(String),
+    #[error("rendered frr.conf line {line} is outside the config grammar: {reason}")]
+    Grammar { line: usize, reason: String },
+}
+
+/// First words a rendered line may start with: exactly the commands the template writes.
+const KEYWORDS: &[&str] = &[
+    "!",
+    "frr",
+    "bfd",
+    "profile",
+    "exit",
+    "detect-multiplier",
+    "receive-interval",
+    "transmit-interval",
+    "passive-mode",
+    "echo-mode",
+    "echo",
+    "minimum-ttl",
+    "route-map",
+    "set",
+    "match",
+    "router",
+    "bgp",
+    "no",
+    "neighbor",
+    "address-family",
+    "network",
+    "exit-address-family",
+];
+
+/// Defence in depth behind the value grammar: every line of a rendered config is printable ASCII,
+/// starts with a command the template writes, and carries no `!` except as a whole comment line.
+/// A config that fails this is never handed to FRR.
+pub fn check_grammar(text: &str) -> Result<(), RenderError> {
+    for (i, line) in text.lines().enumerate() {
+        let fail = |reason: &str| Err(RenderError::Grammar { line: i + 1, reason: reason.to_string() });
+        if let Some(c) = line.chars().find(|c| !(c.is_ascii_graphic() || *c == ' ')) {
+            return fail(&format!("character {c:?}"));
+        }
+        let body = line.trim_start();
+        if body.starts_with('!') {
+            if body != "!" && !(i == 0 && body.starts_with("! frr.conf rendered by frr-speaker")) {
+                return fail("comment");
+            }
+            continue;
+        }
+        if body.contains('!') {
+            return fail("'!' inside a command");
+        }
+        let first = body.split(' ').next().unwrap_or("");
+        if !KEYWORDS.contains(&first) {
+            return fail(&format!("unexpected command {first:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn tera() -> Result<&'static Tera, RenderError> {
+    static TERA: OnceLock<Result<Tera, String>> = OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut t = Tera::default();
+        // frr.conf is not HTML: nothing is escaped (values are safe by construction).
+        t.autoescape_on(vec![]);
+        t.add_raw_template(TEMPLATE_NAME, TEMPLATE).map_err(|e| format!("{e:?}"))?;
+        Ok(t)
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Template(e.clone()))
+}
+
+/// Render the node's frr.conf.
+pub fn render(state: &DesiredState) -> Result<String, RenderError> {
+    let mut ctx = Context::new();
+    ctx.insert("state", state);
+    let text = tera()?.render(TEMPLATE_NAME, &ctx).map_err(|e| RenderError::Template(format!("{e:?}")))?;
+    // The template's leading comment leaves blank lines behind.
+    let mut out = text.trim_start().to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    check_grammar(&out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar_rejects_injected_lines() {
+        assert!(check_grammar("frr defaults traditional\n!\nrouter bgp 1\n neighbor 192.0.2.1 remote-as 2\n").is_ok());
+        for bad in [
+            "router bgp 1\n write memory\n",
+            "router bgp 1 ! x\n",
+            "! hello\n",
+            "neighbor x password a\tb\n",
+            "neighbor \u{430}\n",
+        ] {
+            assert!(check_grammar(&format!("frr defaults traditional\n{bad}")).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The typed snapshot of everything the agent reads, keyed by namespace/name so that the order in
+//! which objects arrive (watch events, files in a directory) can never change the result.
+//! Sources `apply` and `delete` objects; `desired::compute` reads the snapshot.
+
+use std::collections::BTreeMap;
+
+use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, ServiceInfo};
+use crate::model::crds::{BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, CommunitySpec, IpAddressPoolSpec};
+use crate::problem::{Kind, Problem};
+
+/// A metallb.io object reduced to what the core needs: its key, labels (pools are selected by
+/// label) and spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Obj<T> {
+    pub key: ObjKey,
+    pub labels: BTreeMap<String, String>,
+    pub spec: T,
+}
+
+/// One object of any kind the agent reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    Peer(Obj<BgpPeerSpec>),
+    Advertisement(Obj<BgpAdvertisementSpec>),
+    Pool(Obj<IpAddressPoolSpec>),
+    BfdProfile(Obj<BfdProfileSpec>),
+    Community(Obj<CommunitySpec>),
+    Service(ServiceInfo),
+    EndpointSlice(EndpointSliceInfo),
+    Node(NodeInfo),
+    Secret(SecretInfo),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Peer(_) => Kind::BGPPeer,
+            Object::Advertisement(_) => Kind::BGPAdvertisement,
+            Object::Pool(_) => Kind::IPAddressPool,
+            Object::BfdProfile(_) => Kind::BFDProfile,
+            Object::Community(_) => Kind::Community,
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Node(_) => Kind::Node,
+            Object::Secret(_) => Kind::Secret,
+        }
+    }
+
+    pub fn key(&self) -> ObjKey {
+        match self {
+            Object::Peer(o) => o.key.clone(),
+            Object::Advertisement(o) => o.key.clone(),
+            Object::Pool(o) => o.key.clone(),
+            Object::BfdProfile(o) => o.key.clone(),
+            Object::Community(o) => o.key.clone(),
+            Object::Service(s) => s.key.clone(),
+            Object::EndpointSlice(s) => s.key.clone(),
+            Object::Node(n) => ObjKey::new("", n.name.clone()),
+            Object::Secret(s) => s.key.clone(),
+        }
+    }
+}
+
+/// Everything the agent knows, as of now.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub peers: BTreeMap<ObjKey, Obj<BgpPeerSpec>>,
+    pub advertisements: BTreeMap<ObjKey, Obj<BgpAdvertisementSpec>>,
+    pub pools: BTreeMap<ObjKey, Obj<IpAddressPoolSpec>>,
+    pub bfd_profiles: BTreeMap<ObjKey, Obj<BfdProfileSpec>>,
+    pub communities: BTreeMap<ObjKey, Obj<CommunitySpec>>,
+    pub services: BTreeMap<ObjKey, ServiceInfo>,
+    pub endpoint_slices: BTreeMap<ObjKey, EndpointSliceInfo>,
+    pub nodes: BTreeMap<String, NodeInfo>,
+    pub secrets: BTreeMap<ObjKey, SecretInfo>,
+    /// Objects that exist but could not be read (a malformed field), by kind and key. Replaced
+    /// when the object is applied again in a valid form, dropped when it is deleted.
+    pub unreadable: BTreeMap<(Kind, ObjKey), Problem>,
+}
+
+impl Snapshot {
+    /// Insert or replace one object.
+    pub fn apply(&mut self, obj: Object) {
+        self.unreadable.remove(&(obj.kind(), obj.key()));
+        match obj {
+            Object::Peer(o) => {
+                self.peers.insert(o.key.clone(), o);
+            }
+            Object::Advertisement(o) => {
+                self.advertisements.insert(o.key.clone(), o);
+            }
+            Object::Pool(o) => {
+                self.pools.insert(o.key.clone(), o);
+            }
+            Object::BfdProfile(o) => {
+                self.bfd_profiles.insert(o.key.clone(), o);
+            }
+            Object::Community(o) => {
+                self.communities.insert(o.key.clone(), o);
+            }
+            Object::Service(s) => {
+                self.services.insert(s.key.clone(), s);
+            }
+            Object::EndpointSlice(s) => {
+                self.endpoint_slices.insert(s.key.clone(), s);
+            }
+            Object::Node(n) => {
+                self.nodes.insert(n.name.clone(), n);
+            }
+            Object::Secret(s) => {
+                self.secrets.insert(s.key.clone(), s);
+            }
+        }
+    }
+
+    /// Record an object that exists but could not be read; any earlier valid version is removed,
+    /// so that stale content is never acted on.
+    pub fn apply_unreadable(&mut self, problem: Problem) {
+        self.delete(problem.kind, &problem.object);
+        self.unreadable.insert((problem.kind, problem.object.clone()), problem);
+    }
+
+    /// Remove one object (and any record of it being unreadable).
+    pub fn delete(&mut self, kind: Kind, key: &ObjKey) {
+        self.unreadable.remove(&(kind, key.clone()));
+        match kind {
+            Kind::BGPPeer => drop(self.peers.remove(key)),
+            Kind::BGPAdvertisement => drop(self.advertisements.remove(key)),
+            Kind::IPAddressPool => drop(self.pools.remove(key)),
+            Kind::BFDProfile => drop(self.bfd_profiles.remove(key)),
+            Kind::Community => drop(self.communities.remove(key)),
+            Kind::Service => drop(self.services.remove(key)),
+            Kind::EndpointSlice => drop(self.endpoint_slices.remove(key)),
+            Kind::Node => drop(self.nodes.remove(&key.name)),
+            Kind::Secret => drop(self.secrets.remove(key)),
+            Kind::Manifest => {}
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! frr-speaker: a Kubernetes BGP load-balancer speaker that drives FRR.
+//!
+//! Data flows one way: sources -> index (snapshot) -> desired::compute (pure) -> frr::render (pure)
+//! -> FRR. See README.md for the whole picture.
+pub mod desired;
+pub mod frr;
+pub mod index;
+pub mod model;
+pub mod problem;
+pub mod sources;

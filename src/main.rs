@@ -1,0 +1,106 @@
+//! The `frr-speaker` command: parse arguments, set up logging, run the chosen subcommand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+use frr_speaker::desired::{self, Options};
+use frr_speaker::frr::render::render;
+use frr_speaker::model::crds::crds_yaml;
+use frr_speaker::problem::Problem;
+use frr_speaker::sources::files;
+
+/// Kubernetes BGP load-balancer speaker driving FRR (metallb.io compatible).
+#[derive(Parser)]
+#[command(name = "frr-speaker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the frr.conf NODE must run for the given manifests (offline).
+    ///
+    /// Problems go to stderr, one per line. Exit 0 with warnings; exit 1 (and no config) on errors.
+    Render(Offline),
+    /// Validate the manifests for NODE: print every problem; exit 1 on any error.
+    Check(Offline),
+    /// Print the metallb.io CustomResourceDefinitions as YAML.
+    Crds,
+}
+
+#[derive(Args)]
+struct Offline {
+    /// Name of the node to compute for (its Node object, if given, supplies labels).
+    #[arg(long, env = "NODE_NAME")]
+    node: String,
+    /// Namespace the metallb.io configuration objects are read from; objects without a
+    /// namespace are taken to be in it.
+    #[arg(long, default_value = "metallb-system")]
+    namespace: String,
+    /// Handle only Services with this spec.loadBalancerClass (default: Services without one).
+    #[arg(long)]
+    lb_class: Option<String>,
+    /// A network directly connected to the node (repeatable). When given, an eBGP peer outside
+    /// every such network must have ebgpMultiHop.
+    #[arg(long = "connected", value_name = "CIDR")]
+    connected: Vec<IpNet>,
+    /// YAML files or directories of them (multi-document; unknown kinds ignored).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Render(o) => offline(o, true),
+        Cmd::Check(o) => offline(o, false),
+        Cmd::Crds => match crds_yaml() {
+            Ok(y) => {
+                print!("{y}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn offline(o: Offline, print_config: bool) -> ExitCode {
+    let (snap, mut problems) = files::load(&o.paths, &o.namespace);
+    let opts = Options {
+        node: o.node,
+        namespace: o.namespace,
+        lb_class: o.lb_class,
+        connected: (!o.connected.is_empty()).then_some(o.connected),
+    };
+    let outcome = desired::compute(&snap, &opts);
+    problems.extend(outcome.problems.iter().cloned());
+    problems.sort();
+    problems.dedup();
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.iter().any(Problem::is_error) {
+        return ExitCode::FAILURE;
+    }
+    if print_config {
+        let Some(state) = outcome.state else {
+            eprintln!("error: no configuration computed");
+            return ExitCode::FAILURE;
+        };
+        match render(&state) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

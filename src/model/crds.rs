@@ -1,0 +1,288 @@
+//! The metallb.io custom resources, field for field as MetalLB documents them, so that objects
+//! written for MetalLB's speaker load here unchanged. These types are data only: what a field
+//! means, and which values are valid, is decided in `desired`.
+//!
+//! The CRD YAML under deploy/ is generated from these types (`frr-speaker crds`); a test fails when
+//! the committed file drifts from them.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A BGP session this node's FRR opens (metallb.io/v1beta2 BGPPeer).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta2",
+    kind = "BGPPeer",
+    root = "BgpPeer",
+    plural = "bgppeers",
+    namespaced,
+    status = "BgpPeerStatus",
+    printcolumn = r#"{"name":"Address","type":"string","jsonPath":".spec.peerAddress"}"#,
+    printcolumn = r#"{"name":"ASN","type":"string","jsonPath":".spec.peerASN"}"#,
+    printcolumn = r#"{"name":"BFD Profile","type":"string","jsonPath":".spec.bfdProfile"}"#,
+    printcolumn = r#"{"name":"Multi Hops","type":"string","jsonPath":".spec.ebgpMultiHop"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpPeerSpec {
+    /// AS number this node uses for the session.
+    #[serde(rename = "myASN")]
+    pub my_asn: u32,
+    /// AS number expected from the peer. Exactly one of peerASN and dynamicASN.
+    #[serde(rename = "peerASN", default, skip_serializing_if = "Option::is_none")]
+    pub peer_asn: Option<u32>,
+    /// `internal` or `external`: the peer's AS is learnt from its OPEN message.
+    #[serde(rename = "dynamicASN", default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_asn: Option<String>,
+    /// Address of the peer. Exactly one of peerAddress and interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_address: Option<String>,
+    /// Interface for an unnumbered (IPv6 link-local) session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// TCP port of the peer (default 179).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16384))]
+    pub peer_port: Option<u32>,
+    /// Source address for the session's TCP connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<String>,
+    /// BGP router ID (IPv4 form). Every peer of a node in one VRF must agree.
+    #[serde(rename = "routerID", default, skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<String>,
+    /// Requested hold time (a duration such as `90s`; 0 or at least 3s). Default 90s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<String>,
+    /// Keepalive interval (a duration; less than holdTime). Default holdTime/3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_time: Option<String>,
+    /// How long to wait between connection attempts (a duration, 1s to 65535s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_time: Option<String>,
+    /// TCP MD5 password, in clear. Mutually exclusive with passwordSecret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A Secret of type kubernetes.io/basic-auth holding the password under key `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<SecretRef>,
+    /// Name of a BFDProfile to run BFD with this peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd_profile: Option<String>,
+    /// The peer is more than one hop away (eBGP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebgp_multi_hop: Option<bool>,
+    /// VRF the session lives in (default: the default VRF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
+    /// Announce the graceful-restart capability (RFC 4724) to this peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_graceful_restart: Option<bool>,
+    /// Nodes that open this session; empty means every node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_selectors: Vec<LabelSelector>,
+    /// Exchange both IPv4 and IPv6 prefixes over this one session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual_stack_address_family: Option<bool>,
+    /// Accepted for compatibility with MetalLB and ignored (FRR always negotiates multiprotocol).
+    #[serde(rename = "disableMP", default, skip_serializing_if = "Option::is_none")]
+    pub disable_mp: Option<bool>,
+}
+
+/// Reference to a Secret, as MetalLB's `passwordSecret` (namespace defaults to the peer's).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SecretRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Per-node state of a BGPPeer as written by the agent (kept for the status issue; empty today).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct BgpPeerStatus {}
+
+/// Which prefixes are announced, to whom, with which attributes (metallb.io/v1beta1).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "BGPAdvertisement",
+    root = "BgpAdvertisement",
+    plural = "bgpadvertisements",
+    namespaced,
+    printcolumn = r#"{"name":"IPAddressPools","type":"string","jsonPath":".spec.ipAddressPools"}"#,
+    printcolumn = r#"{"name":"Peers","type":"string","jsonPath":".spec.peers"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpAdvertisementSpec {
+    /// Announce the IPv4 address's covering prefix of this length instead of the /32 (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 32))]
+    pub aggregation_length: Option<i32>,
+    /// The same for IPv6 (default 128).
+    #[serde(rename = "aggregationLengthV6", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 128))]
+    pub aggregation_length_v6: Option<i32>,
+    /// LOCAL_PREF attached for iBGP peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<u32>,
+    /// Communities: `a:b`, `large:a:b:c`, or the name of an alias from a Community object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<String>,
+    /// Pools whose addresses this advertisement announces (by name).
+    #[serde(rename = "ipAddressPools", default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_address_pools: Vec<String>,
+    /// Pools whose addresses this advertisement announces (by label).
+    #[serde(rename = "ipAddressPoolSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_address_pool_selectors: Vec<LabelSelector>,
+    /// Nodes that announce; empty means every node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_selectors: Vec<LabelSelector>,
+    /// BGPPeer names to announce to; empty means every peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+    /// Services announced; empty means every Service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_selectors: Vec<LabelSelector>,
+}
+
+/// Addresses that LoadBalancer Services get their IPs from (metallb.io/v1beta1).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "IPAddressPool",
+    root = "IpAddressPool",
+    plural = "ipaddresspools",
+    namespaced,
+    status = "IpAddressPoolStatus",
+    printcolumn = r#"{"name":"Auto Assign","type":"boolean","jsonPath":".spec.autoAssign"}"#,
+    printcolumn = r#"{"name":"Avoid Buggy IPs","type":"boolean","jsonPath":".spec.avoidBuggyIPs"}"#,
+    printcolumn = r#"{"name":"Addresses","type":"string","jsonPath":".spec.addresses"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct IpAddressPoolSpec {
+    /// CIDRs (`192.0.2.0/28`) and inclusive ranges (`192.0.2.10-192.0.2.20`).
+    pub addresses: Vec<String>,
+    /// Hand out addresses from this pool without an explicit request (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_assign: Option<bool>,
+    /// Never hand out addresses ending in .0 or .255.
+    #[serde(rename = "avoidBuggyIPs", default, skip_serializing_if = "Option::is_none")]
+    pub avoid_buggy_ips: Option<bool>,
+    /// Which Services may take addresses from this pool, and with what priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_allocation: Option<ServiceAllocation>,
+}
+
+/// MetalLB's `serviceAllocation` (used by the allocator, not by the speaker).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAllocation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_selectors: Vec<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_selectors: Vec<LabelSelector>,
+}
+
+/// Pool usage counts, written by the allocator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IpAddressPoolStatus {
+    #[serde(rename = "assignedIPv4", default)]
+    pub assigned_ipv4: u64,
+    #[serde(rename = "assignedIPv6", default)]
+    pub assigned_ipv6: u64,
+    #[serde(rename = "availableIPv4", default)]
+    pub available_ipv4: u64,
+    #[serde(rename = "availableIPv6", default)]
+    pub available_ipv6: u64,
+}
+
+/// BFD session parameters shared by peers that name it (metallb.io/v1beta1).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "BFDProfile",
+    root = "BfdProfile",
+    plural = "bfdprofiles",
+    namespaced,
+    printcolumn = r#"{"name":"Passive Mode","type":"boolean","jsonPath":".spec.passiveMode"}"#,
+    printcolumn = r#"{"name":"Transmit Interval","type":"integer","jsonPath":".spec.transmitInterval"}"#,
+    printcolumn = r#"{"name":"Receive Interval","type":"integer","jsonPath":".spec.receiveInterval"}"#,
+    printcolumn = r#"{"name":"Multiplier","type":"integer","jsonPath":".spec.detectMultiplier"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BfdProfileSpec {
+    /// Minimum interval this system can receive control packets at, in ms (10-60000, default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 60000))]
+    pub receive_interval: Option<u32>,
+    /// Minimum transmission interval for control packets, in ms (10-60000, default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 60000))]
+    pub transmit_interval: Option<u32>,
+    /// Missed packets before the session is declared down (2-255, default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 255))]
+    pub detect_multiplier: Option<u32>,
+    /// Echo packet interval in ms (10-60000, default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 60000))]
+    pub echo_interval: Option<u32>,
+    /// Send echo packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo_mode: Option<bool>,
+    /// Wait for the peer to start the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_mode: Option<bool>,
+    /// For multi-hop sessions: the minimum incoming TTL (1-254, default 254).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 254))]
+    pub minimum_ttl: Option<u32>,
+}
+
+/// Named community values that advertisements can use (metallb.io/v1beta1).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "Community",
+    root = "Community",
+    plural = "communities",
+    namespaced
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunitySpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<CommunityAlias>,
+}
+
+/// One alias: `name` may be used in a BGPAdvertisement's `communities` in place of `value`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct CommunityAlias {
+    pub name: String,
+    pub value: String,
+}
+
+/// Every CRD this project defines, in the order `frr-speaker crds` prints them.
+pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+    use kube::CustomResourceExt;
+    vec![BgpPeer::crd(), BgpAdvertisement::crd(), IpAddressPool::crd(), BfdProfile::crd(), Community::crd()]
+}
+
+/// The CRDs as one multi-document YAML stream (what deploy/crds.yaml holds).
+pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
+    let mut out = String::from("# Generated by `frr-speaker crds` from src/model/crds.rs. Do not edit.\n");
+    for crd in all_crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&crd)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,3 @@
+//! Kubernetes types: the metallb.io CRDs and the facade over core objects.
+pub mod core;
+pub mod crds;

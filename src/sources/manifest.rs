@@ -1,0 +1,240 @@
+//! Kubernetes YAML (one or many documents, `kind: List` too) to typed objects. Pure: text in,
+//! objects and problems out. Kinds the agent does not read are skipped; an object that does not
+//! parse becomes a problem naming its kind, namespace/name and the exact field.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::core::ObjectMeta;
+
+use crate::index::{Obj, Object};
+use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, ServiceInfo};
+use crate::model::crds::{BfdProfile, BgpAdvertisement, BgpPeer, Community, IpAddressPool};
+use crate::problem::{Kind, Problem};
+
+/// What one document (or List item) turned into.
+// Parsed once per document and consumed at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Parsed {
+    Object(Object),
+    /// A kind the agent reads, but the object is malformed.
+    Unreadable(Problem),
+}
+
+/// Parse a YAML stream. `origin` names the file in problems about the stream itself; `default_ns`
+/// is the namespace of namespaced objects that do not say one (as `kubectl apply -n` would).
+pub fn parse_stream(text: &str, origin: &str, default_ns: &str) -> Vec<Parsed> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        match Value::deserialize(doc) {
+            Ok(v) => parse_value(v, default_ns, &mut out),
+            Err(e) => {
+                out.push(Parsed::Unreadable(Problem::error(
+                    Kind::Manifest,
+                    &ObjKey::new("", origin),
+                    format!("document {}", i + 1),
+                    format!("not valid YAML: {e}"),
+                )));
+                // The YAML parser cannot resume inside a broken stream.
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
+    if v.is_null() {
+        return;
+    }
+    let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    if kind == "List" || (kind.ends_with("List") && v.get("items").is_some()) {
+        if let Some(Value::Sequence(items)) = v.get("items").cloned() {
+            for item in items {
+                parse_value(item, default_ns, out);
+            }
+        }
+        return;
+    }
+    let parsed = match (group, kind.as_str()) {
+        ("metallb.io", "BGPPeer") => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
+            Object::Peer(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+        }),
+        ("metallb.io", "BGPAdvertisement") => {
+            typed::<BgpAdvertisement>(v, Kind::BGPAdvertisement, default_ns).map(|o| {
+                Object::Advertisement(Obj {
+                    key: key_of(&o.metadata, default_ns),
+                    labels: labels(&o.metadata),
+                    spec: o.spec,
+                })
+            })
+        }
+        ("metallb.io", "IPAddressPool") => typed::<IpAddressPool>(v, Kind::IPAddressPool, default_ns).map(|o| {
+            Object::Pool(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+        }),
+        ("metallb.io", "BFDProfile") => typed::<BfdProfile>(v, Kind::BFDProfile, default_ns).map(|o| {
+            Object::BfdProfile(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+        }),
+        ("metallb.io", "Community") => typed::<Community>(v, Kind::Community, default_ns).map(|o| {
+            Object::Community(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+        }),
+        ("", "Service") => typed::<Service>(v, Kind::Service, "default").map(|mut s| {
+            s.metadata.namespace.get_or_insert_with(|| "default".into());
+            Object::Service(ServiceInfo::from_resource(&s))
+        }),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            typed::<EndpointSlice>(v, Kind::EndpointSlice, "default").map(|mut s| {
+                s.metadata.namespace.get_or_insert_with(|| "default".into());
+                Object::EndpointSlice(EndpointSliceInfo::from_resource(&s))
+            })
+        }
+        ("", "Node") => typed::<Node>(v, Kind::Node, "").map(|n| Object::Node(NodeInfo::from_resource(&n))),
+        ("", "Secret") => typed::<Secret>(v, Kind::Secret, default_ns).map(|mut s| {
+            s.metadata.namespace.get_or_insert_with(|| default_ns.into());
+            Object::Secret(SecretInfo::from_resource(&s))
+        }),
+        // Kinds the agent does not read (Deployments, Namespaces, ...) are not its business.
+        _ => return,
+    };
+    out.push(match parsed {
+        Ok(o) => Parsed::Object(o),
+        Err(p) => Parsed::Unreadable(p),
+    });
+}
+
+fn key_of(meta: &ObjectMeta, default_ns: &str) -> ObjKey {
+    ObjKey::new(meta.namespace.clone().unwrap_or_else(|| default_ns.to_string()), meta.name.clone().unwrap_or_default())
+}
+
+fn labels(meta: &ObjectMeta) -> std::collections::BTreeMap<String, String> {
+    meta.labels.clone().unwrap_or_default()
+}
+
+/// Deserialize into `T`, naming the field that failed (`spec.holdTime`).
+fn typed<T: DeserializeOwned + HasMeta>(v: Value, kind: Kind, default_ns: &str) -> Result<T, Problem> {
+    // Name the object from its metadata even when the rest does not parse.
+    let meta_key = ObjKey::new(
+        v.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or(default_ns),
+        v.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or(""),
+    );
+    let t: T = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        Problem::error(kind, &meta_key, field, e.into_inner().to_string())
+    })?;
+    let name = t.meta().name.as_deref().unwrap_or("");
+    if name.is_empty() {
+        return Err(Problem::error(kind, &meta_key, "metadata.name", "is required"));
+    }
+    Ok(t)
+}
+
+/// Objects whose metadata `typed` checks.
+trait HasMeta {
+    fn meta(&self) -> &ObjectMeta;
+}
+
+macro_rules! has_meta {
+    ($($t:ty),*) => { $(impl HasMeta for $t { fn meta(&self) -> &ObjectMeta { &self.metadata } })* };
+}
+has_meta!(BgpPeer, BgpAdvertisement, IpAddressPool, BfdProfile, Community, Service, EndpointSlice, Node, Secret);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(text: &str) -> Vec<Parsed> {
+        parse_stream(text, "test.yaml", "metallb-system")
+    }
+
+    #[test]
+    fn multi_document_and_lists() {
+        let text = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: a}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata: {name: node1, labels: {zone: a}}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: ignored}
+---
+"#;
+        let got = objects(text);
+        assert_eq!(got.len(), 2, "{got:?}");
+        match &got[0] {
+            Parsed::Object(Object::Peer(p)) => {
+                assert_eq!(p.key, ObjKey::new("metallb-system", "a"));
+                assert_eq!(p.spec.peer_asn, Some(64500));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(&got[1], Parsed::Object(Object::Node(n)) if n.name == "node1"));
+    }
+
+    #[test]
+    fn malformed_field_is_named() {
+        let text = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bad, namespace: metallb-system}
+spec: {myASN: -1, peerASN: 64500, peerAddress: 192.0.2.1}
+"#;
+        let got = objects(text);
+        match &got[0] {
+            Parsed::Unreadable(p) => {
+                assert_eq!(p.kind, Kind::BGPPeer);
+                assert_eq!(p.object, ObjKey::new("metallb-system", "bad"));
+                assert_eq!(p.field, "spec.myASN");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_yaml_is_a_manifest_problem() {
+        let got = objects("a: [1, 2\n");
+        assert!(matches!(&got[0], Parsed::Unreadable(p) if p.kind == Kind::Manifest));
+    }
+
+    #[test]
+    fn secret_password_from_data_and_string_data() {
+        let text = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: s1}
+type: kubernetes.io/basic-auth
+data: {password: aHVudGVyMg==}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s2}
+type: kubernetes.io/basic-auth
+stringData: {password: plain}
+"#;
+        let got = objects(text);
+        let pw: Vec<String> = got
+            .iter()
+            .map(|p| match p {
+                Parsed::Object(Object::Secret(s)) => {
+                    s.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default()
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(pw, vec!["hunter2".to_string(), "plain".to_string()]);
+        assert!(!format!("{got:?}").contains("hunter2"), "Debug output must not show passwords");
+    }
+}

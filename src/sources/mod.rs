@@ -1,0 +1,3 @@
+//! Where objects come from: manifest files (file mode, `render`, `check`).
+pub mod files;
+pub mod manifest;

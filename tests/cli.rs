@@ -1,0 +1,84 @@
+//! The command-line contract that scripts rely on: `render`, `check` and `crds`, their output
+//! streams and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_frr-speaker"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn crds_match_committed_yaml() {
+    let out = bin(&["crds"]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/crds.yaml"))
+        .expect("deploy/crds.yaml");
+    assert!(text(&out.stdout) == committed, "deploy/crds.yaml drifted from src/model/crds.rs: run `make crds`");
+    for kind in ["BGPPeer", "BGPAdvertisement", "IPAddressPool", "BFDProfile", "Community"] {
+        assert!(committed.contains(&format!("kind: {kind}\n")), "{kind} missing");
+    }
+}
+
+#[test]
+fn render_valid_prints_config_and_exits_zero() {
+    let out = bin(&["render", "--node", "node1", "tests/golden/basic-ebgp"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/basic-ebgp/frr.conf"))
+        .expect("golden");
+    assert_eq!(text(&out.stdout), want);
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn render_with_warnings_exits_zero_and_reports_on_stderr() {
+    let out = bin(&["render", "--node", "node1", "tests/golden/ip-not-in-pool/input.yaml"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("network 203.0.113.10/32"));
+    assert_eq!(text(&out.stderr), "warning: Service default/stray: status.loadBalancer.ingress: 198.51.100.99 is in no IPAddressPool: not announced\n");
+}
+
+#[test]
+fn render_invalid_prints_problems_and_no_config() {
+    let out = bin(&["render", "--node", "node1", "tests/golden/timers-invalid"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "", "no partial config on stdout");
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 4, "{err}");
+    assert!(err.lines().all(|l| l.starts_with("error: BGPPeer metallb-system/r")), "{err}");
+}
+
+#[test]
+fn check_reports_and_sets_exit_code() {
+    let bad = bin(&["check", "--node", "node1", "tests/golden/router-id-mismatch"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(text(&bad.stdout), "");
+    assert!(text(&bad.stderr).contains("spec.routerID"));
+    let good = bin(&["check", "--node", "node1", "tests/golden/basic-ebgp"]);
+    assert!(good.status.success());
+    assert_eq!(text(&good.stdout), "");
+}
+
+#[test]
+fn connected_flag_enables_the_multihop_rule() {
+    let args = ["check", "--node", "node1", "tests/golden/multihop-required/input.yaml"];
+    assert!(bin(&args).status.success(), "without --connected the rule cannot be checked");
+    let out = bin(&[&args[..], &["--connected", "192.0.2.0/24"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("needs ebgpMultiHop: true"));
+}
+
+#[test]
+fn missing_path_is_an_error() {
+    let out = bin(&["render", "--node", "node1", "does/not/exist.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: Manifest does/not/exist.yaml: cannot read"));
+}

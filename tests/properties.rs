@@ -1,0 +1,212 @@
+//! Properties of the pure core over generated inputs:
+//! - input order never changes the output (documents shuffled inside a YAML stream);
+//! - a hostile string in any user-supplied field never appears in the rendered config, and every
+//!   rendered line stays inside the config grammar.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use frr_speaker::desired::{compute, Options};
+use frr_speaker::frr::render::{check_grammar, render};
+use frr_speaker::index::Snapshot;
+use frr_speaker::sources::manifest::{parse_stream, Parsed};
+
+fn to_yaml(docs: &[Value]) -> String {
+    docs.iter().map(|d| format!("---\n{}", serde_yaml_ng::to_string(d).expect("serializable"))).collect()
+}
+
+/// (rendered config or None, problems as text)
+fn run(yaml: &str, opts: &Options) -> (Option<String>, Vec<String>) {
+    let mut snap = Snapshot::default();
+    for p in parse_stream(yaml, "gen.yaml", "metallb-system") {
+        match p {
+            Parsed::Object(o) => snap.apply(o),
+            Parsed::Unreadable(p) => snap.apply_unreadable(p),
+        }
+    }
+    let out = compute(&snap, opts);
+    let conf = out.state.as_ref().map(|s| render(s).expect("a computed state always renders"));
+    (conf, out.problems.iter().map(|p| p.to_string()).collect())
+}
+
+fn peer(i: usize, vrf: bool, ibgp: bool, bfd: bool) -> Value {
+    let mut spec = json!({"myASN": if vrf {64600} else {64512}, "peerASN": if ibgp {64512} else {64500 + i},
+        "peerAddress": format!("192.0.2.{}", i + 1), "holdTime": "9s", "keepaliveTime": "3s"});
+    if vrf {
+        spec["vrf"] = json!("red");
+        spec["myASN"] = json!(64600);
+        spec["peerASN"] = json!(64601);
+    }
+    if bfd {
+        spec["bfdProfile"] = json!("fast");
+    }
+    json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer", "metadata": {"name": format!("p{i}"), "namespace": "metallb-system"}, "spec": spec})
+}
+
+prop_compose! {
+    /// A valid configuration of several peers, pools, advertisements and Services.
+    fn config()(
+        peers in prop::collection::vec((any::<bool>(), any::<bool>(), any::<bool>()), 1..5),
+        ads in prop::collection::vec((prop::option::of(24i32..=32), prop::collection::vec((0u16..5, 0u16..5), 0..3), prop::option::of(50u32..300), prop::collection::vec(0usize..5, 0..3), any::<bool>()), 1..4),
+        svcs in prop::collection::vec((0u8..250, any::<bool>(), prop::collection::vec((0usize..3, any::<bool>(), any::<bool>()), 0..4), any::<bool>()), 0..12),
+    ) -> Vec<Value> {
+        let mut docs = Vec::new();
+        for (i, (vrf, ibgp, bfd)) in peers.iter().enumerate() {
+            docs.push(peer(i, *vrf, *ibgp && !*vrf, *bfd));
+        }
+        docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "BFDProfile", "metadata": {"name": "fast", "namespace": "metallb-system"}, "spec": {"receiveInterval": 300, "transmitInterval": 200, "detectMultiplier": 3}}));
+        docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "a", "namespace": "metallb-system", "labels": {"tier": "a"}}, "spec": {"addresses": ["203.0.113.0/24"]}}));
+        docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "b", "namespace": "metallb-system"}, "spec": {"addresses": ["2001:db8:100::/120"]}}));
+        for (i, (agg, comms, lp, to, only_labelled)) in ads.iter().enumerate() {
+            let mut spec = json!({"communities": comms.iter().map(|(a, b)| format!("{}:{}", 65000 + a, b)).collect::<Vec<_>>(),
+                "peers": to.iter().filter(|p| **p < peers.len()).map(|p| format!("p{p}")).collect::<Vec<_>>()});
+            if let Some(agg) = agg { spec["aggregationLength"] = json!(agg); }
+            if let Some(lp) = lp { spec["localPref"] = json!(lp); }
+            if *only_labelled { spec["serviceSelectors"] = json!([{"matchLabels": {"expose": "yes"}}]); }
+            docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": format!("ad{i}"), "namespace": "metallb-system"}, "spec": spec}));
+        }
+        for (i, (host, local, eps, labelled)) in svcs.iter().enumerate() {
+            let ip = if host % 3 == 0 { format!("2001:db8:100::{host:x}") } else { format!("203.0.113.{host}") };
+            docs.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("s{i}"), "namespace": "default", "labels": if *labelled { json!({"expose": "yes"}) } else { json!({}) }},
+                "spec": {"type": "LoadBalancer", "externalTrafficPolicy": if *local {"Local"} else {"Cluster"}},
+                "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}));
+            let endpoints: Vec<Value> = eps.iter().map(|(n, ready, term)| json!({"addresses": ["198.51.100.1"], "nodeName": format!("node{n}"), "conditions": {"ready": ready, "serving": true, "terminating": term}})).collect();
+            docs.push(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": format!("s{i}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": format!("s{i}")}}, "addressType": "IPv4", "endpoints": endpoints}));
+        }
+        docs.push(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1", "labels": {"zone": "a"}}}));
+        docs
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn input_order_never_changes_output(docs in config(), seed in any::<u64>()) {
+        let opts = Options::new("node1");
+        let a = run(&to_yaml(&docs), &opts);
+        // Shuffle deterministically from the seed (Fisher-Yates with a small LCG).
+        let mut shuffled = docs.clone();
+        let mut s = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (s >> 33) as usize % (i + 1));
+        }
+        let b = run(&to_yaml(&shuffled), &opts);
+        prop_assert!(a.0.is_some(), "generated configs are valid: {:?}", a.1);
+        prop_assert_eq!(a, b);
+    }
+}
+
+/// Strings an attacker would try: line breaks, FRR's comment marker, control characters,
+/// Unicode look-alikes and line separators, and over-long values.
+fn hostile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9:.]{0,6}[\n\r!\t\u{0}-\u{1f}\u{7f}\u{2028}\u{ff01}\u{0430}\u{00a0} ][a-z0-9 :.!]{0,12}",
+        "[a-z0-9]{0,4}\n(exit|end|router bgp 1|neighbor 192.0.2.99 remote-as 1|write memory)\n?[a-z]{0,4}",
+        "[a-z]{90,200}",
+    ]
+}
+
+/// Every place a string from the user can go, as a function that plants it in the base config.
+const FIELDS: &[&str] = &[
+    "interface",
+    "vrf",
+    "password",
+    "peerAddress",
+    "sourceAddress",
+    "routerID",
+    "holdTime",
+    "connectTime",
+    "dynamicASN",
+    "bfdProfile",
+    "community",
+    "communityAlias",
+    "communityAliasValue",
+    "poolAddress",
+    "ingressIP",
+    "secretPassword",
+    "peerName",
+    "lbClass",
+];
+
+fn base_with(field: &str, v: &str) -> Vec<Value> {
+    let mut p = peer(0, false, false, false);
+    let mut bfd = json!({"apiVersion": "metallb.io/v1beta1", "kind": "BFDProfile", "metadata": {"name": "fast", "namespace": "metallb-system"}, "spec": {}});
+    let mut pool = json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "a", "namespace": "metallb-system"}, "spec": {"addresses": ["203.0.113.0/24"]}});
+    let mut ad = json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "ad", "namespace": "metallb-system"}, "spec": {"communities": ["65000:1"]}});
+    let mut comm = json!({"apiVersion": "metallb.io/v1beta1", "kind": "Community", "metadata": {"name": "c", "namespace": "metallb-system"}, "spec": {"communities": [{"name": "alias", "value": "65000:7"}]}});
+    let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "metallb-system"}, "type": "kubernetes.io/basic-auth", "stringData": {"password": "fine"}});
+    let mut svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}, "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}});
+    let eps = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "web-x", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4", "endpoints": [{"addresses": ["198.51.100.1"], "nodeName": "node1"}]});
+    match field {
+        "interface" => {
+            p["spec"].as_object_mut().expect("object").remove("peerAddress");
+            p["spec"]["interface"] = json!(v);
+        }
+        "vrf" => p["spec"]["vrf"] = json!(v),
+        "password" => p["spec"]["password"] = json!(v),
+        "peerAddress" => p["spec"]["peerAddress"] = json!(v),
+        "sourceAddress" => p["spec"]["sourceAddress"] = json!(v),
+        "routerID" => p["spec"]["routerID"] = json!(v),
+        "holdTime" => p["spec"]["holdTime"] = json!(v),
+        "connectTime" => p["spec"]["connectTime"] = json!(v),
+        "dynamicASN" => {
+            p["spec"].as_object_mut().expect("object").remove("peerASN");
+            p["spec"]["dynamicASN"] = json!(v);
+        }
+        "bfdProfile" => {
+            p["spec"]["bfdProfile"] = json!(v);
+            bfd["metadata"]["name"] = json!(v);
+        }
+        "community" => ad["spec"]["communities"] = json!([v]),
+        "communityAlias" => {
+            comm["spec"]["communities"][0]["name"] = json!(v);
+            ad["spec"]["communities"] = json!([v]);
+        }
+        "communityAliasValue" => {
+            comm["spec"]["communities"][0]["value"] = json!(v);
+            ad["spec"]["communities"] = json!(["alias"]);
+        }
+        "poolAddress" => pool["spec"]["addresses"] = json!([v]),
+        "ingressIP" => svc["status"]["loadBalancer"]["ingress"][0]["ip"] = json!(v),
+        "secretPassword" => {
+            p["spec"]["passwordSecret"] = json!({"name": "s"});
+            secret["stringData"]["password"] = json!(v);
+        }
+        "peerName" => {
+            p["metadata"]["name"] = json!(v);
+            ad["spec"]["peers"] = json!([v]);
+        }
+        "lbClass" => svc["spec"]["loadBalancerClass"] = json!(v),
+        other => panic!("unknown field {other}"),
+    }
+    vec![p, bfd, pool, ad, comm, secret, svc, eps]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_strings_never_reach_the_config(field in 0..FIELDS.len(), v in hostile()) {
+        let field = FIELDS[field];
+        let (conf, problems) = run(&to_yaml(&base_with(field, &v)), &Options::new("node1"));
+        if let Some(conf) = conf {
+            prop_assert!(!conf.contains(v.as_str()), "{field}={v:?} reached the config:\n{conf}");
+            prop_assert!(check_grammar(&conf).is_ok());
+            // The config is the one a harmless value would give, or the field was refused loudly.
+            let fields_that_only_select = ["peerName", "lbClass", "ingressIP"];
+            if !fields_that_only_select.contains(&field) && !problems.iter().any(|p| p.contains("warning")) {
+                prop_assert!(false, "{field}={v:?} was accepted silently:\n{conf}");
+            }
+        } else {
+            prop_assert!(problems.iter().any(|p| p.starts_with("error: ")), "no config and no error for {field}={v:?}");
+        }
+        for p in &problems {
+            prop_assert!(!p.contains('\n') && !p.contains('\r'), "a problem line was split: {p:?}");
+            if field.contains("assword") {
+                prop_assert!(v.len() < 4 || !p.contains(v.as_str()), "a password was echoed: {p}");
+            }
+        }
+    }
+}
