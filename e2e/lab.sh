@@ -5,9 +5,11 @@
 #   client     198.51.100.0/24  router .1, client .2 (optional, for traffic tests)
 #
 # Usage: lab.sh up N [PREFIX]   create router + N nodes (PREFIX defaults to "fs"; namespaces PREFIX-router, ...)
+#        lab.sh bare NAME       create one empty namespace NAME (loopback only)
 #        lab.sh down [PREFIX]   kill every daemon and delete every namespace of the lab
 #        lab.sh frr-start NS    start FRR in namespace NS (config /etc/frr/NS/frr.conf if present)
 #        lab.sh frr-stop NS     stop FRR in namespace NS
+#        lab.sh daemon-start NS D   start one FRR daemon D (bgpd, ...) in NS with an empty config
 set -euo pipefail
 
 RUNDIR=/var/run/frr
@@ -24,13 +26,17 @@ frr_start() {
 	chown frr:frr "$CONFDIR/$ns/frr.conf" "$CONFDIR/$ns/vtysh.conf"
 	local d
 	for d in zebra bgpd bfdd staticd; do
-		local extra=""
-		[ "$d" = zebra ] && extra="-s 90000000"
-		ip netns exec "$ns" unshare --uts sh -c "hostname $ns; exec /usr/lib/frr/$d -N $ns -d -P 0 -A 127.0.0.1 \
-			-i $RUNDIR/$ns/$d.pid --log file:$LOGDIR/$ns-$d.log $extra -f /dev/null"
+		daemon_start "$ns" "$d"
 	done
 	# Load the startup config through vtysh (integrated config), as frrinit does.
 	vtysh -N "$ns" -f "$CONFDIR/$ns/frr.conf" >/dev/null
+}
+
+daemon_start() {
+	local ns=$1 d=$2 extra=""
+	[ "$d" = zebra ] && extra="-s 90000000"
+	ip netns exec "$ns" unshare --uts sh -c "hostname $ns; exec /usr/lib/frr/$d -N $ns -d -P 0 -A 127.0.0.1 \
+		-i $RUNDIR/$ns/$d.pid --log file:$LOGDIR/$ns-$d.log $extra -f /dev/null"
 }
 
 frr_stop() {
@@ -69,6 +75,11 @@ up() {
 	done
 }
 
+bare() {
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+}
+
 down() {
 	local p=${1:-fs} ns
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" || true); do
@@ -82,8 +93,10 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
 up) up "$@" ;;
+bare) bare "$@" ;;
 down) down "$@" ;;
 frr-start) frr_start "$@" ;;
 frr-stop) frr_stop "$@" ;;
-*) sed -n '2,12p' "$0"; exit 2 ;;
+daemon-start) daemon_start "$@" ;;
+*) sed -n '2,14p' "$0"; exit 2 ;;
 esac

@@ -2,9 +2,11 @@
 //!
 //! Data flows one way: sources -> index (snapshot) -> desired::compute (pure) -> frr::render (pure)
 //! -> FRR. See README.md for the whole picture.
+pub mod app;
 pub mod desired;
 pub mod frr;
 pub mod index;
 pub mod model;
 pub mod problem;
 pub mod sources;
+pub mod status;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
+use frr_speaker::app;
 use frr_speaker::desired::{self, Options};
 use frr_speaker::frr::render::render;
 use frr_speaker::model::crds::crds_yaml;
@@ -30,6 +31,37 @@ enum Cmd {
     Check(Offline),
     /// Print the metallb.io CustomResourceDefinitions as YAML.
     Crds,
+    /// Run the agent: keep the co-located FRR running this node's config.
+    ///
+    /// File mode (--manifests DIR) watches a directory of manifests; without it the agent will use
+    /// Kubernetes (not available yet). Logging: RUST_LOG (default info), to stderr.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Name of this node.
+    #[arg(long, env = "NODE_NAME")]
+    node: String,
+    /// File mode: watch this directory of YAML manifests and re-read it on any change.
+    #[arg(long, value_name = "DIR")]
+    manifests: Option<PathBuf>,
+    /// frr.conf to keep equal to what was applied (written atomically, mode 0600), so that an FRR
+    /// restart starts from the right config.
+    #[arg(long, default_value = "/etc/frr/frr.conf")]
+    frr_config: PathBuf,
+    /// Directory of FRR's vty sockets (zebra.vty, bgpd.vty, bfdd.vty).
+    #[arg(long, default_value = "/var/run/frr")]
+    vty_socket_dir: PathBuf,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    metrics_addr: std::net::SocketAddr,
+    /// Namespace the metallb.io configuration objects are read from.
+    #[arg(long, default_value = "metallb-system")]
+    namespace: String,
+    /// Handle only Services with this spec.loadBalancerClass (default: Services without one).
+    #[arg(long)]
+    lb_class: Option<String>,
 }
 
 #[derive(Args)]
@@ -58,6 +90,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Render(o) => offline(o, true),
         Cmd::Check(o) => offline(o, false),
+        Cmd::Run(a) => run(a),
         Cmd::Crds => match crds_yaml() {
             Ok(y) => {
                 print!("{y}");
@@ -103,4 +136,38 @@ fn offline(o: Offline, print_config: bool) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cfg = app::RunConfig {
+        node: a.node,
+        manifests: a.manifests,
+        frr_config: a.frr_config,
+        vty_socket_dir: a.vty_socket_dir,
+        metrics_addr: a.metrics_addr,
+        namespace: a.namespace,
+        lb_class: a.lb_class,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(app::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,2 +1,6 @@
-//! Everything that speaks FRR: rendering the configuration (pure).
+//! Everything that speaks FRR: rendering the configuration (pure), comparing configurations
+//! (pure), and the driver that applies the difference through vtysh (I/O).
+pub mod config;
+pub mod diff;
+pub mod driver;
 pub mod render;

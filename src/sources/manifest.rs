@@ -18,7 +18,7 @@ use crate::problem::{Kind, Problem};
 /// What one document (or List item) turned into.
 // Parsed once per document and consumed at once: boxing the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Parsed {
     Object(Object),
     /// A kind the agent reads, but the object is malformed.

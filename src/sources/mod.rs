@@ -1,3 +1,14 @@
 //! Where objects come from: manifest files (file mode, `render`, `check`).
 pub mod files;
 pub mod manifest;
+pub mod watch;
+
+use crate::index::Snapshot;
+use crate::problem::Problem;
+
+/// One complete view of the inputs, with the problems found while reading them.
+#[derive(Clone, Debug, Default)]
+pub struct Input {
+    pub snapshot: Snapshot,
+    pub problems: Vec<Problem>,
+}

@@ -1,0 +1,284 @@
+//! `frr-speaker run`: the long-lived tasks and the channels between them.
+//!
+//! ```text
+//!  file source ──watch<Input>──► compute ──watch<frr.conf text>──► driver ──vtysh──► FRR
+//!  (notify + poll)               (pure core:                       (diff, apply, verify,
+//!                                 desired + render)                 restart detection)
+//!        metrics / health  ◄── every task publishes; the HTTP server only reads
+//! ```
+//!
+//! Latest-state channels (`tokio::sync::watch`) between the stages: a burst of changes collapses
+//! into one compute and one apply, without a fixed debounce delay. Nothing is applied before the
+//! first complete read of the inputs, and an invalid input never replaces the last good config.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use ipnet::IpNet;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::desired::{self, Options};
+use crate::frr::driver::{reconcile, write_config_file, FrrControl, FrrIdentity, Vtysh};
+use crate::frr::render::render;
+use crate::problem::{Problem, Severity};
+use crate::sources::{self, Input};
+use crate::status::http::{self, Health};
+use crate::status::metrics::Metrics;
+
+/// How often FRR's daemons are probed (restart detection, readiness): a restart is re-applied
+/// within this plus one reconcile.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// Even with no change, compare FRR's running config with the desired one this often, so that a
+/// manual edit in vtysh is undone.
+const RECHECK_INTERVAL: Duration = Duration::from_secs(30);
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub struct RunConfig {
+    pub node: String,
+    pub manifests: Option<PathBuf>,
+    pub frr_config: PathBuf,
+    pub vty_socket_dir: PathBuf,
+    pub metrics_addr: SocketAddr,
+    pub namespace: String,
+    pub lb_class: Option<String>,
+}
+
+pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
+    let Some(dir) = cfg.manifests.clone() else {
+        bail!("Kubernetes mode is not available yet: pass --manifests DIR (file mode)");
+    };
+    let metrics = Metrics::new().context("registering metrics")?;
+    let health = Arc::new(Health::default());
+    let listener = tokio::net::TcpListener::bind(cfg.metrics_addr)
+        .await
+        .with_context(|| format!("listening on --metrics-addr {}", cfg.metrics_addr))?;
+
+    let (input_tx, input_rx) = watch::channel::<Option<Arc<Input>>>(None);
+    let (conf_tx, conf_rx) = watch::channel::<Option<Arc<String>>>(None);
+    let opts = Options {
+        node: cfg.node.clone(),
+        namespace: cfg.namespace.clone(),
+        lb_class: cfg.lb_class.clone(),
+        connected: None,
+    };
+    info!(node = %cfg.node, manifests = %dir.display(), vty = %cfg.vty_socket_dir.display(), "starting in file mode");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(sources::watch::run(dir, cfg.namespace.clone(), input_tx));
+    tasks.spawn(compute_task(input_rx, conf_tx, opts, metrics.clone()));
+    tasks.spawn(drive(
+        Vtysh::new(&cfg.vty_socket_dir),
+        conf_rx,
+        cfg.frr_config.clone(),
+        metrics.clone(),
+        health.clone(),
+    ));
+    tasks.spawn(http::serve(listener, metrics, health));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: exiting; FRR keeps running its config"),
+        _ = tokio::signal::ctrl_c() => info!("interrupted: exiting; FRR keeps running its config"),
+        r = tasks.join_next() => bail!("a task ended unexpectedly: {r:?}"),
+    }
+    tasks.abort_all();
+    Ok(())
+}
+
+/// The networks directly connected to this node (for the ebgp-multihop rule).
+fn connected_networks() -> Option<Vec<IpNet>> {
+    let addrs = nix::ifaddrs::getifaddrs().ok()?;
+    let mut nets = Vec::new();
+    for a in addrs {
+        let (Some(addr), Some(mask)) = (a.address, a.netmask) else { continue };
+        if let (Some(ip), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
+            let len = u32::from(m.ip()).count_ones() as u8;
+            nets.extend(IpNet::new(ip.ip().into(), len).ok().map(|n| n.trunc()));
+        } else if let (Some(ip), Some(m)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
+            let len = u128::from(m.ip()).count_ones() as u8;
+            nets.extend(IpNet::new(ip.ip().into(), len).ok().map(|n| n.trunc()));
+        }
+    }
+    Some(nets)
+}
+
+async fn compute_task(
+    mut rx: watch::Receiver<Option<Arc<Input>>>,
+    tx: watch::Sender<Option<Arc<String>>>,
+    opts: Options,
+    metrics: Metrics,
+) {
+    let mut reported: BTreeSet<Problem> = BTreeSet::new();
+    let mut last: Option<Arc<String>> = None;
+    while rx.changed().await.is_ok() {
+        let Some(input) = rx.borrow_and_update().clone() else { continue };
+        let mut opts = opts.clone();
+        opts.connected = connected_networks();
+        let computed = tokio::task::spawn_blocking(move || {
+            let outcome = desired::compute(&input.snapshot, &opts);
+            let mut problems: Vec<Problem> = input.problems.iter().chain(outcome.problems.iter()).cloned().collect();
+            problems.sort();
+            problems.dedup();
+            let text = match (&outcome.state, problems.iter().any(Problem::is_error)) {
+                (Some(state), false) => Some(render(state)),
+                _ => None,
+            };
+            (problems, text)
+        })
+        .await;
+        let Ok((problems, text)) = computed else {
+            error!("compute panicked; keeping the last good config");
+            continue;
+        };
+        // Log each problem once, when it appears.
+        let now: BTreeSet<Problem> = problems.iter().cloned().collect();
+        for p in now.difference(&reported) {
+            match p.severity {
+                Severity::Error => error!(problem = %p, "invalid input: keeping the last good config"),
+                Severity::Warning => warn!(problem = %p, "input ignored"),
+            }
+        }
+        reported = now;
+        let errors = problems.iter().filter(|p| p.is_error()).count() as i64;
+        metrics.problems.with_label_values(&["error"]).set(errors);
+        metrics.problems.with_label_values(&["warning"]).set(problems.len() as i64 - errors);
+        match text {
+            Some(Ok(text)) => {
+                metrics.config_stale.set(0);
+                metrics.config_loaded.set(1);
+                if last.as_deref() != Some(&text) {
+                    let text = Arc::new(text);
+                    last = Some(text.clone());
+                    let _ = tx.send(Some(text));
+                }
+            }
+            Some(Err(e)) => {
+                error!(error = %e, "rendering failed; keeping the last good config");
+                metrics.config_stale.set(1);
+            }
+            None => metrics.config_stale.set(1),
+        }
+    }
+}
+
+/// Keep FRR running the latest rendered config: apply on change, after an FRR restart, and as a
+/// slow periodic check; retry failures with backoff.
+async fn drive<C: FrrControl>(
+    frr: C,
+    mut rx: watch::Receiver<Option<Arc<String>>>,
+    conf_path: PathBuf,
+    metrics: Metrics,
+    health: Arc<Health>,
+) {
+    let mut applied: Option<(Arc<String>, FrrIdentity)> = None;
+    let mut written: Option<Arc<String>> = std::fs::read_to_string(&conf_path).ok().map(Arc::new);
+    let mut failed: Option<(Arc<String>, Instant)> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut last_error = String::new();
+    let mut waiting_logged = false;
+    let mut last_check = Instant::now();
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        // Nothing is applied before the first complete, valid input.
+        let Some(want) = rx.borrow_and_update().clone() else { continue };
+        let id = match frr.identity().await {
+            Ok(id) => {
+                health.frr_reachable.store(true, Ordering::Relaxed);
+                waiting_logged = false;
+                id
+            }
+            Err(e) => {
+                health.frr_reachable.store(false, Ordering::Relaxed);
+                if !waiting_logged {
+                    warn!(error = %e, "waiting for FRR");
+                    waiting_logged = true;
+                }
+                continue;
+            }
+        };
+        let restarted = applied.as_ref().is_some_and(|(_, old)| *old != id);
+        if restarted {
+            info!("FRR restarted: re-applying");
+            metrics.frr_restarts.inc();
+        }
+        let up_to_date = applied.as_ref().is_some_and(|(t, _)| **t == *want) && !restarted;
+        if up_to_date && last_check.elapsed() < RECHECK_INTERVAL {
+            if written.as_deref() != Some(&*want) {
+                written = write_file(&conf_path, &want);
+            }
+            continue;
+        }
+        if let Some((f, at)) = &failed {
+            if **f == *want && Instant::now() < *at && !restarted {
+                continue;
+            }
+        }
+        let t0 = Instant::now();
+        let res = reconcile(&frr, &want).await;
+        let secs = t0.elapsed().as_secs_f64();
+        metrics.apply_duration.observe(secs);
+        last_check = Instant::now();
+        match res {
+            Ok(report) => {
+                let result = if report.changes > 0 { "ok" } else { "noop" };
+                metrics.applies.with_label_values(&[result]).inc();
+                metrics
+                    .last_apply_timestamp
+                    .set(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0));
+                if report.changes > 0 {
+                    info!(
+                        changes = report.changes,
+                        passes = report.passes,
+                        soft_refreshes = report.soft_out,
+                        ms = (secs * 1e3) as u64,
+                        "applied"
+                    );
+                }
+                if written.as_deref() != Some(&*want) {
+                    written = write_file(&conf_path, &want);
+                }
+                applied = Some((want, id));
+                failed = None;
+                backoff = MIN_BACKOFF;
+                last_error.clear();
+                health.applied_once.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                metrics.applies.with_label_values(&["error"]).inc();
+                let msg = e.to_string();
+                if msg != last_error {
+                    error!(error = %msg, retry_in_ms = backoff.as_millis() as u64, "apply failed; FRR keeps what it runs");
+                    last_error = msg;
+                }
+                failed = Some((want, Instant::now() + backoff));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                // Force a fresh look at FRR next time.
+                applied = None;
+            }
+        }
+    }
+}
+
+/// Write frr.conf; on failure (disk full, read-only) log and report "not written" so the next
+/// probe tries again. FRR itself already runs the config.
+fn write_file(path: &std::path::Path, text: &Arc<String>) -> Option<Arc<String>> {
+    match write_config_file(path, text) {
+        Ok(()) => Some(text.clone()),
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "cannot write frr.conf; will retry");
+            None
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The smallest vtysh script that turns the config FRR runs into the config it should run. Pure.
+//!
+//! Why not frr-reload.py: it runs one vtysh process per removed line (minutes for thousands of
+//! withdrawals), ignores route-map sequence numbers, and needed two runs to remove BFD from a
+//! neighbor (../shared/notes/frr-lab.md). This diff works on the structure of the two configs and
+//! produces one script for one `vtysh -f`:
+//!
+//! - Managed: every `router bgp` block, every `route-map fs-*` entry and every `bfd` profile.
+//!   Anything else FRR runs (hostname, logging, interfaces, other route-maps) is left alone.
+//! - A setting that changes value is re-entered, never removed first (`neighbor X remote-as` would
+//!   delete the neighbor, `neighbor X timers` would fall back to defaults in between).
+//! - A neighbor that disappears is removed with one `no neighbor X`.
+//! - Order: new and changed route-maps and BFD profiles first (so references resolve at once),
+//!   then the BGP instances (removed ones first), then route-maps and profiles nothing uses any more.
+//! - Route-map entries whose `set` lines changed are reported, so the driver can ask FRR for an
+//!   outbound soft refresh of the neighbors using them instead of waiting for FRR's route-map
+//!   timer (5 s by default).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::config::Node;
+
+/// Route-maps whose name starts with this are ours.
+pub const OWN_ROUTE_MAP_PREFIX: &str = "fs-";
+
+/// A neighbor that needs `clear bgp ... soft out` after the script ran.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SoftOut {
+    pub vrf: Option<String>,
+    /// `ipv4` or `ipv6`.
+    pub afi: String,
+    pub neighbor: String,
+}
+
+impl SoftOut {
+    /// The vtysh command (FRR 8.4 and later).
+    pub fn command(&self) -> String {
+        match &self.vrf {
+            None => format!("clear bgp {} unicast {} soft out", self.afi, self.neighbor),
+            Some(v) => format!("clear bgp vrf {v} {} unicast {} soft out", self.afi, self.neighbor),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Input for `vtysh -f`; empty when nothing differs.
+    pub script: String,
+    /// Number of configuration lines the script adds, changes or removes.
+    pub changes: usize,
+    pub soft_out: Vec<SoftOut>,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0
+    }
+}
+
+fn is_router(n: &Node) -> bool {
+    n.line.starts_with("router bgp ")
+}
+
+fn is_own_route_map(n: &Node) -> bool {
+    n.line.strip_prefix("route-map ").is_some_and(|r| r.starts_with(OWN_ROUTE_MAP_PREFIX))
+}
+
+/// `router bgp 64512 vrf red` -> Some("red")
+fn router_vrf(header: &str) -> Option<String> {
+    let t: Vec<&str> = header.split(' ').collect();
+    (t.len() >= 5 && t[3] == "vrf").then(|| t[4].to_string())
+}
+
+fn negate(line: &str) -> String {
+    match line.strip_prefix("no ") {
+        Some(rest) => rest.to_string(),
+        None => format!("no {line}"),
+    }
+}
+
+/// The identity of a single-valued setting: lines with the same key replace each other.
+fn key(line: &str) -> Option<String> {
+    let t: Vec<&str> = line.split(' ').collect();
+    let first_n = |n: usize| Some(t[..n.min(t.len())].join(" "));
+    match t.as_slice() {
+        ["neighbor", _, "interface", "remote-as", ..] => first_n(4),
+        ["neighbor", _, "timers", "connect", ..] => first_n(4),
+        ["neighbor", _, "bfd", "profile", ..] => first_n(4),
+        ["neighbor", x, "route-map", _, dir] => Some(format!("neighbor {x} route-map {dir}")),
+        ["neighbor", _, "remote-as" | "timers" | "password" | "port" | "ebgp-multihop" | "update-source" | "local-as", ..] => {
+            first_n(3)
+        }
+        ["bgp", "router-id", ..] => first_n(2),
+        ["network", ..] => first_n(2),
+        ["set" | "match", _, ..] => first_n(2),
+        ["echo", "transmit-interval" | "receive-interval", ..] => first_n(2),
+        ["detect-multiplier" | "receive-interval" | "transmit-interval" | "minimum-ttl", ..] => first_n(1),
+        _ => None,
+    }
+}
+
+/// The neighbor a line of a router block is about (`neighbor X ...`).
+fn neighbor_of(line: &str) -> Option<&str> {
+    let mut t = line.split(' ');
+    (t.next() == Some("neighbor")).then(|| t.next()).flatten()
+}
+
+/// Neighbors defined in a router block (by a remote-as line).
+fn neighbors(router: &Node) -> BTreeSet<String> {
+    router
+        .children
+        .iter()
+        .filter(|c| c.line.contains(" remote-as "))
+        .filter_map(|c| neighbor_of(&c.line).map(str::to_string))
+        .collect()
+}
+
+/// Lines to turn leaf list `have` into `want` (removals first, then additions in `want`'s order).
+fn leaf_diff(have: &[&str], want: &[&str], skip: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let want_set: BTreeSet<&str> = want.iter().copied().collect();
+    let have_set: BTreeSet<&str> = have.iter().copied().collect();
+    let want_keys: BTreeSet<String> = want.iter().filter_map(|l| key(l)).collect();
+    let mut out = Vec::new();
+    for h in have {
+        if skip(h) || want_set.contains(h) {
+            continue;
+        }
+        if key(h).is_some_and(|k| want_keys.contains(&k)) {
+            continue; // replaced below
+        }
+        out.push(negate(h));
+    }
+    for w in want {
+        if !have_set.contains(w) {
+            out.push((*w).to_string());
+        }
+    }
+    out
+}
+
+fn leaves(n: &Node) -> Vec<&str> {
+    n.children.iter().filter(|c| !c.is_block()).map(|c| c.line.as_str()).collect()
+}
+
+/// Write `header` + indented `body` + terminator.
+fn block(out: &mut String, indent: usize, header: &str, body: &[String], terminator: &str) {
+    let pad = " ".repeat(indent);
+    out.push_str(&format!("{pad}{header}\n"));
+    for l in body {
+        out.push_str(&format!("{pad} {l}\n"));
+    }
+    out.push_str(&format!("{pad}{terminator}\n"));
+}
+
+/// Render a node (and its children) back to text, for blocks added whole.
+fn whole(n: &Node, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    out.push_str(&format!("{pad}{}\n", n.line));
+    for c in &n.children {
+        if c.is_block() {
+            whole(c, indent + 1, out);
+        } else {
+            out.push_str(&format!("{pad} {}\n", c.line));
+        }
+    }
+    if n.is_block() || indent == 0 {
+        let term = if n.line.starts_with("address-family") { "exit-address-family" } else { "exit" };
+        out.push_str(&format!("{pad}{term}\n"));
+    }
+}
+
+fn count_lines(n: &Node) -> usize {
+    1 + n.children.iter().map(count_lines).sum::<usize>()
+}
+
+/// Compute the script that makes `running` equal to `desired` in what we manage.
+pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
+    let mut d = Delta::default();
+    let mut prepare = String::new();
+    let mut cleanup = String::new();
+
+    // BFD profiles.
+    let profiles = |cfg: &[Node]| -> BTreeMap<String, Node> {
+        cfg.iter()
+            .filter(|n| n.line == "bfd")
+            .flat_map(|n| n.children.iter())
+            .filter(|c| c.line.starts_with("profile "))
+            .map(|c| (c.line.clone(), c.clone()))
+            .collect()
+    };
+    let (have_p, want_p) = (profiles(running), profiles(desired));
+    let mut bfd_add = Vec::new();
+    for (h, w) in &want_p {
+        match have_p.get(h) {
+            None => {
+                let mut s = String::new();
+                whole(&Node { line: w.line.clone(), children: w.children.clone() }, 1, &mut s);
+                // `whole` closes indented leaves only for blocks; an empty profile still needs `exit`.
+                if !w.is_block() {
+                    s.push_str(" exit\n");
+                }
+                d.changes += count_lines(w);
+                bfd_add.push(s);
+            }
+            Some(hn) => {
+                let lines = leaf_diff(&leaves(hn), &leaves(w), &|_| false);
+                if !lines.is_empty() {
+                    d.changes += lines.len();
+                    let mut s = String::new();
+                    block(&mut s, 1, h, &lines, "exit");
+                    bfd_add.push(s);
+                }
+            }
+        }
+    }
+    if !bfd_add.is_empty() {
+        prepare.push_str("bfd\n");
+        bfd_add.iter().for_each(|s| prepare.push_str(s));
+        prepare.push_str("exit\n");
+    }
+    let bfd_del: Vec<&String> = have_p.keys().filter(|k| !want_p.contains_key(*k)).collect();
+    if !bfd_del.is_empty() {
+        cleanup.push_str("bfd\n");
+        for k in bfd_del {
+            cleanup.push_str(&format!(" no {k}\n"));
+            d.changes += 1;
+        }
+        cleanup.push_str("exit\n");
+    }
+
+    // Our route-map entries.
+    let rmaps = |cfg: &[Node]| -> BTreeMap<String, Node> {
+        cfg.iter().filter(|n| is_own_route_map(n)).map(|n| (n.line.clone(), n.clone())).collect()
+    };
+    let (have_rm, want_rm) = (rmaps(running), rmaps(desired));
+    let mut changed_maps: BTreeSet<String> = BTreeSet::new();
+    for (h, w) in &want_rm {
+        match have_rm.get(h) {
+            None => {
+                whole(w, 0, &mut prepare);
+                d.changes += count_lines(w);
+            }
+            Some(hn) => {
+                let lines = leaf_diff(&leaves(hn), &leaves(w), &|_| false);
+                if !lines.is_empty() {
+                    d.changes += lines.len();
+                    block(&mut prepare, 0, h, &lines, "exit");
+                    if let Some(name) = h.split(' ').nth(1) {
+                        changed_maps.insert(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    for h in have_rm.keys().filter(|k| !want_rm.contains_key(*k)) {
+        cleanup.push_str(&format!("no {h}\n"));
+        d.changes += 1;
+    }
+
+    // BGP instances: the default one is created first and removed last.
+    let routers = |cfg: &[Node]| -> Vec<Node> {
+        let mut r: Vec<Node> = cfg.iter().filter(|n| is_router(n)).cloned().collect();
+        r.sort_by_key(|n| (router_vrf(&n.line).is_some(), n.line.clone()));
+        r
+    };
+    let (have_r, want_r) = (routers(running), routers(desired));
+    let mut bgp = String::new();
+    // Removals first: a default instance whose ASN changes must be gone before the new one exists
+    // (FRR runs one per VRF), and VRF instances go before the default one.
+    for h in have_r.iter().rev().filter(|h| !want_r.iter().any(|w| w.line == h.line)) {
+        bgp.push_str(&format!("no {}\n", h.line));
+        d.changes += 1;
+    }
+    for w in &want_r {
+        match have_r.iter().find(|h| h.line == w.line) {
+            None => {
+                whole(w, 0, &mut bgp);
+                d.changes += count_lines(w);
+            }
+            Some(h) => router_diff(h, w, &mut bgp, &mut d),
+        }
+    }
+    // Neighbors whose outbound route-map entries changed in place.
+    for w in &want_r {
+        let vrf = router_vrf(&w.line);
+        for af in w.children.iter().filter(|c| c.line.starts_with("address-family ")) {
+            let afi = af.line.split(' ').nth(1).unwrap_or("ipv4").to_string();
+            for l in leaves(af) {
+                let t: Vec<&str> = l.split(' ').collect();
+                if let ["neighbor", n, "route-map", m, "out"] = t.as_slice() {
+                    if changed_maps.contains(*m) {
+                        d.soft_out.push(SoftOut { vrf: vrf.clone(), afi: afi.clone(), neighbor: n.to_string() });
+                    }
+                }
+            }
+        }
+    }
+    d.soft_out.sort();
+    d.soft_out.dedup();
+    d.script = format!("{prepare}{bgp}{cleanup}");
+    d
+}
+
+fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
+    let gone: BTreeSet<String> = neighbors(have).difference(&neighbors(want)).cloned().collect();
+    let skip = |l: &str| neighbor_of(l).is_some_and(|n| gone.contains(n));
+    let mut body: Vec<String> = gone.iter().map(|n| format!("no neighbor {n}")).collect();
+    body.extend(leaf_diff(&leaves(have), &leaves(want), &skip));
+    let mut sub = String::new();
+    for w in want.children.iter().filter(|c| c.is_block()) {
+        let h = have.child(&w.line).cloned().unwrap_or_default();
+        let lines = leaf_diff(&leaves(&h), &leaves(w), &skip);
+        if !lines.is_empty() {
+            d.changes += lines.len();
+            block(&mut sub, 1, &w.line, &lines, "exit-address-family");
+        }
+    }
+    for h in have.children.iter().filter(|c| c.is_block() && want.child(&c.line).is_none()) {
+        let lines = leaf_diff(&leaves(h), &[], &skip);
+        if !lines.is_empty() {
+            d.changes += lines.len();
+            block(&mut sub, 1, &h.line, &lines, "exit-address-family");
+        }
+    }
+    if body.is_empty() && sub.is_empty() {
+        return;
+    }
+    d.changes += body.len();
+    out.push_str(&format!("{}\n", want.line));
+    for l in &body {
+        out.push_str(&format!(" {l}\n"));
+    }
+    out.push_str(&sub);
+    out.push_str("exit\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::parse;
+    use super::*;
+
+    fn delta(have: &str, want: &str) -> Delta {
+        diff(&parse(have), &parse(want))
+    }
+
+    const BASE: &str = "route-map fs-tag-7 permit 10\n set tag 7\nexit\nroute-map fs-out-192.0.2.1 permit 7\n match tag 7\n set community 65000:1\nexit\nroute-map fs-out-192.0.2.1 deny 65535\nexit\nrouter bgp 64512\n no bgp default ipv4-unicast\n neighbor 192.0.2.1 remote-as 64500\n neighbor 192.0.2.1 timers 30 90\n !\n address-family ipv4 unicast\n  network 203.0.113.1/32 route-map fs-tag-7\n  neighbor 192.0.2.1 activate\n  neighbor 192.0.2.1 route-map fs-out-192.0.2.1 out\n exit-address-family\nexit\n";
+
+    #[test]
+    fn identical_configs_need_nothing() {
+        let running = format!("frr version 8.4.4\nhostname x\nlog syslog\n{BASE}route-map other permit 1\nexit\n");
+        assert!(delta(&running, BASE).is_empty(), "unmanaged lines are left alone");
+    }
+
+    #[test]
+    fn added_network_is_one_line_in_context() {
+        let want = BASE.replace(
+            "  neighbor 192.0.2.1 activate",
+            "  network 203.0.113.2/32 route-map fs-tag-7\n  neighbor 192.0.2.1 activate",
+        );
+        let d = delta(BASE, &want);
+        assert_eq!(d.changes, 1);
+        assert_eq!(
+            d.script,
+            "router bgp 64512\n address-family ipv4 unicast\n  network 203.0.113.2/32 route-map fs-tag-7\n exit-address-family\nexit\n"
+        );
+        let back = delta(&want, BASE);
+        assert!(back.script.contains("  no network 203.0.113.2/32 route-map fs-tag-7\n"), "{}", back.script);
+    }
+
+    #[test]
+    fn changed_value_is_re_entered_not_removed() {
+        let want = BASE.replace("timers 30 90", "timers 3 9").replace("remote-as 64500", "remote-as 64501");
+        let d = delta(BASE, &want);
+        assert_eq!(d.changes, 2);
+        assert!(!d.script.contains("no neighbor"), "{}", d.script);
+        assert!(d.script.contains(" neighbor 192.0.2.1 timers 3 9\n"));
+    }
+
+    #[test]
+    fn community_change_asks_for_soft_out() {
+        let want = BASE.replace("set community 65000:1", "set community 65000:2");
+        let d = delta(BASE, &want);
+        assert_eq!(d.script, "route-map fs-out-192.0.2.1 permit 7\n set community 65000:2\nexit\n");
+        assert_eq!(d.soft_out.len(), 1);
+        assert_eq!(d.soft_out[0].command(), "clear bgp ipv4 unicast 192.0.2.1 soft out");
+    }
+
+    #[test]
+    fn removed_neighbor_is_one_no_neighbor() {
+        let two = BASE
+            .replace(
+                " neighbor 192.0.2.1 timers 30 90\n",
+                " neighbor 192.0.2.1 timers 30 90\n neighbor 192.0.2.2 remote-as 64500\n neighbor 192.0.2.2 bfd\n",
+            )
+            .replace(
+                "  neighbor 192.0.2.1 activate\n",
+                "  neighbor 192.0.2.1 activate\n  neighbor 192.0.2.2 activate\n",
+            );
+        let d = delta(&two, BASE);
+        assert_eq!(d.script, "router bgp 64512\n no neighbor 192.0.2.2\nexit\n");
+    }
+
+    #[test]
+    fn route_maps_first_and_unused_ones_last() {
+        let want = BASE.replace("fs-tag-7", "fs-tag-8").replace("set tag 7", "set tag 8");
+        let d = delta(BASE, &want);
+        let new_map = d.script.find("route-map fs-tag-8 permit 10").expect("new map");
+        let network = d.script.find("network 203.0.113.1/32 route-map fs-tag-8").expect("network moves");
+        let old_map = d.script.find("no route-map fs-tag-7 permit 10").expect("old map removed");
+        assert!(new_map < network && network < old_map, "{}", d.script);
+    }
+
+    #[test]
+    fn bfd_profiles() {
+        let have = "bfd\n profile a\n  detect-multiplier 5\n exit\n !\n profile gone\n exit\nexit\n";
+        let want = "bfd\n profile a\n  detect-multiplier 4\n exit\n !\n profile new\n exit\nexit\n";
+        let d = delta(have, want);
+        assert_eq!(
+            d.script,
+            "bfd\n profile a\n  detect-multiplier 4\n exit\n profile new\n exit\nexit\nbfd\n no profile gone\nexit\n"
+        );
+    }
+
+    #[test]
+    fn negated_lines_are_un_negated_on_removal() {
+        let have = "router bgp 1\n no bgp network import-check\nexit\n";
+        let want = "router bgp 1\nexit\n";
+        assert_eq!(delta(have, want).script, "router bgp 1\n bgp network import-check\nexit\n");
+    }
+}

@@ -1,0 +1,86 @@
+//! File mode: watch a directory of manifests and publish a new input whenever it changes.
+//! `notify` gives the change within milliseconds; a cheap poll (file stamps only) every two
+//! seconds is the safety net for what inotify misses (the directory removed and created again).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::{watch, Notify};
+use tracing::{debug, warn};
+
+use super::files::FileCache;
+use super::Input;
+
+const POLL: Duration = Duration::from_secs(2);
+
+/// Publish the directory's content on `tx`: the first value once the whole directory has been
+/// read, then one per change. Bursts of changes collapse into one read.
+pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<Input>>>) {
+    let wake = Arc::new(Notify::new());
+    let mut watcher: Option<notify::RecommendedWatcher> = None;
+    let mut cache = FileCache::default();
+    let mut first = true;
+    loop {
+        if watcher.is_none() {
+            watcher = start_watcher(&dir, wake.clone());
+        }
+        let (snapshot, problems, changed) = {
+            let dir = dir.clone();
+            let ns = namespace.clone();
+            // Reading and parsing files is blocking work.
+            let mut c = std::mem::take(&mut cache);
+            let Ok((res, c)) = tokio::task::spawn_blocking(move || {
+                let r = c.load(&[dir], &ns);
+                (r, c)
+            })
+            .await
+            else {
+                // Cancelled at shutdown, or a panic in the loader (already reported by the runtime).
+                return;
+            };
+            cache = c;
+            res
+        };
+        if changed || first {
+            debug!(
+                services = snapshot.services.len(),
+                peers = snapshot.peers.len(),
+                problems = problems.len(),
+                "manifests loaded"
+            );
+            let _ = tx.send(Some(Arc::new(Input { snapshot, problems })));
+            first = false;
+        }
+        if !dir.is_dir() {
+            // The watch died with the directory; start a new one when it is back.
+            watcher = None;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+fn start_watcher(dir: &std::path::Path, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
+    let mut w = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            wake.notify_one();
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(error = %e, "cannot create a file watcher; polling only");
+            return None;
+        }
+    };
+    match w.watch(dir, RecursiveMode::Recursive) {
+        Ok(()) => Some(w),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "cannot watch the manifests directory; polling until it exists");
+            None
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `/metrics`, `/healthz` (the agent's loop is alive) and `/readyz` (first apply done and FRR
+//! reachable), on --metrics-addr. Served from state the other tasks publish; a scrape never waits
+//! for FRR or for an apply.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use super::metrics::Metrics;
+
+/// Health flags the driver sets.
+#[derive(Default)]
+pub struct Health {
+    pub applied_once: AtomicBool,
+    pub frr_reachable: AtomicBool,
+}
+
+pub async fn serve(listener: TcpListener, metrics: Metrics, health: Arc<Health>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "metrics listener accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (metrics, health) = (metrics.clone(), health.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let (metrics, health) = (metrics.clone(), health.clone());
+                async move { Ok::<_, Infallible>(respond(req.uri().path(), &metrics, &health)) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                debug!(peer = %peer, error = %e, "metrics connection");
+            }
+        });
+    }
+}
+
+fn respond(path: &str, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
+    let (code, body) = match path {
+        "/metrics" => (StatusCode::OK, metrics.encode()),
+        "/healthz" => (StatusCode::OK, "ok\n".to_string()),
+        "/readyz" => {
+            let applied = health.applied_once.load(Ordering::Relaxed);
+            let reachable = health.frr_reachable.load(Ordering::Relaxed);
+            if applied && reachable {
+                (StatusCode::OK, "ready\n".to_string())
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, format!("applied_once={applied} frr_reachable={reachable}\n"))
+            }
+        }
+        _ => (StatusCode::NOT_FOUND, "not found\n".to_string()),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = code;
+    r
+}
+
+pub fn bind_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|e| format!("--metrics-addr {s:?}: {e}"))
+}

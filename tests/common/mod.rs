@@ -1,0 +1,264 @@
+//! Test helpers shared by the FRR and lab tests: namespaces and FRR instances that are always
+//! torn down (Drop runs on panic too), and vtysh access.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn lab_sh(args: &[&str]) -> String {
+    let out = Command::new(root().join("e2e/lab.sh")).args(args).output().expect("lab.sh runs");
+    assert!(
+        out.status.success(),
+        "lab.sh {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Namespaces named `<prefix>-*`, removed with everything running in them when dropped.
+pub struct Namespaces {
+    pub prefix: String,
+}
+
+impl Namespaces {
+    /// Removes leftovers of an earlier, killed run with the same prefix first.
+    pub fn new(prefix: &str) -> Self {
+        let _ = Command::new(root().join("e2e/lab.sh")).args(["down", prefix]).output();
+        Namespaces { prefix: prefix.to_string() }
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("e2e/lab.sh")).args(["down", &self.prefix]).output();
+    }
+}
+
+pub fn vtysh(ns: &str, cmd: &str) -> String {
+    let out = Command::new("vtysh").args(["-N", ns, "-c", cmd]).output().expect("vtysh runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn vtysh_json(ns: &str, cmd: &str) -> serde_json::Value {
+    serde_json::from_str(&vtysh(ns, cmd)).unwrap_or(serde_json::Value::Null)
+}
+
+pub fn socket_dir(ns: &str) -> PathBuf {
+    Path::new("/var/run/frr").join(ns)
+}
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Options of the lab router (AS 64500 unless `router_asn` says otherwise).
+#[derive(Clone)]
+pub struct RouterOpts {
+    pub asn: u32,
+    pub bfd: bool,
+    pub password: Option<String>,
+    /// BGP keepalive/hold the router asks for.
+    pub timers: (u32, u32),
+}
+
+impl Default for RouterOpts {
+    fn default() -> Self {
+        RouterOpts { asn: 64500, bfd: false, password: None, timers: (3, 9) }
+    }
+}
+
+/// The router's frr.conf: a neighbor per node over IPv4 and IPv6, multipath, nothing exported.
+pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
+    let mut c = format!(
+        "frr defaults traditional\nrouter bgp {}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n",
+        o.asn
+    );
+    let mut v6 = String::new();
+    for i in 1..=nodes {
+        for addr in [format!("192.0.2.{}", 10 + i), format!("2001:db8::{}", 10 + i)] {
+            c.push_str(&format!(
+                " neighbor {addr} remote-as {}\n",
+                if o.asn == 64512 { "internal" } else { "external" }
+            ));
+            c.push_str(&format!(
+                " neighbor {addr} timers {} {}\n neighbor {addr} timers connect 2\n",
+                o.timers.0, o.timers.1
+            ));
+            if o.bfd {
+                c.push_str(&format!(" neighbor {addr} bfd\n"));
+            }
+            if let Some(p) = &o.password {
+                c.push_str(&format!(" neighbor {addr} password {p}\n"));
+            }
+            if addr.contains(':') {
+                v6.push_str(&format!("  neighbor {addr} activate\n"));
+            }
+        }
+    }
+    c.push_str(" address-family ipv4 unicast\n  maximum-paths 8\n  maximum-paths ibgp 8\n exit-address-family\n");
+    c.push_str(&format!(
+        " address-family ipv6 unicast\n{v6}  maximum-paths 8\n  maximum-paths ibgp 8\n exit-address-family\nexit\n"
+    ));
+    c
+}
+
+/// Router + N nodes with FRR each, an agent per node in file mode on one shared manifests
+/// directory. Everything is torn down on drop.
+pub struct Lab {
+    pub prefix: String,
+    pub nodes: usize,
+    pub manifests: PathBuf,
+    agents: Vec<Option<Child>>,
+    _ns: Namespaces,
+}
+
+impl Lab {
+    pub fn new(prefix: &str, nodes: usize, router: &RouterOpts) -> Lab {
+        let ns = Namespaces::new(prefix);
+        lab_sh(&["up", &nodes.to_string(), prefix]);
+        let rconf = Path::new("/etc/frr").join(format!("{prefix}-router"));
+        std::fs::create_dir_all(&rconf).expect("router conf dir");
+        std::fs::write(rconf.join("frr.conf"), router_conf(nodes, router)).expect("router conf");
+        lab_sh(&["frr-start", &format!("{prefix}-router")]);
+        for i in 1..=nodes {
+            lab_sh(&["frr-start", &format!("{prefix}-node{i}")]);
+        }
+        let manifests = std::env::temp_dir().join(format!("frr-speaker-{prefix}-manifests"));
+        let _ = std::fs::remove_dir_all(&manifests);
+        std::fs::create_dir_all(&manifests).expect("manifests dir");
+        Lab { prefix: prefix.to_string(), nodes, manifests, agents: (0..nodes).map(|_| None).collect(), _ns: ns }
+    }
+
+    pub fn router(&self) -> String {
+        format!("{}-router", self.prefix)
+    }
+
+    pub fn node(&self, i: usize) -> String {
+        format!("{}-node{i}", self.prefix)
+    }
+
+    pub fn agent_log(&self, i: usize) -> PathBuf {
+        std::env::temp_dir().join(format!("frr-speaker-{}-agent{i}.log", self.prefix))
+    }
+
+    /// Start (or restart) node i's agent.
+    pub fn start_agent(&mut self, i: usize) {
+        self.stop_agent(i);
+        let node = self.node(i);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.agent_log(i)).expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &node, env!("CARGO_BIN_EXE_frr-speaker"), "run"])
+            .args(["--node", &format!("node{i}")])
+            .arg("--manifests")
+            .arg(&self.manifests)
+            .arg("--frr-config")
+            .arg(format!("/etc/frr/{node}/frr.conf"))
+            .arg("--vty-socket-dir")
+            .arg(socket_dir(&node))
+            .args(["--metrics-addr", "127.0.0.1:7472"])
+            .env("RUST_LOG", "info,frr_speaker=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("agent starts");
+        self.agents[i - 1] = Some(child);
+    }
+
+    /// SIGTERM node i's agent and wait for it.
+    pub fn stop_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.agents[i - 1].take() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn start_agents(&mut self) {
+        for i in 1..=self.nodes {
+            self.start_agent(i);
+        }
+    }
+
+    /// Write one manifest file atomically (as a ConfigMap update or `mv` would).
+    pub fn put(&self, name: &str, yaml: &str) {
+        let tmp = self.manifests.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, yaml).expect("write manifest");
+        std::fs::rename(&tmp, self.manifests.join(name)).expect("rename manifest");
+    }
+
+    pub fn remove(&self, name: &str) {
+        let _ = std::fs::remove_file(self.manifests.join(name));
+    }
+
+    /// Next hops of `prefix` in the router's kernel-facing RIB (zebra), sorted.
+    pub fn next_hops(&self, prefix: &str) -> Vec<String> {
+        let cmd = if prefix.contains(':') {
+            format!("show ipv6 route {prefix} json")
+        } else {
+            format!("show ip route {prefix} json")
+        };
+        let v = vtysh_json(&self.router(), &cmd);
+        let mut hops: Vec<String> = v[prefix]
+            .as_array()
+            .and_then(|routes| routes.iter().find(|r| r["protocol"] == "bgp" && r["installed"] == true))
+            .and_then(|r| r["nexthops"].as_array())
+            .map(|nh| {
+                nh.iter().filter(|h| h["active"] == true).filter_map(|h| h["ip"].as_str().map(str::to_string)).collect()
+            })
+            .unwrap_or_default();
+        hops.sort();
+        hops
+    }
+
+    /// The router's BGP path for `prefix` (first path), as JSON.
+    pub fn bgp_path(&self, prefix: &str) -> serde_json::Value {
+        let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        let v = vtysh_json(&self.router(), &format!("show bgp {afi} unicast {prefix} json"));
+        v["paths"][0].clone()
+    }
+
+    /// (established count, dropped count, state) of the router's session to `addr`.
+    pub fn session(&self, addr: &str) -> (u64, u64, String) {
+        let v = vtysh_json(&self.router(), &format!("show bgp neighbors {addr} json"));
+        let n = &v[addr];
+        (
+            n["connectionsEstablished"].as_u64().unwrap_or(0),
+            n["connectionsDropped"].as_u64().unwrap_or(0),
+            n["bgpState"].as_str().unwrap_or("").to_string(),
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for i in 1..=self.nodes {
+            self.stop_agent(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.manifests);
+    }
+}
+
+/// Poll `f` every 20 ms until it holds or `timeout` passes; returns the time it took.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if f() {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
