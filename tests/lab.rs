@@ -139,3 +139,181 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
     assert!(log.contains("FRR restarted"), "restart detected and logged");
     assert!(!log.contains("hunter"), "sanity");
 }
+
+/// iBGP (so LOCAL_PREF reaches the router) with BFD on the router's side.
+fn ibgp_config(v6_peer: bool, v4_extra: &str, ad_extra: &str, bfd_profile: &str) -> String {
+    let mut c = format!(
+        r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: router-v4, namespace: metallb-system}}
+spec: {{myASN: 64512, peerASN: 64512, peerAddress: 192.0.2.1, connectTime: 2s{v4_extra}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {{name: fast, namespace: metallb-system}}
+spec: {{{bfd_profile}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: public, namespace: metallb-system}}
+spec: {{addresses: [203.0.113.0/24]}}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: second, namespace: metallb-system}}
+spec: {{addresses: [198.51.100.0/24]}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: public, namespace: metallb-system}}
+spec: {{ipAddressPools: [public]{ad_extra}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: only-v4, namespace: metallb-system}}
+spec: {{ipAddressPools: [second], peers: [router-v4]}}
+"#
+    );
+    if v6_peer {
+        c.push_str(
+            "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: router-v6, namespace: metallb-system}\nspec: {myASN: 64512, peerASN: 64512, peerAddress: \"2001:db8::1\", connectTime: 2s, dualStackAddressFamily: true}\n",
+        );
+    }
+    c
+}
+
+/// Peers (by router-side neighbor address) that sent the router a path for `prefix`.
+fn path_sources(lab: &Lab, prefix: &str) -> Vec<String> {
+    let v = common::vtysh_json(&lab.router(), &format!("show bgp ipv4 unicast {prefix} json"));
+    let mut out: Vec<String> = v["paths"]
+        .as_array()
+        .map(|ps| ps.iter().filter_map(|p| p["peer"]["peerId"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn config_changes_do_not_reset_sessions() {
+    let mut lab = Lab::new("fsl2", 1, &RouterOpts { asn: 64512, bfd: true, ..RouterOpts::default() });
+    let step = |lab: &Lab, name: &str, config: String, check: &dyn Fn(&Lab) -> bool, watch: &[&str]| {
+        let before: Vec<_> = watch.iter().map(|a| lab.session(a)).collect();
+        lab.put("config.yaml", &config);
+        let took = wait_for(T, || check(lab)).unwrap_or_else(|| panic!("{name}: the router never saw the change"));
+        // Give a reset the chance to show up.
+        std::thread::sleep(Duration::from_millis(300));
+        let after: Vec<_> = watch.iter().map(|a| lab.session(a)).collect();
+        println!("{name}: at the router after {took:?}; sessions {before:?} -> {after:?}");
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(a.2, "Established", "{name}: session not established");
+            assert_eq!((b.0, b.1), (a.0, a.1), "{name}: the session was reset");
+        }
+    };
+    lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1]));
+    lab.put("config.yaml", &ibgp_config(false, "", "", ""));
+    lab.start_agents();
+    assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1])).is_some(), "first route");
+    let v4 = ["192.0.2.11"];
+    let both = ["192.0.2.11", "2001:db8::11"];
+
+    // Services come and go.
+    lab.put("api.yaml", &service("api", &["203.0.113.11"], false, &[1]));
+    step(&lab, "add service", ibgp_config(false, "", "", ""), &|l| l.next_hops("203.0.113.11/32") == hops(&[1]), &v4);
+    lab.remove("api.yaml");
+    step(&lab, "remove service", ibgp_config(false, "", "", ""), &|l| l.next_hops("203.0.113.11/32").is_empty(), &v4);
+
+    // A second peer (IPv6 session carrying both families), then a prefix for one peer only.
+    step(&lab, "add a second peer", ibgp_config(true, "", "", ""), &|l| path_sources(l, "203.0.113.10/32").len() == 2, &v4);
+    lab.put("solo.yaml", &service("solo", &["198.51.100.77"], false, &[1]));
+    step(&lab, "prefix to one peer only", ibgp_config(true, "", "", ""), &|l| path_sources(l, "198.51.100.77/32") == vec!["192.0.2.11".to_string()], &both);
+    lab.remove("solo.yaml");
+    step(&lab, "remove that prefix", ibgp_config(true, "", "", ""), &|l| path_sources(l, "198.51.100.77/32").is_empty(), &both);
+
+    // Attributes.
+    let comm = |l: &Lab| l.bgp_path("203.0.113.10/32")["community"]["string"].as_str().unwrap_or("").to_string();
+    step(&lab, "community", ibgp_config(true, "", ", communities: ['65000:1']", ""), &|l| comm(l) == "65000:1", &both);
+    step(&lab, "community change", ibgp_config(true, "", ", communities: ['65000:2', no-export]", "").replace("no-export", "'65535:65281'"), &|l| comm(l) == "65000:2 no-export", &both);
+    let large = |l: &Lab| l.bgp_path("203.0.113.10/32")["largeCommunity"]["string"].as_str().unwrap_or("").to_string();
+    step(&lab, "large community", ibgp_config(true, "", ", communities: ['large:64512:1:2']", ""), &|l| large(l) == "64512:1:2", &both);
+    let lp = |l: &Lab| l.bgp_path("203.0.113.10/32")["locPrf"].as_u64().unwrap_or(0);
+    step(&lab, "local preference", ibgp_config(true, "", ", localPref: 250", ""), &|l| lp(l) == 250, &both);
+    step(&lab, "local preference change", ibgp_config(true, "", ", localPref: 120", ""), &|l| lp(l) == 120, &both);
+    step(&lab, "aggregation", ibgp_config(true, "", ", aggregationLength: 24", ""), &|l| l.next_hops("203.0.113.0/24") == hops(&[1]) && l.next_hops("203.0.113.10/32").is_empty(), &both);
+    step(&lab, "aggregation removed", ibgp_config(true, "", "", ""), &|l| l.next_hops("203.0.113.10/32") == hops(&[1]) && l.next_hops("203.0.113.0/24").is_empty(), &both);
+
+    // Timers and BFD.
+    step(&lab, "hold/keepalive timers", ibgp_config(true, ", holdTime: 30s, keepaliveTime: 10s", "", ""), &|l| common::vtysh(&l.node(1), "show running-config bgpd").contains("timers 10 30"), &both);
+    let bfd_up = |l: &Lab| {
+        let v = common::vtysh_json(&l.router(), "show bfd peers json");
+        v.as_array().is_some_and(|ps| ps.iter().any(|p| p["peer"] == "192.0.2.11" && p["status"] == "up"))
+    };
+    step(&lab, "add a BFD profile", ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 300, transmitInterval: 300"), &bfd_up, &both);
+    let rx200 = |l: &Lab| {
+        let v = common::vtysh_json(&l.router(), "show bfd peers json");
+        v.as_array().is_some_and(|ps| ps.iter().any(|p| p["peer"] == "192.0.2.11" && p["status"] == "up" && p["remote-receive-interval"] == 200))
+    };
+    step(&lab, "change BFD timers", ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 200, transmitInterval: 300"), &rx200, &both);
+
+    // Removing BFD from the node while the router keeps it: report what FRR does.
+    let before = lab.session("192.0.2.11");
+    lab.put("config.yaml", &ibgp_config(true, "", "", ""));
+    wait_for(T, || !common::vtysh(&lab.node(1), "show running-config bgpd").contains(" bfd")).expect("BFD removed on the node");
+    std::thread::sleep(Duration::from_secs(2));
+    println!("remove BFD (router keeps BFD): session {before:?} -> {:?}", lab.session("192.0.2.11"));
+
+    // Remove one peer: the other is untouched.
+    let v4_before = lab.session("192.0.2.11");
+    step(&lab, "remove one peer", ibgp_config(false, "", "", ""), &|l| l.session("2001:db8::11").2 != "Established", &[]);
+    assert_eq!(lab.session("192.0.2.11"), v4_before, "the other peer was touched");
+}
+
+/// Freeze node2's bgpd and bfdd (a silent failure: the kernel keeps the TCP session open) and
+/// time how long the router keeps sending traffic to it.
+fn silent_failure(lab: &Lab) -> Duration {
+    let node = lab.node(2);
+    let pids: Vec<i32> = ["bgpd", "bfdd"]
+        .iter()
+        .map(|d| std::fs::read_to_string(format!("/var/run/frr/{node}/{d}.pid")).expect("pid").trim().parse().expect("pid"))
+        .collect();
+    let sig = |s| {
+        for p in &pids {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p), s).expect("signal");
+        }
+    };
+    sig(nix::sys::signal::Signal::SIGSTOP);
+    let took = wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1]));
+    sig(nix::sys::signal::Signal::SIGCONT);
+    took.expect("the router dropped the frozen node")
+}
+
+#[test]
+fn bfd_detects_a_silent_node_within_a_second() {
+    let bfd = ", bfdProfile: fast";
+    let profile = "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\nspec: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}\n";
+    let with_bfd = {
+        let mut lab = Lab::new("fsl3", 2, &RouterOpts { bfd: true, ..RouterOpts::default() });
+        lab.put("config.yaml", &format!("{}{profile}", config(bfd, "")));
+        lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1, 2]));
+        lab.start_agents();
+        assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1, 2])).is_some());
+        let bfd_up = || {
+            let v = common::vtysh_json(&lab.router(), "show bfd peers json");
+            v.as_array().is_some_and(|ps| ps.iter().filter(|p| p["status"] == "up").count() >= 4)
+        };
+        assert!(wait_for(T, bfd_up).is_some(), "BFD sessions up");
+        silent_failure(&lab)
+    };
+    let without_bfd = {
+        let mut lab = Lab::new("fsl4", 2, &RouterOpts::default());
+        lab.put("config.yaml", &config("", ""));
+        lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1, 2]));
+        lab.start_agents();
+        assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1, 2])).is_some());
+        silent_failure(&lab)
+    };
+    println!("silent node dropped by the router: with BFD 300ms x 3 after {with_bfd:?}, without BFD (hold 9s) after {without_bfd:?}");
+    // 3 x 300 ms detection; the measurement adds up to ~100 ms of vtysh polling.
+    assert!(with_bfd < Duration::from_millis(1200), "BFD took {with_bfd:?}");
+    assert!(without_bfd > Duration::from_secs(3), "without BFD the hold time decides: {without_bfd:?}");
+}
