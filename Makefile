@@ -25,9 +25,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-## test: everything (unit, golden incl. FRR's own parser, properties, CLI).
+## test: everything: unit, golden (with FRR's own parser), properties, CLI, the driver against a
+## real FRR, and the namespace lab (root). One test at a time: the lab tests measure BFD timing.
 test: deps lint
-	$(CARGO) test --locked
+	e2e/lab.sh down fs >/dev/null 2>&1 || true
+	$(CARGO) test --locked -- --test-threads=1
 
 ## crds: regenerate deploy/crds.yaml from the Rust types.
 crds:
@@ -37,17 +39,18 @@ crds:
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --locked --test golden
 
-## bench: render and load 10,000 prefixes into a throwaway FRR (needs root for a network namespace).
+## bench: render/load 10,000 prefixes, then the agent in the namespace lab (root; several minutes).
 bench: deps
 	$(CARGO) bench --locked --bench render_load
+	$(CARGO) bench --locked --bench lab_apply
 
-## demo: not there yet (needs the FRR driver and the namespace lab: issue "Drive a real FRR").
+## demo: router + 2 nodes in network namespaces with FRR, an agent per node on e2e/examples/two-nodes.
 demo: deps build
-	@echo "make demo: the agent cannot drive FRR yet; what works today is the offline renderer:"
-	./target/release/frr-speaker render --node node1 e2e/examples/two-nodes
+	e2e/demo/demo.sh
 
+## demo-down: remove everything the demo started.
 demo-down:
-	@true
+	e2e/demo/down.sh
 
 clean:
 	$(CARGO) clean

@@ -36,7 +36,7 @@ daemon_start() {
 	local ns=$1 d=$2 extra=""
 	[ "$d" = zebra ] && extra="-s 90000000"
 	ip netns exec "$ns" unshare --uts sh -c "hostname $ns; exec /usr/lib/frr/$d -N $ns -d -P 0 -A 127.0.0.1 \
-		-i $RUNDIR/$ns/$d.pid --log file:$LOGDIR/$ns-$d.log $extra -f /dev/null"
+		-i $RUNDIR/$ns/$d.pid --log file:$LOGDIR/$ns-$d.log $extra -f /dev/null" 2>>"$LOGDIR/$ns-$d.stderr"
 }
 
 frr_stop() {

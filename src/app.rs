@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::desired::{self, Options};
-use crate::frr::driver::{reconcile, write_config_file, FrrControl, FrrIdentity, Vtysh};
+use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, Vtysh};
 use crate::frr::render::render;
 use crate::problem::{Problem, Severity};
 use crate::sources::{self, Input};
@@ -37,6 +37,9 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// Even with no change, compare FRR's running config with the desired one this often, so that a
 /// manual edit in vtysh is undone.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// A change applied on the fast path (without reading FRR's config first) is verified against
+/// the running config this long after, when no newer change is pending.
+const VERIFY_AFTER: Duration = Duration::from_secs(1);
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -122,7 +125,9 @@ async fn compute_task(
         let mut opts = opts.clone();
         opts.connected = connected_networks();
         let computed = tokio::task::spawn_blocking(move || {
+            let t0 = Instant::now();
             let outcome = desired::compute(&input.snapshot, &opts);
+            let t1 = Instant::now();
             let mut problems: Vec<Problem> = input.problems.iter().chain(outcome.problems.iter()).cloned().collect();
             problems.sort();
             problems.dedup();
@@ -130,6 +135,11 @@ async fn compute_task(
                 (Some(state), false) => Some(render(state)),
                 _ => None,
             };
+            tracing::debug!(
+                compute_ms = (t1 - t0).as_millis() as u64,
+                render_ms = t1.elapsed().as_millis() as u64,
+                "computed"
+            );
             (problems, text)
         })
         .await;
@@ -170,6 +180,11 @@ async fn compute_task(
 
 /// Keep FRR running the latest rendered config: apply on change, after an FRR restart, and as a
 /// slow periodic check; retry failures with backoff.
+///
+/// A change is applied on the fast path (the difference from what FRR was last given, without
+/// reading its config first) and verified against FRR's running config a second later; a full
+/// reconcile (read, diff, apply, verify) runs at start, after an FRR restart or a failure, and
+/// every `RECHECK_INTERVAL`.
 async fn drive<C: FrrControl>(
     frr: C,
     mut rx: watch::Receiver<Option<Arc<String>>>,
@@ -177,13 +192,15 @@ async fn drive<C: FrrControl>(
     metrics: Metrics,
     health: Arc<Health>,
 ) {
+    // What FRR was last given successfully, and which daemons took it.
     let mut applied: Option<(Arc<String>, FrrIdentity)> = None;
     let mut written: Option<Arc<String>> = std::fs::read_to_string(&conf_path).ok().map(Arc::new);
     let mut failed: Option<(Arc<String>, Instant)> = None;
     let mut backoff = MIN_BACKOFF;
     let mut last_error = String::new();
     let mut waiting_logged = false;
-    let mut last_check = Instant::now();
+    let mut last_full = Instant::now();
+    let mut unverified_since: Option<Instant> = None;
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -213,8 +230,11 @@ async fn drive<C: FrrControl>(
             info!("FRR restarted: re-applying");
             metrics.frr_restarts.inc();
         }
-        let up_to_date = applied.as_ref().is_some_and(|(t, _)| **t == *want) && !restarted;
-        if up_to_date && last_check.elapsed() < RECHECK_INTERVAL {
+        let fast_from = applied.as_ref().filter(|(_, old)| *old == id).map(|(t, _)| t.clone());
+        let verify_due = unverified_since.is_some_and(|t| t.elapsed() >= VERIFY_AFTER);
+        let full = fast_from.is_none() || verify_due || last_full.elapsed() >= RECHECK_INTERVAL;
+        let up_to_date = fast_from.as_ref().is_some_and(|t| **t == *want);
+        if up_to_date && !full {
             if written.as_deref() != Some(&*want) {
                 written = write_file(&conf_path, &want);
             }
@@ -226,12 +246,26 @@ async fn drive<C: FrrControl>(
             }
         }
         let t0 = Instant::now();
-        let res = reconcile(&frr, &want).await;
+        let res = match (&fast_from, full) {
+            (Some(from), false) => match apply_change(&frr, from, &want).await {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    warn!(error = %e, "fast apply failed; reconciling against the running config");
+                    reconcile(&frr, &want).await
+                }
+            },
+            _ => reconcile(&frr, &want).await,
+        };
         let secs = t0.elapsed().as_secs_f64();
         metrics.apply_duration.observe(secs);
-        last_check = Instant::now();
         match res {
             Ok(report) => {
+                if full {
+                    last_full = Instant::now();
+                    unverified_since = None;
+                } else {
+                    unverified_since.get_or_insert_with(Instant::now);
+                }
                 let result = if report.changes > 0 { "ok" } else { "noop" };
                 metrics.applies.with_label_values(&[result]).inc();
                 metrics
@@ -240,6 +274,7 @@ async fn drive<C: FrrControl>(
                 if report.changes > 0 {
                     info!(
                         changes = report.changes,
+                        full,
                         passes = report.passes,
                         soft_refreshes = report.soft_out,
                         ms = (secs * 1e3) as u64,
@@ -264,7 +299,7 @@ async fn drive<C: FrrControl>(
                 }
                 failed = Some((want, Instant::now() + backoff));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                // Force a fresh look at FRR next time.
+                // Look at FRR afresh next time.
                 applied = None;
             }
         }

@@ -224,47 +224,116 @@ fn config_changes_do_not_reset_sessions() {
     step(&lab, "remove service", ibgp_config(false, "", "", ""), &|l| l.next_hops("203.0.113.11/32").is_empty(), &v4);
 
     // A second peer (IPv6 session carrying both families), then a prefix for one peer only.
-    step(&lab, "add a second peer", ibgp_config(true, "", "", ""), &|l| path_sources(l, "203.0.113.10/32").len() == 2, &v4);
+    step(
+        &lab,
+        "add a second peer",
+        ibgp_config(true, "", "", ""),
+        &|l| path_sources(l, "203.0.113.10/32").len() == 2,
+        &v4,
+    );
     lab.put("solo.yaml", &service("solo", &["198.51.100.77"], false, &[1]));
-    step(&lab, "prefix to one peer only", ibgp_config(true, "", "", ""), &|l| path_sources(l, "198.51.100.77/32") == vec!["192.0.2.11".to_string()], &both);
+    step(
+        &lab,
+        "prefix to one peer only",
+        ibgp_config(true, "", "", ""),
+        &|l| path_sources(l, "198.51.100.77/32") == vec!["192.0.2.11".to_string()],
+        &both,
+    );
     lab.remove("solo.yaml");
-    step(&lab, "remove that prefix", ibgp_config(true, "", "", ""), &|l| path_sources(l, "198.51.100.77/32").is_empty(), &both);
+    step(
+        &lab,
+        "remove that prefix",
+        ibgp_config(true, "", "", ""),
+        &|l| path_sources(l, "198.51.100.77/32").is_empty(),
+        &both,
+    );
 
     // Attributes.
     let comm = |l: &Lab| l.bgp_path("203.0.113.10/32")["community"]["string"].as_str().unwrap_or("").to_string();
     step(&lab, "community", ibgp_config(true, "", ", communities: ['65000:1']", ""), &|l| comm(l) == "65000:1", &both);
-    step(&lab, "community change", ibgp_config(true, "", ", communities: ['65000:2', no-export]", "").replace("no-export", "'65535:65281'"), &|l| comm(l) == "65000:2 no-export", &both);
+    step(
+        &lab,
+        "community change",
+        ibgp_config(true, "", ", communities: ['65000:2', no-export]", "").replace("no-export", "'65535:65281'"),
+        &|l| comm(l) == "65000:2 no-export",
+        &both,
+    );
     let large = |l: &Lab| l.bgp_path("203.0.113.10/32")["largeCommunity"]["string"].as_str().unwrap_or("").to_string();
-    step(&lab, "large community", ibgp_config(true, "", ", communities: ['large:64512:1:2']", ""), &|l| large(l) == "64512:1:2", &both);
+    step(
+        &lab,
+        "large community",
+        ibgp_config(true, "", ", communities: ['large:64512:1:2']", ""),
+        &|l| large(l) == "64512:1:2",
+        &both,
+    );
     let lp = |l: &Lab| l.bgp_path("203.0.113.10/32")["locPrf"].as_u64().unwrap_or(0);
     step(&lab, "local preference", ibgp_config(true, "", ", localPref: 250", ""), &|l| lp(l) == 250, &both);
     step(&lab, "local preference change", ibgp_config(true, "", ", localPref: 120", ""), &|l| lp(l) == 120, &both);
-    step(&lab, "aggregation", ibgp_config(true, "", ", aggregationLength: 24", ""), &|l| l.next_hops("203.0.113.0/24") == hops(&[1]) && l.next_hops("203.0.113.10/32").is_empty(), &both);
-    step(&lab, "aggregation removed", ibgp_config(true, "", "", ""), &|l| l.next_hops("203.0.113.10/32") == hops(&[1]) && l.next_hops("203.0.113.0/24").is_empty(), &both);
+    step(
+        &lab,
+        "aggregation",
+        ibgp_config(true, "", ", aggregationLength: 24", ""),
+        &|l| l.next_hops("203.0.113.0/24") == hops(&[1]) && l.next_hops("203.0.113.10/32").is_empty(),
+        &both,
+    );
+    step(
+        &lab,
+        "aggregation removed",
+        ibgp_config(true, "", "", ""),
+        &|l| l.next_hops("203.0.113.10/32") == hops(&[1]) && l.next_hops("203.0.113.0/24").is_empty(),
+        &both,
+    );
 
     // Timers and BFD.
-    step(&lab, "hold/keepalive timers", ibgp_config(true, ", holdTime: 30s, keepaliveTime: 10s", "", ""), &|l| common::vtysh(&l.node(1), "show running-config bgpd").contains("timers 10 30"), &both);
+    step(
+        &lab,
+        "hold/keepalive timers",
+        ibgp_config(true, ", holdTime: 30s, keepaliveTime: 10s", "", ""),
+        &|l| common::vtysh(&l.node(1), "show running-config bgpd").contains("timers 10 30"),
+        &both,
+    );
     let bfd_up = |l: &Lab| {
         let v = common::vtysh_json(&l.router(), "show bfd peers json");
         v.as_array().is_some_and(|ps| ps.iter().any(|p| p["peer"] == "192.0.2.11" && p["status"] == "up"))
     };
-    step(&lab, "add a BFD profile", ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 300, transmitInterval: 300"), &bfd_up, &both);
+    step(
+        &lab,
+        "add a BFD profile",
+        ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 300, transmitInterval: 300"),
+        &bfd_up,
+        &both,
+    );
     let rx200 = |l: &Lab| {
         let v = common::vtysh_json(&l.router(), "show bfd peers json");
-        v.as_array().is_some_and(|ps| ps.iter().any(|p| p["peer"] == "192.0.2.11" && p["status"] == "up" && p["remote-receive-interval"] == 200))
+        v.as_array().is_some_and(|ps| {
+            ps.iter().any(|p| p["peer"] == "192.0.2.11" && p["status"] == "up" && p["remote-receive-interval"] == 200)
+        })
     };
-    step(&lab, "change BFD timers", ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 200, transmitInterval: 300"), &rx200, &both);
+    step(
+        &lab,
+        "change BFD timers",
+        ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 200, transmitInterval: 300"),
+        &rx200,
+        &both,
+    );
 
     // Removing BFD from the node while the router keeps it: report what FRR does.
     let before = lab.session("192.0.2.11");
     lab.put("config.yaml", &ibgp_config(true, "", "", ""));
-    wait_for(T, || !common::vtysh(&lab.node(1), "show running-config bgpd").contains(" bfd")).expect("BFD removed on the node");
+    wait_for(T, || !common::vtysh(&lab.node(1), "show running-config bgpd").contains(" bfd"))
+        .expect("BFD removed on the node");
     std::thread::sleep(Duration::from_secs(2));
     println!("remove BFD (router keeps BFD): session {before:?} -> {:?}", lab.session("192.0.2.11"));
 
     // Remove one peer: the other is untouched.
     let v4_before = lab.session("192.0.2.11");
-    step(&lab, "remove one peer", ibgp_config(false, "", "", ""), &|l| l.session("2001:db8::11").2 != "Established", &[]);
+    step(
+        &lab,
+        "remove one peer",
+        ibgp_config(false, "", "", ""),
+        &|l| l.session("2001:db8::11").2 != "Established",
+        &[],
+    );
     assert_eq!(lab.session("192.0.2.11"), v4_before, "the other peer was touched");
 }
 
@@ -274,7 +343,9 @@ fn silent_failure(lab: &Lab) -> Duration {
     let node = lab.node(2);
     let pids: Vec<i32> = ["bgpd", "bfdd"]
         .iter()
-        .map(|d| std::fs::read_to_string(format!("/var/run/frr/{node}/{d}.pid")).expect("pid").trim().parse().expect("pid"))
+        .map(|d| {
+            std::fs::read_to_string(format!("/var/run/frr/{node}/{d}.pid")).expect("pid").trim().parse().expect("pid")
+        })
         .collect();
     let sig = |s| {
         for p in &pids {

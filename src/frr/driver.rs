@@ -203,6 +203,26 @@ pub struct Report {
     pub soft_out: usize,
 }
 
+/// The fast path for a change while FRR is known to run `from` (verified earlier, same daemons):
+/// apply the difference to `to` without reading the running config first. Any line vtysh
+/// refuses is an error, and the caller falls back to `reconcile`; a later `reconcile` verifies.
+pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Result<Report, FrrError> {
+    let delta = diff(&parse(from), &parse(to));
+    if delta.is_empty() {
+        return Ok(Report::default());
+    }
+    let (ok, output) = frr.apply(&delta.script).await?;
+    if !ok {
+        return Err(FrrError::Vtysh { what: "-f", msg: redact(&output).replace('\n', " | ") });
+    }
+    for s in &delta.soft_out {
+        if let Err(e) = frr.command(&s.command()).await {
+            warn!(neighbor = %s.neighbor, error = %e, "soft refresh failed; FRR's route-map timer will catch up");
+        }
+    }
+    Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len() })
+}
+
 /// Make FRR run `desired` (full frr.conf text): diff against the running config, apply, verify.
 pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, FrrError> {
     let want = parse(desired);

@@ -1,8 +1,9 @@
 //! Manifest files and directories to a snapshot (file mode, `render`, `check`). The only I/O here
 //! is reading files; parsing is `manifest`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::manifest::{parse_stream, Parsed};
@@ -55,7 +56,7 @@ fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, problems: &mut Ve
 /// objects (also recorded in the snapshot), and objects defined twice.
 pub fn load(paths: &[PathBuf], default_ns: &str) -> (Snapshot, Vec<Problem>) {
     let (snap, problems, _) = FileCache::default().load(paths, default_ns);
-    (snap, problems)
+    (Arc::unwrap_or_clone(snap), problems)
 }
 
 /// What one file held when last read.
@@ -65,77 +66,129 @@ struct Entry {
     parsed: Result<Vec<Parsed>, Problem>,
 }
 
-/// Parsed files by path, re-read only when their modification time or size changes: file mode
-/// re-reads a directory on every change, and 10,000 Services must not be parsed again for one.
+impl Entry {
+    fn objects(&self) -> impl Iterator<Item = &Parsed> {
+        self.parsed.iter().flatten().filter(|p| !matches!(p, Parsed::Unreadable(pr) if pr.kind == Kind::Manifest))
+    }
+}
+
+fn key_of(p: &Parsed) -> (Kind, ObjKey) {
+    match p {
+        Parsed::Object(o) => (o.kind(), o.key()),
+        Parsed::Unreadable(p) => (p.kind, p.object.clone()),
+    }
+}
+
+/// File mode's view of a directory, kept up to date incrementally: a file is read again only
+/// when its modification time or size changes, and only its objects are replaced in the
+/// snapshot (10,000 Services must not be parsed, nor copied, again for one changed file).
 #[derive(Default)]
 pub struct FileCache {
     entries: BTreeMap<PathBuf, Entry>,
+    /// Which files define each object; more than one is an error, and the first file wins.
+    owners: BTreeMap<(Kind, ObjKey), BTreeSet<PathBuf>>,
+    snap: Arc<Snapshot>,
 }
 
 impl FileCache {
-    /// Load as `load` does; the flag says whether any file was added, removed or changed since
-    /// the previous call.
-    pub fn load(&mut self, paths: &[PathBuf], default_ns: &str) -> (Snapshot, Vec<Problem>, bool) {
+    /// The current snapshot and problems; the flag says whether any file was added, removed or
+    /// changed since the previous call.
+    pub fn load(&mut self, paths: &[PathBuf], default_ns: &str) -> (Arc<Snapshot>, Vec<Problem>, bool) {
         let (files, mut problems) = manifest_files(paths);
-        let mut changed = files.len() != self.entries.len();
-        let mut next = BTreeMap::new();
-        for f in files {
-            let meta = std::fs::metadata(&f).ok();
-            let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0));
-            let entry = match self.entries.remove(&f) {
-                Some(e) if e.stamp == stamp => e,
-                _ => {
-                    changed = true;
-                    let origin = f.display().to_string();
-                    let parsed = match read_limited(&f) {
-                        Ok(text) => Ok(parse_stream(&text, &origin, default_ns)),
-                        // Removed between listing and reading: simply gone.
-                        Err(_) if !f.exists() => continue,
-                        Err(e) => Err(Problem::error(Kind::Manifest, &ObjKey::new("", origin), "", e)),
-                    };
-                    Entry { stamp, parsed }
-                }
-            };
-            next.insert(f, entry);
+        let mut changed = false;
+        let listed: BTreeSet<&PathBuf> = files.iter().collect();
+        let gone: Vec<PathBuf> = self.entries.keys().filter(|p| !listed.contains(p)).cloned().collect();
+        for p in gone {
+            self.retract(&p);
+            self.entries.remove(&p);
+            changed = true;
         }
-        self.entries = next;
-
-        let mut snap = Snapshot::default();
-        let mut seen: BTreeMap<(Kind, ObjKey), String> = BTreeMap::new();
-        for (f, entry) in &self.entries {
+        for f in &files {
+            let meta = std::fs::metadata(f).ok();
+            let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0));
+            if self.entries.get(f).is_some_and(|e| e.stamp == stamp) {
+                continue;
+            }
+            changed = true;
+            if self.entries.contains_key(f) {
+                self.retract(f);
+                self.entries.remove(f);
+            }
             let origin = f.display().to_string();
-            let parsed = match &entry.parsed {
-                Ok(p) => p,
-                Err(p) => {
-                    problems.push(p.clone());
-                    continue;
-                }
+            let parsed = match read_limited(f) {
+                Ok(text) => Ok(parse_stream(&text, &origin, default_ns)),
+                // Removed between listing and reading: simply gone.
+                Err(_) if !f.exists() => continue,
+                Err(e) => Err(Problem::error(Kind::Manifest, &ObjKey::new("", origin), "", e)),
             };
-            for parsed in parsed {
-                let (kind, key) = match parsed {
-                    Parsed::Object(o) => (o.kind(), o.key()),
-                    Parsed::Unreadable(p) => (p.kind, p.object.clone()),
-                };
-                if kind != Kind::Manifest {
-                    if let Some(first) = seen.get(&(kind, key.clone())) {
-                        problems.push(Problem::error(
-                            kind,
-                            &key,
-                            "",
-                            format!("defined twice: in {first} and in {origin}"),
-                        ));
-                        continue;
-                    }
-                    seen.insert((kind, key), origin.clone());
-                }
-                match parsed {
-                    Parsed::Object(o) => snap.apply(o.clone()),
-                    Parsed::Unreadable(p) if p.kind == Kind::Manifest => problems.push(p.clone()),
-                    Parsed::Unreadable(p) => snap.apply_unreadable(p.clone()),
-                }
+            self.entries.insert(f.clone(), Entry { stamp, parsed });
+            self.assert(f);
+        }
+        for e in self.entries.values() {
+            match &e.parsed {
+                Err(p) => problems.push(p.clone()),
+                Ok(list) => problems.extend(list.iter().filter_map(|p| match p {
+                    Parsed::Unreadable(pr) if pr.kind == Kind::Manifest => Some(pr.clone()),
+                    _ => None,
+                })),
             }
         }
-        (snap, problems, changed)
+        for ((kind, key), files) in &self.owners {
+            if files.len() > 1 {
+                let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+                problems.push(Problem::error(
+                    *kind,
+                    key,
+                    "",
+                    format!("defined twice: in {} and in {}", names[0], names[1]),
+                ));
+            }
+        }
+        (self.snap.clone(), problems, changed)
+    }
+
+    /// Put the object `p` from file `f` into the snapshot if `f` is the object's first file.
+    fn assert(&mut self, f: &PathBuf) {
+        let Some(entry) = self.entries.get(f) else { return };
+        for p in entry.objects() {
+            let k = key_of(p);
+            let owners = self.owners.entry(k).or_default();
+            owners.insert(f.clone());
+            if owners.iter().next() == Some(f) {
+                apply(Arc::make_mut(&mut self.snap), p);
+            }
+        }
+    }
+
+    /// Take file `f`'s objects out of the snapshot (another file's copy takes over, if any).
+    fn retract(&mut self, f: &PathBuf) {
+        let Some(entry) = self.entries.get(f) else { return };
+        for p in entry.objects() {
+            let k = key_of(p);
+            let Some(owners) = self.owners.get_mut(&k) else { continue };
+            let was_first = owners.iter().next() == Some(f);
+            owners.remove(f);
+            let snap = Arc::make_mut(&mut self.snap);
+            match owners.iter().next() {
+                None => {
+                    self.owners.remove(&k);
+                    snap.delete(k.0, &k.1);
+                }
+                Some(next) if was_first => {
+                    if let Some(other) = self.entries.get(next).and_then(|e| e.objects().find(|q| key_of(q) == k)) {
+                        apply(snap, other);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn apply(snap: &mut Snapshot, p: &Parsed) {
+    match p {
+        Parsed::Object(o) => snap.apply(o.clone()),
+        Parsed::Unreadable(pr) => snap.apply_unreadable(pr.clone()),
     }
 }
 
@@ -172,6 +225,18 @@ mod tests {
         std::fs::write(dir.join("a.yaml"), node("a2")).expect("write");
         let (s, _, changed) = c.load(&paths, "ns");
         assert!(changed && s.nodes.contains_key("a2"), "content change noticed");
+        // The same object in two files: an error while both exist; the other copy takes over.
+        std::fs::write(dir.join("c.yaml"), node("a2")).expect("write");
+        let (s, p, _) = c.load(&paths, "ns");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.starts_with("defined twice"), "{p:?}");
+        assert!(s.nodes.contains_key("a2"));
+        std::fs::remove_file(dir.join("a.yaml")).expect("rm");
+        let (s, p, _) = c.load(&paths, "ns");
+        assert!(p.is_empty() && s.nodes.contains_key("a2") && s.nodes.len() == 1, "{p:?} {:?}", s.nodes.keys());
+        // The incremental snapshot equals a fresh read.
+        let (fresh, _) = load(&paths, "ns");
+        assert_eq!(*s, fresh);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,6 @@ use crate::problem::Problem;
 /// One complete view of the inputs, with the problems found while reading them.
 #[derive(Clone, Debug, Default)]
 pub struct Input {
-    pub snapshot: Snapshot,
+    pub snapshot: std::sync::Arc<Snapshot>,
     pub problems: Vec<Problem>,
 }

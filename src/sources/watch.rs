@@ -26,6 +26,7 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
         if watcher.is_none() {
             watcher = start_watcher(&dir, wake.clone());
         }
+        let t0 = std::time::Instant::now();
         let (snapshot, problems, changed) = {
             let dir = dir.clone();
             let ns = namespace.clone();
@@ -48,6 +49,7 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
                 services = snapshot.services.len(),
                 peers = snapshot.peers.len(),
                 problems = problems.len(),
+                ms = t0.elapsed().as_millis() as u64,
                 "manifests loaded"
             );
             let _ = tx.send(Some(Arc::new(Input { snapshot, problems })));

@@ -74,9 +74,10 @@ impl Default for RouterOpts {
 /// The router's frr.conf: a neighbor per node over IPv4 and IPv6, multipath, nothing exported.
 pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
     let mut c = format!(
-        "frr defaults traditional\nrouter bgp {}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n",
+        "frr defaults traditional\nrouter bgp {}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp bestpath as-path multipath-relax\n",
         o.asn
     );
+    let mut v4 = String::new();
     let mut v6 = String::new();
     for i in 1..=nodes {
         for addr in [format!("192.0.2.{}", 10 + i), format!("2001:db8::{}", 10 + i)] {
@@ -96,10 +97,16 @@ pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
             }
             if addr.contains(':') {
                 v6.push_str(&format!("  neighbor {addr} activate\n"));
+                // IPv6 sessions also carry IPv4 for nodes that ask for dual-stack.
+                v4.push_str(&format!("  neighbor {addr} activate\n"));
+            } else {
+                v4.push_str(&format!("  neighbor {addr} activate\n"));
             }
         }
     }
-    c.push_str(" address-family ipv4 unicast\n  maximum-paths 8\n  maximum-paths ibgp 8\n exit-address-family\n");
+    c.push_str(&format!(
+        " address-family ipv4 unicast\n{v4}  maximum-paths 8\n  maximum-paths ibgp 8\n exit-address-family\n"
+    ));
     c.push_str(&format!(
         " address-family ipv6 unicast\n{v6}  maximum-paths 8\n  maximum-paths ibgp 8\n exit-address-family\nexit\n"
     ));
@@ -184,6 +191,10 @@ impl Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        self.agents[i - 1].as_ref().map(|c| c.id())
     }
 
     pub fn start_agents(&mut self) {

@@ -1,0 +1,273 @@
+//! Bench (not a test): the agent against real FRR in the namespace lab, 10,000 Services announced
+//! to 2 peers (the router's IPv4 session, dual-stack, and its IPv6 session). Prints a table:
+//! cold start, one-Service change (agent vs frr-reload.py on the same before/after configs, and
+//! end-to-end latency from the manifest change to the router), 5,000 withdrawals, agent peak RSS.
+//!
+//! The Services use IPv6 /128s from 2001:db8:1000::/112 (the IPv4 documentation ranges are too
+//! small for 10,000). `BENCH_FRR_RELOAD_BULK=1` also times frr-reload.py withdrawing 5,000 (minutes).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{wait_for, Lab, RouterOpts};
+use frr_speaker::frr::driver::{apply_change, reconcile, Vtysh};
+
+const N: usize = 10_000;
+
+fn config() -> String {
+    let peer = |name: &str, addr: &str, extra: &str| {
+        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec: {{myASN: 64512, peerASN: 64500, peerAddress: \"{addr}\", connectTime: 2s{extra}}}\n")
+    };
+    format!(
+        "{}{}---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: pool, namespace: metallb-system}}\nspec: {{addresses: [\"2001:db8:1000::/112\"]}}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: ad, namespace: metallb-system}}\nspec: {{communities: ['65000:1']}}\n",
+        peer("router-v4", "192.0.2.1", ", dualStackAddressFamily: true"),
+        peer("router-v6", "2001:db8::1", "")
+    )
+}
+
+fn services(from: usize, to: usize) -> String {
+    let mut s = String::new();
+    for i in from..to {
+        s.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: \"2001:db8:1000::{:x}\"}}]}}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: s{i}-1, namespace: default, labels: {{kubernetes.io/service-name: s{i}}}}}\naddressType: IPv6\nendpoints: [{{addresses: [\"2001:db8::99\"], nodeName: node1}}]\n",
+            i + 1
+        ));
+    }
+    s
+}
+
+fn router_prefixes(lab: &Lab) -> usize {
+    let v = common::vtysh_json(&lab.router(), "show bgp ipv6 unicast statistics json");
+    v["ipv6Unicast"][0]["totalPrefixes"].as_u64().unwrap_or(0) as usize
+}
+
+fn render(lab: &Lab) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_frr-speaker"))
+        .args(["render", "--node", "node1"])
+        .arg(&lab.manifests)
+        .output()
+        .expect("render");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn frr_reload(lab: &Lab, conf: &str) -> Duration {
+    let node = lab.node(1);
+    let path = std::env::temp_dir().join("frr-speaker-bench-reload.conf");
+    std::fs::write(&path, conf).expect("write");
+    let t = Instant::now();
+    let out = Command::new("/usr/lib/frr/frr-reload.py")
+        .args([
+            "--reload",
+            "--stdout",
+            "-N",
+            &node,
+            "--confdir",
+            &format!("/etc/frr/{node}"),
+            "--rundir",
+            &format!("/var/run/frr/{node}"),
+        ])
+        .arg(&path)
+        .output()
+        .expect("frr-reload.py");
+    let d = t.elapsed();
+    assert!(out.status.success(), "frr-reload.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    d
+}
+
+fn restart_node_frr(lab: &Lab) {
+    let node = lab.node(1);
+    let _ = std::fs::remove_file(format!("/etc/frr/{node}/frr.conf"));
+    common::lab_sh(&["frr-stop", &node]);
+    common::lab_sh(&["frr-start", &node]);
+    assert!(wait_for(Duration::from_secs(60), || router_prefixes(lab) == 0).is_some(), "router emptied");
+}
+
+/// `ip -6 monitor route` in the router's namespace: route changes as they happen, timestamped on
+/// arrival.
+struct RouteMonitor {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<(Instant, String)>,
+}
+
+impl RouteMonitor {
+    fn start(ns: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args(["-n", ns, "-6", "monitor", "route"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("ip monitor");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    return;
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        RouteMonitor { child, rx }
+    }
+
+    fn drain(&self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    /// When a line about `needle` arrived (a deletion if `deleted`).
+    fn wait_for(&self, needle: &str, deleted: bool, timeout: Duration) -> Option<Instant> {
+        let end = Instant::now() + timeout;
+        while let Ok((t, line)) = self.rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            if line.contains(needle) && line.starts_with("Deleted") == deleted {
+                return Some(t);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for RouteMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut lab = Lab::new("fsbench", 1, &RouterOpts { timers: (30, 90), ..RouterOpts::default() });
+    lab.put("config.yaml", &config());
+    lab.put("svc-a.yaml", &services(0, N / 2));
+    lab.put("svc-b.yaml", &services(N / 2, N));
+    let long = Duration::from_secs(300);
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    // Baseline: FRR loading the same config with vtysh -f, to all prefixes at the router.
+    let full = render(&lab);
+    let path = std::env::temp_dir().join("frr-speaker-bench-full.conf");
+    std::fs::write(&path, &full).expect("write");
+    let t = Instant::now();
+    let out = Command::new("vtysh").args(["-N", &lab.node(1), "-f"]).arg(&path).output().expect("vtysh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    wait_for(long, || router_prefixes(&lab) == N).expect("baseline: all prefixes at the router");
+    let baseline = t.elapsed();
+    rows.push(("cold start, `vtysh -f` of the rendered config: all 10,000 at the router".into(), ms(baseline)));
+
+    // The agent's cold start on an empty FRR.
+    restart_node_frr(&lab);
+    let t = Instant::now();
+    lab.start_agent(1);
+    wait_for(long, || router_prefixes(&lab) == N).expect("agent: all prefixes at the router");
+    let cold = t.elapsed();
+    rows.push((
+        "cold start, agent (read 20,000 objects, compute, render, apply): all 10,000 at the router".into(),
+        format!("{} ({:.2}x vtysh -f)", ms(cold), cold.as_secs_f64() / baseline.as_secs_f64()),
+    ));
+
+    // One Service added, end to end: manifest written -> route in the router's kernel table,
+    // observed with `ip monitor` (no polling: polling with vtysh would load the 2 cores).
+    let monitor = RouteMonitor::start(&lab.router());
+    let mut lat = Vec::new();
+    for k in 0..7 {
+        let ip = format!("2001:db8:1000::f{k:03x}");
+        let svc = services(0, 1).replace("2001:db8:1000::1\"", &format!("{ip}\"")).replace("s0", &format!("extra{k}"));
+        monitor.drain();
+        let t = Instant::now();
+        lab.put("extra.yaml", &svc);
+        let seen =
+            monitor.wait_for(&format!("{ip} "), false, Duration::from_secs(30)).expect("new route at the router");
+        lat.push(seen - t);
+        lab.remove("extra.yaml");
+        monitor.wait_for(&format!("{ip} "), true, Duration::from_secs(30)).expect("withdrawn");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    lat.sort();
+    rows.push((
+        "one Service added: manifest written -> route in the router's kernel (7 runs: min / median / max)".into(),
+        format!("{} / {} / {}", ms(lat[0]), ms(lat[3]), ms(lat[6])),
+    ));
+
+    // Agent path vs frr-reload.py on the same before/after configs (agent stopped meanwhile).
+    lab.stop_agent(1);
+    let before = render(&lab);
+    lab.put(
+        "extra.yaml",
+        &services(0, 1).replace("2001:db8:1000::1\"", "2001:db8:1000::fff0\"").replace("s0", "extra"),
+    );
+    let after = render(&lab);
+    lab.remove("extra.yaml");
+    let frr = Vtysh::new(common::socket_dir(&lab.node(1)));
+    rt.block_on(reconcile(&frr, &before)).expect("known state");
+    std::thread::sleep(Duration::from_millis(500));
+    monitor.drain();
+    let t = Instant::now();
+    let rep = rt.block_on(apply_change(&frr, &before, &after)).expect("agent apply");
+    let agent_one = t.elapsed();
+    let frr_part = monitor.wait_for("2001:db8:1000::fff0 ", false, Duration::from_secs(30)).expect("route") - t;
+    rows.push((
+        "FRR's share: one `network` line given to the node's FRR -> route in the router's kernel".into(),
+        ms(frr_part),
+    ));
+    let t = Instant::now();
+    rt.block_on(reconcile(&frr, &before)).expect("revert");
+    let full_one = t.elapsed();
+    let reload_one = frr_reload(&lab, &after);
+    let left = rt.block_on(reconcile(&frr, &after)).expect("check");
+    rows.push((
+        format!("one-Service change applied: agent fast path (diff + vtysh -f, {} line)", rep.changes),
+        ms(agent_one),
+    ));
+    rows.push((
+        "one-Service change applied: agent full reconcile (read + diff + vtysh -f + verify)".into(),
+        ms(full_one),
+    ));
+    rows.push((
+        format!("one-Service change applied: frr-reload.py --reload (left {} line(s) for the agent)", left.changes),
+        format!("{} ({:.0}x slower)", ms(reload_one), reload_one.as_secs_f64() / agent_one.as_secs_f64()),
+    ));
+    rt.block_on(reconcile(&frr, &before)).expect("revert");
+
+    // 5,000 withdrawn at once, through the agent.
+    lab.start_agent(1);
+    wait_for(long, || router_prefixes(&lab) == N).expect("steady");
+    std::thread::sleep(Duration::from_secs(1));
+    let t = Instant::now();
+    lab.remove("svc-b.yaml");
+    wait_for(long, || router_prefixes(&lab) == N / 2).expect("5,000 withdrawn at the router");
+    rows.push(("5,000 Services removed: manifest removed -> withdrawn at the router".into(), ms(t.elapsed())));
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", lab.agent_pid(1).expect("agent")))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+        })
+        .unwrap_or_default();
+    rows.push((
+        "agent peak RSS (VmHWM) with 10,000 Services".into(),
+        format!("{} MiB", rss.parse::<u64>().unwrap_or(0) / 1024),
+    ));
+
+    if std::env::var_os("BENCH_FRR_RELOAD_BULK").is_some() {
+        lab.stop_agent(1);
+        lab.put("svc-b.yaml", &services(N / 2, N));
+        let full = render(&lab);
+        rt.block_on(reconcile(&frr, &full)).expect("back to 10,000");
+        lab.remove("svc-b.yaml");
+        let half = render(&lab);
+        let d = frr_reload(&lab, &half);
+        rows.push(("5,000 withdrawn by frr-reload.py --reload (same before/after)".into(), ms(d)));
+    }
+
+    println!("\nlab_apply: 10,000 Services (IPv6 /128), 1 node, 2 peers, FRR 8.4.4, 2 cores");
+    println!("| measurement | result |\n|---|---|");
+    for (k, v) in rows {
+        println!("| {k} | {v} |");
+    }
+}
