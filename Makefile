@@ -28,7 +28,6 @@ lint:
 ## test: everything: unit, golden (with FRR's own parser), properties, CLI, the driver against a
 ## real FRR, and the namespace lab (root). One test at a time: the lab tests measure BFD timing.
 test: deps lint
-	e2e/lab.sh down fs >/dev/null 2>&1 || true
 	$(CARGO) test --locked -- --test-threads=1
 
 ## crds: regenerate deploy/crds.yaml from the Rust types.

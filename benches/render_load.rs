@@ -123,7 +123,19 @@ fn main() {
         endpoints: vec![EndpointInfo { node: Some("node1".into()), ready: true, serving: true, terminating: false }],
     }));
     let conf2 = render(&compute(&snap2, &opts).state.expect("valid")).expect("renders");
-    let added: Vec<&str> = conf2.lines().filter(|l| !conf.lines().any(|o| o == *l)).collect();
+    let before_lines: std::collections::HashSet<&str> = conf.lines().collect();
+    let added: Vec<&str> = conf2.lines().filter(|l| !before_lines.contains(l)).collect();
+    let mut diff_t = Duration::MAX;
+    for _ in 0..5 {
+        let (d, t) = time(|| {
+            frr_speaker::frr::diff::diff(
+                &frr_speaker::frr::config::parse(&conf),
+                &frr_speaker::frr::config::parse(&conf2),
+            )
+        });
+        assert_eq!(d.changes, 1);
+        diff_t = diff_t.min(t);
+    }
 
     let dir = std::env::temp_dir().join("frr-speaker-bench");
     std::fs::create_dir_all(&dir).expect("tmp");
@@ -178,6 +190,7 @@ fn main() {
         conf.len() / 1024,
         render_t.as_secs_f64() * 1e3
     );
+    println!("| parse both configs + diff (one Service added) | {:.1} ms |", diff_t.as_secs_f64() * 1e3);
     println!("| FRR parser check (vtysh --dryrun) | {:.2} s |", dry_t.as_secs_f64());
     println!("| cold load into FRR (vtysh -f) | {:.2} s |", load_t.as_secs_f64());
     println!("| all {rib} prefixes in bgpd's RIB | {:.2} s |", in_rib_t.as_secs_f64());

@@ -388,3 +388,113 @@ fn bfd_detects_a_silent_node_within_a_second() {
     assert!(with_bfd < Duration::from_millis(1200), "BFD took {with_bfd:?}");
     assert!(without_bfd > Duration::from_secs(3), "without BFD the hold time decides: {without_bfd:?}");
 }
+
+fn sh(args: &[&str]) {
+    let out = std::process::Command::new(args[0]).args(&args[1..]).output().expect("runs");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn router_cmds(lab: &Lab, cmds: &[&str]) {
+    let mut args = vec!["-N".to_string(), lab.router(), "-c".into(), "configure terminal".into()];
+    for c in cmds {
+        args.push("-c".into());
+        args.push(c.to_string());
+    }
+    let out = std::process::Command::new("vtysh").args(&args).output().expect("vtysh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn multihop_toggle_and_password_change() {
+    let mut lab = Lab::new("fsl5", 1, &RouterOpts::default());
+    // A multi-hop peer: the router's loopback 198.51.100.1, routed via 192.0.2.1 from the node.
+    sh(&["ip", "-n", &lab.router(), "addr", "add", "198.51.100.1/32", "dev", "lo"]);
+    sh(&["ip", "-n", &lab.node(1), "route", "add", "198.51.100.1/32", "via", "192.0.2.1"]);
+    router_cmds(
+        &lab,
+        &[
+            "router bgp 64500",
+            "neighbor 192.0.2.11 ebgp-multihop 2",
+            "neighbor 192.0.2.11 update-source 198.51.100.1",
+            "neighbor 192.0.2.11 password s3cret",
+        ],
+    );
+    let peers3 = |mh: &str, pw: &str, v6mh: &str| {
+        format!(
+            r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: far, namespace: metallb-system}}
+spec: {{myASN: 64512, peerASN: 64500, peerAddress: 198.51.100.1, connectTime: 2s, password: {pw}{mh}}}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: router-v6, namespace: metallb-system}}
+spec: {{myASN: 64512, peerASN: 64500, peerAddress: "2001:db8::1", connectTime: 2s{v6mh}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: public, namespace: metallb-system}}
+spec: {{addresses: [203.0.113.0/24]}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: public, namespace: metallb-system}}
+"#
+        )
+    };
+    let peers = |mh: &str, pw: &str| peers3(mh, pw, "");
+    lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1]));
+    lab.put("config.yaml", &peers(", ebgpMultiHop: true", "s3cret"));
+    lab.start_agents();
+    assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1])).is_some(), "multi-hop session with MD5 up");
+    let v6 = lab.session("2001:db8::11");
+
+    // ebgpMultiHop off for the multi-hop peer is refused (it is not on a connected network): the
+    // error is logged, the running config and the session stay as they are.
+    let far = lab.session("192.0.2.11");
+    let running = |l: &Lab| common::vtysh(&l.node(1), "show running-config bgpd");
+    lab.put("config.yaml", &peers("", "s3cret"));
+    let log_has = |s: &str| std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default().contains(s);
+    assert!(wait_for(T, || log_has("needs ebgpMultiHop: true")).is_some(), "the rule is enforced");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(running(&lab).contains("neighbor 198.51.100.1 ebgp-multihop 255"));
+    assert_eq!(lab.session("192.0.2.11"), far);
+
+    // Toggling ebgpMultiHop on and off for the directly connected IPv6 peer: FRR 8.4 resets that
+    // session itself (it re-opens it with the new TTL); we check that it comes back and that no
+    // other session is touched, and report the reset.
+    let v6_peer = |mh: &str| peers3(", ebgpMultiHop: true", "s3cret", mh);
+    let established = |l: &Lab| l.session("2001:db8::11").2 == "Established";
+    lab.put("config.yaml", &v6_peer(", ebgpMultiHop: true"));
+    assert!(wait_for(T, || running(&lab).contains("neighbor 2001:db8::1 ebgp-multihop 255")).is_some(), "multihop on");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(wait_for(T, || established(&lab)).is_some());
+    let on = lab.session("2001:db8::11");
+    lab.put("config.yaml", &v6_peer(""));
+    assert!(wait_for(T, || !running(&lab).contains("neighbor 2001:db8::1 ebgp-multihop")).is_some(), "multihop off");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(wait_for(T, || established(&lab)).is_some());
+    println!(
+        "ebgp-multihop toggled on/off on a direct eBGP peer (FRR resets it): {v6:?} -> {on:?} -> {:?}",
+        lab.session("2001:db8::11")
+    );
+    assert_eq!(lab.session("192.0.2.11"), far, "the multi-hop session was untouched");
+
+    // Password change on both sides: FRR re-keys the TCP MD5 signature; report what happens.
+    let before = lab.session("192.0.2.11");
+    router_cmds(&lab, &["router bgp 64500", "neighbor 192.0.2.11 password n3w-key"]);
+    lab.put("config.yaml", &peers(", ebgpMultiHop: true", "n3w-key"));
+    assert!(
+        wait_for(T, || common::vtysh(&lab.node(1), "show running-config bgpd").contains("password n3w-key")).is_some()
+    );
+    let back =
+        wait_for(T, || lab.session("192.0.2.11").2 == "Established" && lab.next_hops("203.0.113.10/32") == hops(&[1]));
+    println!(
+        "password change: session {before:?} -> {:?}, established again after {back:?}",
+        lab.session("192.0.2.11")
+    );
+    assert!(back.is_some(), "the session comes back with the new password");
+    let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
+    assert!(!log.contains("s3cret") && !log.contains("n3w-key"), "a password reached the log");
+}

@@ -132,7 +132,7 @@ type Class = BTreeMap<usize, BTreeSet<usize>>;
 struct Builder {
     /// (peer index in cfg.peers, prefix) -> advertisements (index in cfg.ads)
     routes: BTreeMap<IpNet, Class>,
-    announcements: BTreeMap<ObjKey, BTreeMap<IpNet, BTreeSet<String>>>,
+    announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
 }
 
 /// The Service's ingress IPs that parse; a warning for each that does not.
@@ -168,6 +168,8 @@ impl Builder {
         if !has_endpoints(slices, svc.etp_local, &opts.node) {
             return;
         }
+        // prefix -> peer indexes, for this Service only (names are copied once, at the end).
+        let mut mine: BTreeMap<IpNet, BTreeSet<usize>> = BTreeMap::new();
         for ip in ips {
             let pool = svc
                 .pool_annotation
@@ -194,15 +196,21 @@ impl Builder {
                     let family_ok = if ip.is_ipv4() { peer.neighbor.ipv4 } else { peer.neighbor.ipv6 };
                     if family_ok && (ad.peers.is_empty() || ad.peers.contains(&peer.name)) {
                         self.routes.entry(prefix).or_default().entry(pi).or_default().insert(ai);
-                        self.announcements
-                            .entry(svc.key.clone())
-                            .or_default()
-                            .entry(prefix)
-                            .or_default()
-                            .insert(peer.name.clone());
+                        mine.entry(prefix).or_default().insert(pi);
                     }
                 }
             }
+        }
+        if !mine.is_empty() {
+            let named = mine
+                .into_iter()
+                .map(|(p, peers)| {
+                    let mut names: Vec<String> = peers.into_iter().map(|pi| cfg.peers[pi].name.clone()).collect();
+                    names.sort();
+                    (p, names)
+                })
+                .collect();
+            self.announcements.insert(svc.key.clone(), named);
         }
     }
 
@@ -273,11 +281,7 @@ impl Builder {
             bfd_profiles: cfg.profiles.values().cloned().collect(),
             tags,
             routers: routers.into_values().collect(),
-            announcements: self
-                .announcements
-                .into_iter()
-                .map(|(k, m)| (k, m.into_iter().map(|(p, peers)| (p, peers.into_iter().collect())).collect()))
-                .collect(),
+            announcements: self.announcements,
         };
         Ok((state, warnings))
     }

@@ -274,7 +274,20 @@ pub struct CommunityAlias {
 /// Every CRD this project defines, in the order `frr-speaker crds` prints them.
 pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![BgpPeer::crd(), BgpAdvertisement::crd(), IpAddressPool::crd(), BfdProfile::crd(), Community::crd()]
+    let mut crds =
+        vec![BgpPeer::crd(), BgpAdvertisement::crd(), IpAddressPool::crd(), BfdProfile::crd(), Community::crd()];
+    // As in MetalLB, objects whose spec fields are all optional may omit `spec` entirely.
+    let optional_spec = ["BGPAdvertisement", "BFDProfile", "Community"];
+    for crd in crds.iter_mut().filter(|c| optional_spec.contains(&c.spec.names.kind.as_str())) {
+        for v in crd.spec.versions.iter_mut() {
+            if let Some(schema) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+                if let Some(req) = schema.required.as_mut() {
+                    req.retain(|r| r != "spec");
+                }
+            }
+        }
+    }
+    crds
 }
 
 /// The CRDs as one multi-document YAML stream (what deploy/crds.yaml holds).

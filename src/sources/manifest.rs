@@ -62,6 +62,14 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
         }
         return;
     }
+    // MetalLB's objects whose spec fields are all optional may omit `spec` (its documented
+    // minimal BGPAdvertisement has none).
+    let mut v = v;
+    if group == "metallb.io" && matches!(kind.as_str(), "BGPAdvertisement" | "BFDProfile" | "Community") {
+        if let Value::Mapping(m) = &mut v {
+            m.entry(Value::from("spec")).or_insert_with(|| Value::Mapping(Default::default()));
+        }
+    }
     let parsed = match (group, kind.as_str()) {
         ("metallb.io", "BGPPeer") => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
             Object::Peer(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
