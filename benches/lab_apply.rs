@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{wait_for, Lab, RouterOpts};
-use frr_speaker::frr::driver::{apply_change, reconcile, Vtysh};
+use frr_speaker::frr::driver::{apply_change, reconcile, FrrVty};
 
 const N: usize = 10_000;
 
@@ -204,7 +204,7 @@ fn main() {
     );
     let after = render(&lab);
     lab.remove("extra.yaml");
-    let frr = Vtysh::new(common::socket_dir(&lab.node(1)));
+    let frr = FrrVty::new(common::socket_dir(&lab.node(1)));
     rt.block_on(reconcile(&frr, &before)).expect("known state");
     std::thread::sleep(Duration::from_millis(500));
     monitor.drain();
@@ -222,11 +222,11 @@ fn main() {
     let reload_one = frr_reload(&lab, &after);
     let left = rt.block_on(reconcile(&frr, &after)).expect("check");
     rows.push((
-        format!("one-Service change applied: agent fast path (diff + vtysh -f, {} line)", rep.changes),
+        format!("one-Service change applied: agent fast path (diff + vty socket, {} line)", rep.changes),
         ms(agent_one),
     ));
     rows.push((
-        "one-Service change applied: agent full reconcile (read + diff + vtysh -f + verify)".into(),
+        "one-Service change applied: agent full reconcile (read + diff + apply + verify)".into(),
         ms(full_one),
     ));
     rows.push((

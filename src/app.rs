@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::desired::{self, Options};
-use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, Vtysh};
+use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, FrrVty};
 use crate::frr::render::render;
 use crate::problem::{Problem, Severity};
 use crate::sources::{self, Input};
@@ -77,7 +77,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     tasks.spawn(sources::watch::run(dir, cfg.namespace.clone(), input_tx));
     tasks.spawn(compute_task(input_rx, conf_tx, opts, metrics.clone()));
     tasks.spawn(drive(
-        Vtysh::new(&cfg.vty_socket_dir),
+        FrrVty::new(&cfg.vty_socket_dir),
         conf_rx,
         cfg.frr_config.clone(),
         metrics.clone(),

@@ -7,7 +7,7 @@ mod common;
 
 use frr_speaker::frr::config::parse;
 use frr_speaker::frr::diff::diff;
-use frr_speaker::frr::driver::{reconcile, FrrControl, Vtysh};
+use frr_speaker::frr::driver::{reconcile, FrrControl, FrrVty};
 
 #[tokio::test(flavor = "current_thread")]
 async fn golden_configs_apply_and_converge() {
@@ -15,7 +15,7 @@ async fn golden_configs_apply_and_converge() {
     let ns = format!("{}-frr", lab.prefix);
     common::lab_sh(&["bare", &ns]);
     common::lab_sh(&["frr-start", &ns]);
-    let frr = Vtysh::new(common::socket_dir(&ns));
+    let frr = FrrVty::new(common::socket_dir(&ns));
     frr.identity().await.expect("FRR is up");
 
     let mut dirs: Vec<_> = std::fs::read_dir(common::root().join("tests/golden"))

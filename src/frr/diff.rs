@@ -3,7 +3,7 @@
 //! Why not frr-reload.py: it runs one vtysh process per removed line (minutes for thousands of
 //! withdrawals), ignores route-map sequence numbers, and needed two runs to remove BFD from a
 //! neighbor (../shared/notes/frr-lab.md). This diff works on the structure of the two configs and
-//! produces one script for one `vtysh -f`:
+//! produces one script (what one `vtysh -f` would take):
 //!
 //! - Managed: every `router bgp` block, every `route-map fs-*` entry and every `bfd` profile.
 //!   Anything else FRR runs (hostname, logging, interfaces, other route-maps) is left alone.

@@ -1,19 +1,19 @@
 //! Keeps the co-located FRR running the rendered config: the `FrrControl` trait (the I/O edge,
 //! implemented by `Vtysh` over FRR's vty sockets) and `reconcile`, which diffs what FRR runs
-//! against what it should run, applies the difference in one `vtysh -f`, and verifies the result.
+//! against what it should run, applies the difference over FRR's vty sockets (`vty`), and
+//! verifies the result.
 
 use std::future::Future;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
 use tracing::{debug, warn};
 
 use super::config::parse;
 use super::diff::diff;
+use super::vty::{Answer, VtyConn, VtyError};
 
 /// Daemons the agent needs (their vty sockets are `<dir>/<daemon>.vty`).
 pub const DAEMONS: &[&str] = &["zebra", "bgpd", "bfdd"];
@@ -30,11 +30,13 @@ const MAX_PASSES: usize = 3;
 pub enum FrrError {
     #[error("FRR is not ready: {0}")]
     NotReady(String),
-    #[error("vtysh {what} timed out after {secs}s")]
+    #[error("FRR {what} timed out after {secs}s")]
     Timeout { what: &'static str, secs: u64 },
-    #[error("vtysh {what}: {msg}")]
+    #[error("FRR {what}: {msg}")]
     Vtysh { what: &'static str, msg: String },
-    #[error("FRR did not take {lines} line(s) after {MAX_PASSES} passes; still differing: {remaining}; vtysh said: {output}")]
+    #[error(
+        "FRR did not take {lines} line(s) after {MAX_PASSES} passes; still differing: {remaining}; FRR said: {output}"
+    )]
     Refused { lines: usize, remaining: String, output: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -56,47 +58,77 @@ pub trait FrrControl: Send + Sync {
     /// The daemons' identity; an error while any of them does not answer.
     fn identity(&self) -> impl Future<Output = Result<FrrIdentity, FrrError>> + Send;
     fn running_config(&self) -> impl Future<Output = Result<String, FrrError>> + Send;
-    /// Run a config script (as `vtysh -f`). Returns vtysh's output and whether every line took.
+    /// Run a config script (what `vtysh -f` would take). Returns whether every line took, and
+    /// FRR's messages for those that did not.
     fn apply(&self, script: &str) -> impl Future<Output = Result<(bool, String), FrrError>> + Send;
     /// Run one exec-mode command (`clear ...`, `show ...`).
     fn command(&self, cmd: &str) -> impl Future<Output = Result<String, FrrError>> + Send;
 }
 
-/// `FrrControl` through the vtysh binary and the daemons' vty sockets in `socket_dir`.
-#[derive(Clone, Debug)]
-pub struct Vtysh {
-    pub vtysh: PathBuf,
+/// `FrrControl` over the daemons' vty sockets in `socket_dir` (see `vty`): no vtysh process per
+/// call. Config goes to the daemon that owns it: `router bgp` to bgpd, `bfd` to bfdd, route-maps
+/// to bgpd and zebra (as vtysh does, so `show running-config` stays consistent).
+pub struct FrrVty {
     pub socket_dir: PathBuf,
-    /// Private directory for the scripts handed to `vtysh -f` (they can hold passwords).
-    pub scratch_dir: PathBuf,
+    zebra: VtyConn,
+    bgpd: VtyConn,
+    bfdd: VtyConn,
 }
 
-impl Vtysh {
+impl FrrVty {
     pub fn new(socket_dir: impl Into<PathBuf>) -> Self {
-        Vtysh {
-            vtysh: PathBuf::from("vtysh"),
-            socket_dir: socket_dir.into(),
-            scratch_dir: std::env::temp_dir().join(format!("frr-speaker-{}", std::process::id())),
+        let socket_dir = socket_dir.into();
+        FrrVty {
+            zebra: VtyConn::new(&socket_dir, "zebra"),
+            bgpd: VtyConn::new(&socket_dir, "bgpd"),
+            bfdd: VtyConn::new(&socket_dir, "bfdd"),
+            socket_dir,
         }
     }
 
-    async fn run(&self, what: &'static str, args: &[&str], timeout: Duration) -> Result<(bool, String), FrrError> {
-        let mut cmd = Command::new(&self.vtysh);
-        cmd.arg("--vty_socket").arg(&self.socket_dir).args(args);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| FrrError::Vtysh { what, msg: format!("cannot start vtysh: {e}") })?;
-        let t0 = std::time::Instant::now();
-        let out = tokio::time::timeout(timeout, child.wait_with_output())
-            .await
-            .map_err(|_| FrrError::Timeout { what, secs: timeout.as_secs() })??;
-        debug!(what, ms = t0.elapsed().as_millis() as u64, ok = out.status.success(), "vtysh");
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        Ok((out.status.success(), text))
+    fn conn(&self, d: Target) -> &VtyConn {
+        match d {
+            Target::Zebra => &self.zebra,
+            Target::Bgpd => &self.bgpd,
+            Target::Bfdd => &self.bfdd,
+        }
     }
 }
 
-impl FrrControl for Vtysh {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Zebra,
+    Bgpd,
+    Bfdd,
+}
+
+/// Split a config script into per-daemon command lists, by its top-level lines.
+fn split_script(script: &str) -> Vec<(Target, Vec<&str>)> {
+    let mut out: Vec<(Target, Vec<&str>)> =
+        vec![(Target::Bgpd, vec![]), (Target::Zebra, vec![]), (Target::Bfdd, vec![])];
+    let mut current: &[Target] = &[Target::Bgpd];
+    for line in script.lines().filter(|l| !l.trim().is_empty()) {
+        let top = !line.starts_with(' ');
+        if top && line != "exit" {
+            current = if line == "bfd" || line.starts_with("no bfd") {
+                &[Target::Bfdd]
+            } else if line.starts_with("route-map ") || line.starts_with("no route-map ") {
+                &[Target::Bgpd, Target::Zebra]
+            } else {
+                &[Target::Bgpd]
+            };
+        }
+        for t in current {
+            if let Some((_, v)) = out.iter_mut().find(|(d, _)| d == t) {
+                v.push(line.trim_start());
+            }
+        }
+    }
+    out.retain(|(_, v)| !v.is_empty());
+    out
+}
+
+impl FrrControl for FrrVty {
     async fn identity(&self) -> Result<FrrIdentity, FrrError> {
         let mut ids = Vec::new();
         for d in DAEMONS {
@@ -121,43 +153,61 @@ impl FrrControl for Vtysh {
     async fn running_config(&self) -> Result<String, FrrError> {
         // Per daemon, not vtysh's merged view: route-maps live in every daemon, and a restarted
         // bgpd has none while zebra's copies would still show in the merged config.
-        let args = ["-c", "show running-config bgpd", "-c", "show running-config bfdd"];
-        let (ok, text) = self.run("show running-config", &args, SHOW_TIMEOUT).await?;
-        if !ok {
-            return Err(FrrError::Vtysh { what: "show running-config", msg: first_line(&text) });
+        let mut text = String::new();
+        for c in [&self.bgpd, &self.bfdd] {
+            let a = c.run(&["show running-config"], SHOW_TIMEOUT).await.map_err(vty_err("show running-config"))?;
+            let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
+            if a.status != 0 {
+                return Err(FrrError::Vtysh { what: "show running-config", msg: first_line(&a.output) });
+            }
+            text.push_str(&a.output);
+            text.push('\n');
         }
         Ok(text)
     }
 
     async fn apply(&self, script: &str) -> Result<(bool, String), FrrError> {
-        let path = write_private(&self.scratch_dir, "apply.conf", script)?;
-        let res = self.run("-f", &["-f", &path.display().to_string()], APPLY_TIMEOUT).await;
-        let _ = std::fs::remove_file(&path);
-        res
+        let mut ok = true;
+        let mut report = String::new();
+        for (target, lines) in split_script(script) {
+            let mut cmds = Vec::with_capacity(lines.len() + 2);
+            cmds.push("configure terminal");
+            cmds.extend(lines.iter().copied());
+            cmds.push("end");
+            let conn = self.conn(target);
+            let answers = match conn.run(&cmds, APPLY_TIMEOUT).await {
+                Ok(a) => a,
+                Err(e) => {
+                    conn.reset().await;
+                    return Err(vty_err("apply")(e));
+                }
+            };
+            for (cmd, a) in cmds.iter().zip(&answers) {
+                if a.status != 0 {
+                    ok = false;
+                    report.push_str(&format!("{}: {}: {}\n", conn.daemon(), redact(cmd), first_line(&a.output)));
+                }
+            }
+        }
+        Ok((ok, report))
     }
 
     async fn command(&self, cmd: &str) -> Result<String, FrrError> {
-        let (ok, text) = self.run("command", &["-c", cmd], SHOW_TIMEOUT).await?;
-        if !ok {
-            return Err(FrrError::Vtysh { what: "command", msg: first_line(&text) });
+        let a = self.bgpd.run(&[cmd], SHOW_TIMEOUT).await.map_err(vty_err("command"))?;
+        let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
+        if a.status != 0 {
+            return Err(FrrError::Vtysh { what: "command", msg: first_line(&a.output) });
         }
-        Ok(text)
+        Ok(a.output)
     }
+}
+
+fn vty_err(what: &'static str) -> impl Fn(VtyError) -> FrrError {
+    move |e| FrrError::Vtysh { what, msg: e.to_string() }
 }
 
 fn first_line(s: &str) -> String {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
-}
-
-/// Write `contents` to a new file only the agent can read, in `dir` (created 0700).
-fn write_private(dir: &Path, name: &str, contents: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-    f.write_all(contents.as_bytes())?;
-    Ok(path)
 }
 
 /// Write frr.conf atomically (temp file in the same directory, fsync, rename), mode 0600, so
@@ -204,7 +254,7 @@ pub struct Report {
 }
 
 /// The fast path for a change while FRR is known to run `from` (verified earlier, same daemons):
-/// apply the difference to `to` without reading the running config first. Any line vtysh
+/// apply the difference to `to` without reading the running config first. Any line FRR
 /// refuses is an error, and the caller falls back to `reconcile`; a later `reconcile` verifies.
 pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Result<Report, FrrError> {
     let delta = diff(&parse(from), &parse(to));
@@ -246,7 +296,7 @@ pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, 
         debug!(changes = delta.changes, pass, "applying");
         let (ok, output) = frr.apply(&delta.script).await?;
         if !ok {
-            warn!(output = %redact(&output), "vtysh reported errors while applying");
+            warn!(output = %redact(&output), "FRR refused lines while applying");
         }
         last_output = output;
         report.changes += delta.changes;

@@ -3,6 +3,7 @@
 //! seconds is the safety net for what inotify misses (the directory removed and created again).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,20 +15,30 @@ use super::files::FileCache;
 use super::Input;
 
 const POLL: Duration = Duration::from_secs(2);
+/// Re-reads before a view is published even though events keep arriving (a directory that never
+/// stops changing must still be served).
+const MAX_SETTLE: usize = 10;
 
 /// Publish the directory's content on `tx`: the first value once the whole directory has been
 /// read, then one per change. Bursts of changes collapse into one read.
 pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<Input>>>) {
     let wake = Arc::new(Notify::new());
+    // Bumped by every file event. A directory listing taken while files are renamed may miss
+    // one (readdir is unspecified there), so a view read while events kept arriving is not
+    // published: it is read again first.
+    let generation = Arc::new(AtomicU64::new(0));
     let mut watcher: Option<notify::RecommendedWatcher> = None;
     let mut cache = FileCache::default();
     let mut first = true;
     loop {
         if watcher.is_none() {
-            watcher = start_watcher(&dir, wake.clone());
+            watcher = start_watcher(&dir, wake.clone(), generation.clone());
         }
         let t0 = std::time::Instant::now();
-        let (snapshot, problems, changed) = {
+        let mut changed_any = false;
+        let mut settled = 0;
+        let (snapshot, problems) = loop {
+            let before = generation.load(Ordering::SeqCst);
             let dir = dir.clone();
             let ns = namespace.clone();
             // Reading and parsing files is blocking work.
@@ -42,8 +53,14 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
                 return;
             };
             cache = c;
-            res
+            let (snapshot, problems, changed) = res;
+            changed_any |= changed;
+            settled += 1;
+            if generation.load(Ordering::SeqCst) == before || settled >= MAX_SETTLE {
+                break (snapshot, problems);
+            }
         };
+        let changed = changed_any;
         if changed || first {
             debug!(
                 services = snapshot.services.len(),
@@ -66,9 +83,14 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
     }
 }
 
-fn start_watcher(dir: &std::path::Path, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
+fn start_watcher(
+    dir: &std::path::Path,
+    wake: Arc<Notify>,
+    generation: Arc<AtomicU64>,
+) -> Option<notify::RecommendedWatcher> {
     let mut w = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if res.is_ok() {
+            generation.fetch_add(1, Ordering::SeqCst);
             wake.notify_one();
         }
     }) {

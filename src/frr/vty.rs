@@ -1,0 +1,121 @@
+//! A client of FRR's vty sockets (`<dir>/<daemon>.vty`), the protocol vtysh itself speaks: each
+//! command is sent NUL-terminated; the daemon answers with its output followed by three NUL bytes
+//! and one status byte (0: success). One persistent connection per daemon, reconnected when it
+//! breaks (a restarted daemon). Measured with FRR 8.4: well under a millisecond per command,
+//! against 20-50 ms for starting a vtysh process.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::Mutex;
+
+/// Largest answer accepted (a running config with 10,000 prefixes is about 600 KB).
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VtyError {
+    #[error("{daemon}: {source}")]
+    Io { daemon: String, source: std::io::Error },
+    #[error("{daemon}: no answer within {secs}s")]
+    Timeout { daemon: String, secs: u64 },
+    #[error("{daemon}: answer larger than {MAX_ANSWER} bytes")]
+    TooLarge { daemon: String },
+}
+
+/// A command's result: FRR's status code (0 is success) and its output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u8,
+    pub output: String,
+}
+
+/// One daemon's vty socket.
+pub struct VtyConn {
+    daemon: String,
+    path: PathBuf,
+    stream: Mutex<Option<UnixStream>>,
+}
+
+impl VtyConn {
+    pub fn new(dir: &Path, daemon: &str) -> Self {
+        VtyConn { daemon: daemon.to_string(), path: dir.join(format!("{daemon}.vty")), stream: Mutex::new(None) }
+    }
+
+    pub fn daemon(&self) -> &str {
+        &self.daemon
+    }
+
+    fn io(&self, source: std::io::Error) -> VtyError {
+        VtyError::Io { daemon: self.daemon.clone(), source }
+    }
+
+    /// Run `commands` in order on one connection (a new session starts in enable mode). Stops at
+    /// the first transport error; FRR's own errors are in the answers.
+    pub async fn run(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
+        let mut guard = self.stream.lock().await;
+        let fresh = guard.is_none();
+        let stream = match guard.as_mut() {
+            Some(s) => s,
+            None => {
+                let s = tokio::time::timeout(timeout, UnixStream::connect(&self.path))
+                    .await
+                    .map_err(|_| VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() })?
+                    .map_err(|e| self.io(e))?;
+                guard.insert(s)
+            }
+        };
+        let res = async {
+            if fresh {
+                exchange(stream, "enable", &self.daemon).await?;
+            }
+            let mut out = Vec::with_capacity(commands.len());
+            for c in commands {
+                out.push(exchange(stream, c, &self.daemon).await?);
+            }
+            Ok(out)
+        };
+        match tokio::time::timeout(timeout, res).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            Err(_) => {
+                *guard = None;
+                Err(VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() })
+            }
+        }
+    }
+
+    /// Drop the connection (the next `run` connects afresh).
+    pub async fn reset(&self) {
+        *self.stream.lock().await = None;
+    }
+}
+
+async fn exchange(stream: &mut UnixStream, cmd: &str, daemon: &str) -> Result<Answer, VtyError> {
+    let io = |source| VtyError::Io { daemon: daemon.to_string(), source };
+    let mut msg = Vec::with_capacity(cmd.len() + 1);
+    msg.extend_from_slice(cmd.as_bytes());
+    msg.push(0);
+    stream.write_all(&msg).await.map_err(io)?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(io)?;
+        if n == 0 {
+            return Err(io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() >= 4 && buf[buf.len() - 4..buf.len() - 1] == [0, 0, 0] {
+            let status = buf[buf.len() - 1];
+            buf.truncate(buf.len() - 4);
+            return Ok(Answer { status, output: String::from_utf8_lossy(&buf).into_owned() });
+        }
+        if buf.len() > MAX_ANSWER {
+            return Err(VtyError::TooLarge { daemon: daemon.to_string() });
+        }
+    }
+}
