@@ -225,10 +225,7 @@ fn main() {
         format!("one-Service change applied: agent fast path (diff + vty socket, {} line)", rep.changes),
         ms(agent_one),
     ));
-    rows.push((
-        "one-Service change applied: agent full reconcile (read + diff + apply + verify)".into(),
-        ms(full_one),
-    ));
+    rows.push(("one-Service change applied: agent full reconcile (read + diff + apply + verify)".into(), ms(full_one)));
     rows.push((
         format!("one-Service change applied: frr-reload.py --reload (left {} line(s) for the agent)", left.changes),
         format!("{} ({:.0}x slower)", ms(reload_one), reload_one.as_secs_f64() / agent_one.as_secs_f64()),
