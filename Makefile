@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
 APT_PACKAGES := frr frr-pythontools iproute2 procps
 
-.PHONY: all build test deps lint unit crds golden bench demo demo-down clean
+.PHONY: all build test deps lint crds golden bench controlplane demo demo-down clean
 
 all: build
 
@@ -42,6 +42,11 @@ golden:
 bench: deps
 	$(CARGO) bench --locked --bench render_load
 	$(CARGO) bench --locked --bench lab_apply
+
+## controlplane: build (once, cached in ~/.cache/frr-speaker-testbin) a real kube-apiserver and etcd
+## from their Go modules, for the Kubernetes-mode tests. 10-25 minutes the first time.
+controlplane:
+	e2e/controlplane/build.sh
 
 ## demo: router + 2 nodes in network namespaces with FRR, an agent per node on e2e/examples/two-nodes.
 demo: deps build

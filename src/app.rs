@@ -306,13 +306,21 @@ async fn drive<C: FrrControl>(
     }
 }
 
-/// Write frr.conf; on failure (disk full, read-only) log and report "not written" so the next
-/// probe tries again. FRR itself already runs the config.
+/// Write frr.conf; on failure (disk full, read-only) log once and report "not written" so the
+/// next probe tries again. FRR itself already runs the config.
 fn write_file(path: &std::path::Path, text: &Arc<String>) -> Option<Arc<String>> {
+    static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     match write_config_file(path, text) {
-        Ok(()) => Some(text.clone()),
+        Ok(()) => {
+            if FAILING.swap(false, Ordering::Relaxed) {
+                info!(path = %path.display(), "frr.conf written again");
+            }
+            Some(text.clone())
+        }
         Err(e) => {
-            warn!(path = %path.display(), error = %e, "cannot write frr.conf; will retry");
+            if !FAILING.swap(true, Ordering::Relaxed) {
+                warn!(path = %path.display(), error = %e, "cannot write frr.conf; retrying every probe");
+            }
             None
         }
     }
