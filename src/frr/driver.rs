@@ -311,3 +311,95 @@ pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, 
         pass += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A fake FRR: a fixed running config unless `accept` is set, in which case a successful
+    /// apply makes the running config equal to the desired one.
+    struct Fake {
+        running: Mutex<String>,
+        desired: String,
+        accept: bool,
+        scripts: Mutex<Vec<String>>,
+        commands: Mutex<Vec<String>>,
+    }
+
+    impl FrrControl for Fake {
+        async fn identity(&self) -> Result<FrrIdentity, FrrError> {
+            Ok(FrrIdentity(vec![1]))
+        }
+        async fn running_config(&self) -> Result<String, FrrError> {
+            Ok(self.running.lock().expect("lock").clone())
+        }
+        async fn apply(&self, script: &str) -> Result<(bool, String), FrrError> {
+            self.scripts.lock().expect("lock").push(script.to_string());
+            if self.accept {
+                *self.running.lock().expect("lock") = self.desired.clone();
+                Ok((true, String::new()))
+            } else {
+                Ok((false, "% Unknown command".into()))
+            }
+        }
+        async fn command(&self, cmd: &str) -> Result<String, FrrError> {
+            self.commands.lock().expect("lock").push(cmd.to_string());
+            Ok(String::new())
+        }
+    }
+
+    const HAVE: &str = "route-map fs-out-192.0.2.1 permit 7\n match tag 7\n set community 65000:1\nexit\nrouter bgp 64512\n neighbor 192.0.2.1 remote-as 64500\n neighbor 192.0.2.1 password old-secret\n address-family ipv4 unicast\n  neighbor 192.0.2.1 route-map fs-out-192.0.2.1 out\n exit-address-family\nexit\n";
+
+    fn fake(accept: bool, want: &str) -> Fake {
+        Fake {
+            running: Mutex::new(HAVE.into()),
+            desired: want.into(),
+            accept,
+            scripts: Mutex::new(vec![]),
+            commands: Mutex::new(vec![]),
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn reconcile_applies_once_and_soft_refreshes_changed_policy() {
+        let want = HAVE.replace("65000:1", "65000:2");
+        let f = fake(true, &want);
+        let r = block_on(reconcile(&f, &want)).expect("converges");
+        assert_eq!((r.changes, r.passes, r.soft_out), (1, 1, 1));
+        assert_eq!(f.commands.lock().expect("lock").as_slice(), ["clear bgp ipv4 unicast 192.0.2.1 soft out"]);
+        // Nothing left to do: no further apply.
+        let again = block_on(reconcile(&f, &want)).expect("converges");
+        assert_eq!(again.changes, 0);
+        assert_eq!(f.scripts.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn refused_lines_end_in_an_error_after_bounded_passes_without_leaking_passwords() {
+        let want = HAVE.replace("old-secret", "new-secret");
+        let f = fake(false, &want);
+        let err = block_on(reconcile(&f, &want)).expect_err("FRR refuses");
+        assert!(err.is_refusal());
+        assert_eq!(f.scripts.lock().expect("lock").len(), MAX_PASSES, "bounded retries, no spinning");
+        let msg = err.to_string();
+        assert!(msg.contains("password <redacted>") && !msg.contains("new-secret"), "{msg}");
+    }
+
+    #[test]
+    fn fast_path_reports_refusal_so_the_caller_can_reconcile() {
+        let want = HAVE.replace("65000:1", "65000:3");
+        let f = fake(false, &want);
+        assert!(block_on(apply_change(&f, HAVE, &want)).is_err());
+        let f = fake(true, &want);
+        let r = block_on(apply_change(&f, HAVE, &want)).expect("applied");
+        assert_eq!(r.changes, 1);
+        // Identical configs: nothing is sent at all.
+        let f = fake(true, HAVE);
+        assert_eq!(block_on(apply_change(&f, HAVE, HAVE)).expect("noop").changes, 0);
+        assert!(f.scripts.lock().expect("lock").is_empty());
+    }
+}
