@@ -1,8 +1,10 @@
 # frr-speaker: the two commands a newcomer runs are `make demo` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
+# Go builds the test control plane (kube-apiserver + etcd) from their published modules.
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
-APT_PACKAGES := frr frr-pythontools iproute2 procps
+APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl
 
 .PHONY: all build test deps lint crds golden bench controlplane demo demo-down clean
 
@@ -26,9 +28,11 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 ## test: everything: unit, golden (with FRR's own parser), properties, CLI, the driver against a
-## real FRR, and the namespace lab (root). One test at a time: the lab tests measure BFD timing.
+## real FRR, the namespace lab (root), and the CRDs against a real kube-apiserver (built once and
+## cached: 10-25 minutes the first time). One test at a time: the lab tests measure BFD timing.
 test: deps lint
-	$(CARGO) test --locked -- --test-threads=1
+	@echo "== control plane (cached after the first build)"
+	dir=$$(e2e/controlplane/build.sh | tail -n 1) && FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked -- --test-threads=1
 
 ## crds: regenerate deploy/crds.yaml from the Rust types.
 crds:

@@ -2,6 +2,8 @@
 //! torn down (Drop runs on panic too), and vtysh access.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod controlplane;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

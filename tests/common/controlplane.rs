@@ -1,0 +1,231 @@
+//! A real kube-apiserver + etcd for tests, built once by e2e/controlplane/build.sh and cached
+//! outside the repo. Certificates are made with openssl; authentication is a static token file
+//! with an admin (system:masters); authorization is RBAC. Both processes and the data directory
+//! go away when the `ControlPlane` is dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct ControlPlane {
+    pub dir: PathBuf,
+    pub url: String,
+    pub kubeconfig: PathBuf,
+    etcd: Child,
+    apiserver: Child,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The directory holding `kube-apiserver` and `etcd` (built on first use; cached).
+pub fn binaries() -> PathBuf {
+    if let Some(d) = std::env::var_os("FRR_SPEAKER_CONTROLPLANE") {
+        return PathBuf::from(d);
+    }
+    let out = Command::new(super::root().join("e2e/controlplane/build.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("build.sh");
+    assert!(out.status.success(), "building the control plane failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("dir").trim())
+}
+
+/// A non-loopback address of this machine for --advertise-address (nothing is sent to it).
+fn advertise_address() -> String {
+    let out = Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().expect("ip");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next().map(str::to_string))
+        .unwrap_or_else(|| "192.0.2.2".into())
+}
+
+impl ControlPlane {
+    pub fn start(name: &str) -> ControlPlane {
+        let bin = binaries();
+        let dir = std::env::temp_dir().join(format!("frr-speaker-cp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let d = |f: &str| dir.join(f).display().to_string();
+        run(Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=frr-speaker-test-ca",
+            "-keyout",
+            &d("ca.key"),
+            "-out",
+            &d("ca.crt"),
+        ]));
+        run(Command::new("openssl").args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=kube-apiserver",
+            "-keyout",
+            &d("server.key"),
+            "-out",
+            &d("server.csr"),
+        ]));
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
+        run(Command::new("openssl").args([
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &d("server.csr"),
+            "-CA",
+            &d("ca.crt"),
+            "-CAkey",
+            &d("ca.key"),
+            "-CAcreateserial",
+            "-extfile",
+            &d("san.ext"),
+            "-out",
+            &d("server.crt"),
+        ]));
+        run(Command::new("openssl").args(["genrsa", "-out", &d("sa.key"), "2048"]));
+        run(Command::new("openssl").args(["rsa", "-in", &d("sa.key"), "-pubout", "-out", &d("sa.pub")]));
+        std::fs::write(
+            dir.join("tokens.csv"),
+            "admin-token,admin,admin-uid,\"system:masters\"\nspeaker-token,system:serviceaccount:metallb-system:frr-speaker,speaker-uid,\"system:serviceaccounts,system:serviceaccounts:metallb-system\"\n",
+        )
+        .expect("tokens");
+
+        let (client, peer, secure) = (free_port(), free_port(), free_port());
+        let etcd = Command::new(bin.join("etcd"))
+            .args(["--data-dir", &d("etcd"), "--unsafe-no-fsync", "--log-level", "error"])
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{client}"),
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{client}"),
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+            ])
+            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("etcd.log")).expect("log"))
+            .spawn()
+            .expect("etcd starts");
+        let apiserver = Command::new(bin.join("kube-apiserver"))
+            .args(["--etcd-servers", &format!("http://127.0.0.1:{client}")])
+            .args([
+                "--secure-port",
+                &secure.to_string(),
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                &advertise_address(),
+            ])
+            .args([
+                "--tls-cert-file",
+                &d("server.crt"),
+                "--tls-private-key-file",
+                &d("server.key"),
+                "--client-ca-file",
+                &d("ca.crt"),
+            ])
+            .args(["--service-cluster-ip-range", "198.51.100.0/24"])
+            .args([
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                &d("sa.pub"),
+                "--service-account-signing-key-file",
+                &d("sa.key"),
+            ])
+            .args([
+                "--token-auth-file",
+                &d("tokens.csv"),
+                "--authorization-mode",
+                "RBAC",
+                "--disable-admission-plugins",
+                "ServiceAccount",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("apiserver.log")).expect("log"))
+            .spawn()
+            .expect("kube-apiserver starts");
+        let url = format!("https://127.0.0.1:{secure}");
+        let kubeconfig = dir.join("admin.kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &dir.join("ca.crt"), "admin-token")).expect("kubeconfig");
+        let cp = ControlPlane { dir, url, kubeconfig, etcd, apiserver };
+        cp.wait_ready();
+        cp
+    }
+
+    fn wait_ready(&self) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(120) {
+            let ok = Command::new("curl")
+                .args([
+                    "-sf",
+                    "--cacert",
+                    &self.dir.join("ca.crt").display().to_string(),
+                    "-H",
+                    "Authorization: Bearer admin-token",
+                ])
+                .arg(format!("{}/api/v1/namespaces/default", self.url))
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("kube-apiserver not ready; see {}", self.dir.join("apiserver.log").display());
+    }
+
+    /// A kubeconfig for `token` (admin-token or speaker-token).
+    pub fn kubeconfig_for(&self, token: &str) -> PathBuf {
+        let p = self.dir.join(format!("{token}.kubeconfig"));
+        std::fs::write(&p, kubeconfig_yaml(&self.url, &self.dir.join("ca.crt"), token)).expect("kubeconfig");
+        p
+    }
+
+    pub async fn client(&self, token: &str) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(self.kubeconfig_for(token)).expect("kubeconfig");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+        kube::Client::try_from(cfg).expect("client")
+    }
+}
+
+fn kubeconfig_yaml(url: &str, ca: &Path, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context: {{cluster: test, user: u}}\ncurrent-context: test\n",
+        ca.display()
+    )
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.apiserver.kill();
+        let _ = self.apiserver.wait();
+        let _ = self.etcd.kill();
+        let _ = self.etcd.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

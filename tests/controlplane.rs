@@ -1,0 +1,90 @@
+//! The generated CRDs against a real kube-apiserver (built from its Go module, see
+//! e2e/controlplane/build.sh): they install, reach Established, accept MetalLB-style objects
+//! (including a spec-less BGPAdvertisement) and reject what the schema forbids.
+
+mod common;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde::Deserialize;
+
+use frr_speaker::model::crds::{BgpPeer, BgpPeerSpec};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_install_and_validate_against_a_real_apiserver() {
+    let cp = tokio::task::spawn_blocking(|| common::controlplane::ControlPlane::start("crds")).await.expect("start");
+    let client = cp.client("admin-token").await;
+
+    let text = std::fs::read_to_string(common::root().join("deploy/crds.yaml")).expect("deploy/crds.yaml");
+    let crds_api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let crd = CustomResourceDefinition::deserialize(doc).expect("a CRD");
+        names.push(crd.metadata.name.clone().expect("name"));
+        crds_api.create(&PostParams::default(), &crd).await.unwrap_or_else(|e| panic!("{:?}: {e}", crd.metadata.name));
+    }
+    assert_eq!(names.len(), 5);
+    for name in &names {
+        let mut established = false;
+        for _ in 0..100 {
+            let c = crds_api.get(name).await.expect("get crd");
+            established = c
+                .status
+                .and_then(|s| s.conditions)
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+            if established {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(established, "{name} never became Established");
+    }
+
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "metallb-system"}})).expect("ns");
+    ns_api.create(&PostParams::default(), &ns).await.expect("namespace");
+
+    // A typed BGPPeer round-trips.
+    let peers: Api<BgpPeer> = Api::namespaced(client.clone(), "metallb-system");
+    let spec = BgpPeerSpec {
+        my_asn: 64512,
+        peer_asn: Some(64500),
+        peer_address: Some("192.0.2.1".into()),
+        hold_time: Some("9s".into()),
+        ..Default::default()
+    };
+    peers.create(&PostParams::default(), &BgpPeer::new("router", spec.clone())).await.expect("create BGPPeer");
+    assert_eq!(peers.get("router").await.expect("get").spec, spec);
+
+    // MetalLB's minimal BGPAdvertisement has no spec.
+    let gvk = GroupVersionKind::gvk("metallb.io", "v1beta1", "BGPAdvertisement");
+    let ads: Api<DynamicObject> = Api::namespaced_with(client.clone(), "metallb-system", &ApiResource::from_gvk(&gvk));
+    ads.create(&PostParams::default(), &DynamicObject::new("everything", &ApiResource::from_gvk(&gvk)))
+        .await
+        .expect("a spec-less BGPAdvertisement is accepted");
+
+    // The schema rejects wrong types and out-of-range values.
+    let gvk = GroupVersionKind::gvk("metallb.io", "v1beta2", "BGPPeer");
+    let raw: Api<DynamicObject> = Api::namespaced_with(client.clone(), "metallb-system", &ApiResource::from_gvk(&gvk));
+    let mut bad = DynamicObject::new("bad", &ApiResource::from_gvk(&gvk));
+    bad.data = serde_json::json!({"spec": {"myASN": "sixty-four", "peerAddress": "192.0.2.1"}});
+    assert!(raw.create(&PostParams::default(), &bad).await.is_err(), "a string myASN must be rejected");
+    let gvk = GroupVersionKind::gvk("metallb.io", "v1beta1", "BFDProfile");
+    let bfd: Api<DynamicObject> = Api::namespaced_with(client.clone(), "metallb-system", &ApiResource::from_gvk(&gvk));
+    let mut bad = DynamicObject::new("bad", &ApiResource::from_gvk(&gvk));
+    bad.data = serde_json::json!({"spec": {"detectMultiplier": 1}});
+    assert!(
+        bfd.create(&PostParams::default(), &bad).await.is_err(),
+        "detectMultiplier 1 is below the schema's minimum"
+    );
+
+    // RBAC is on: the speaker's ServiceAccount identity has no rights until deploy/ grants them.
+    let as_speaker: Api<BgpPeer> = Api::namespaced(cp.client("speaker-token").await, "metallb-system");
+    let err = as_speaker.list(&Default::default()).await.expect_err("forbidden without a Role");
+    assert!(err.to_string().contains("forbidden") || err.to_string().contains("403"), "{err}");
+}
