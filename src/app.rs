@@ -54,9 +54,6 @@ pub struct RunConfig {
 }
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
-    let Some(dir) = cfg.manifests.clone() else {
-        bail!("Kubernetes mode is not available yet: pass --manifests DIR (file mode)");
-    };
     let metrics = Metrics::new().context("registering metrics")?;
     let health = Arc::new(Health::default());
     let listener = tokio::net::TcpListener::bind(cfg.metrics_addr)
@@ -71,10 +68,19 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         lb_class: cfg.lb_class.clone(),
         connected: None,
     };
-    info!(node = %cfg.node, manifests = %dir.display(), vty = %cfg.vty_socket_dir.display(), "starting in file mode");
-
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(sources::watch::run(dir, cfg.namespace.clone(), input_tx));
+    match cfg.manifests.clone() {
+        Some(dir) => {
+            info!(node = %cfg.node, manifests = %dir.display(), vty = %cfg.vty_socket_dir.display(), "starting in file mode");
+            tasks.spawn(sources::watch::run(dir, cfg.namespace.clone(), input_tx));
+        }
+        None => {
+            // In-cluster config, or KUBECONFIG.
+            let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+            info!(node = %cfg.node, namespace = %cfg.namespace, vty = %cfg.vty_socket_dir.display(), "starting in Kubernetes mode");
+            tasks.spawn(sources::kube::run(client, cfg.namespace.clone(), cfg.node.clone(), input_tx));
+        }
+    }
     tasks.spawn(compute_task(input_rx, conf_tx, opts, metrics.clone()));
     tasks.spawn(drive(
         FrrVty::new(&cfg.vty_socket_dir),

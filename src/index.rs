@@ -120,6 +120,24 @@ impl Snapshot {
         self.unreadable.insert((problem.kind, problem.object.clone()), problem);
     }
 
+    /// Keys of every object of `kind` (readable or not).
+    pub fn keys(&self, kind: Kind) -> Vec<ObjKey> {
+        let mut out: Vec<ObjKey> = match kind {
+            Kind::BGPPeer => self.peers.keys().cloned().collect(),
+            Kind::BGPAdvertisement => self.advertisements.keys().cloned().collect(),
+            Kind::IPAddressPool => self.pools.keys().cloned().collect(),
+            Kind::BFDProfile => self.bfd_profiles.keys().cloned().collect(),
+            Kind::Community => self.communities.keys().cloned().collect(),
+            Kind::Service => self.services.keys().cloned().collect(),
+            Kind::EndpointSlice => self.endpoint_slices.keys().cloned().collect(),
+            Kind::Node => self.nodes.keys().map(|n| ObjKey::new("", n.clone())).collect(),
+            Kind::Secret => self.secrets.keys().cloned().collect(),
+            Kind::Manifest => Vec::new(),
+        };
+        out.extend(self.unreadable.keys().filter(|(k, _)| *k == kind).map(|(_, key)| key.clone()));
+        out
+    }
+
     /// Remove one object (and any record of it being unreadable).
     pub fn delete(&mut self, kind: Kind, key: &ObjKey) {
         self.unreadable.remove(&(kind, key.clone()));

@@ -33,8 +33,8 @@ enum Cmd {
     Crds,
     /// Run the agent: keep the co-located FRR running this node's config.
     ///
-    /// File mode (--manifests DIR) watches a directory of manifests; without it the agent will use
-    /// Kubernetes (not available yet). Logging: RUST_LOG (default info), to stderr.
+    /// File mode (--manifests DIR) watches a directory of manifests; without it the agent watches
+    /// Kubernetes (in-cluster config, or KUBECONFIG). Logging: RUST_LOG (default info), to stderr.
     Run(RunArgs),
 }
 

@@ -47,6 +47,16 @@ pub fn parse_stream(text: &str, origin: &str, default_ns: &str) -> Vec<Parsed> {
     out
 }
 
+/// One object in JSON form (as a Kubernetes watch delivers it), with the same rules as a document.
+pub fn parse_json(v: serde_json::Value, default_ns: &str) -> Vec<Parsed> {
+    let mut out = Vec::new();
+    match serde_yaml_ng::to_value(v) {
+        Ok(y) => parse_value(y, default_ns, &mut out),
+        Err(e) => out.push(Parsed::Unreadable(Problem::error(Kind::Manifest, &ObjKey::default(), "", e.to_string()))),
+    }
+    out
+}
+
 fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
     if v.is_null() {
         return;

@@ -1,5 +1,6 @@
-//! Where objects come from: manifest files (file mode, `render`, `check`).
+//! Where objects come from: manifest files (file mode, `render`, `check`) or Kubernetes.
 pub mod files;
+pub mod kube;
 pub mod manifest;
 pub mod watch;
 

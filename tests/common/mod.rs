@@ -178,6 +178,30 @@ impl Lab {
         self.agents[i - 1] = Some(child);
     }
 
+    /// Start node i's agent in Kubernetes mode. It runs in the root namespace (where the test's
+    /// kube-apiserver listens on 127.0.0.1) and drives node i's FRR through its vty sockets.
+    pub fn start_agent_kube(&mut self, i: usize, kubeconfig: &Path, metrics_port: u16) {
+        self.stop_agent(i);
+        let node = self.node(i);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.agent_log(i)).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_frr-speaker"))
+            .arg("run")
+            .args(["--node", &format!("node{i}")])
+            .arg("--frr-config")
+            .arg(format!("/etc/frr/{node}/frr.conf"))
+            .arg("--vty-socket-dir")
+            .arg(socket_dir(&node))
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,frr_speaker=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("agent starts");
+        self.agents[i - 1] = Some(child);
+    }
+
     /// SIGTERM node i's agent and wait for it.
     pub fn stop_agent(&mut self, i: usize) {
         if let Some(mut c) = self.agents[i - 1].take() {

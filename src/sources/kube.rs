@@ -1,0 +1,201 @@
+//! Kubernetes mode: watch what the speaker needs and publish a snapshot. Every kind is watched as
+//! a dynamic object and converted by the same parser as file mode, so a malformed object becomes
+//! a problem naming its field and never breaks a watch. Nothing is published before every watch
+//! has finished its initial list (a restarted agent must not apply a config that lacks Services it
+//! simply has not seen yet). Watch errors are retried with backoff; the last snapshot stays.
+//!
+//! Cost: Services and EndpointSlices are watched cluster-wide (they decide what is announced);
+//! Nodes only this node (field selector); metallb.io objects and Secrets only in the config
+//! namespace.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Client;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::manifest::{parse_json, Parsed};
+use super::Input;
+use crate::index::Snapshot;
+use crate::model::core::ObjKey;
+use crate::problem::Kind;
+
+/// What to watch: kind, group/version, and whether it is namespaced to the config namespace.
+struct Watched {
+    kind: Kind,
+    gvk: GroupVersionKind,
+    plural: &'static str,
+    scope: Scope,
+}
+
+enum Scope {
+    ConfigNamespace,
+    Cluster,
+    ThisNode,
+}
+
+fn watched() -> Vec<Watched> {
+    let w = |kind, g: &str, v: &str, k: &str, plural, scope| Watched {
+        kind,
+        gvk: GroupVersionKind::gvk(g, v, k),
+        plural,
+        scope,
+    };
+    vec![
+        w(Kind::BGPPeer, "metallb.io", "v1beta2", "BGPPeer", "bgppeers", Scope::ConfigNamespace),
+        w(
+            Kind::BGPAdvertisement,
+            "metallb.io",
+            "v1beta1",
+            "BGPAdvertisement",
+            "bgpadvertisements",
+            Scope::ConfigNamespace,
+        ),
+        w(Kind::IPAddressPool, "metallb.io", "v1beta1", "IPAddressPool", "ipaddresspools", Scope::ConfigNamespace),
+        w(Kind::BFDProfile, "metallb.io", "v1beta1", "BFDProfile", "bfdprofiles", Scope::ConfigNamespace),
+        w(Kind::Community, "metallb.io", "v1beta1", "Community", "communities", Scope::ConfigNamespace),
+        w(Kind::Secret, "", "v1", "Secret", "secrets", Scope::ConfigNamespace),
+        w(Kind::Service, "", "v1", "Service", "services", Scope::Cluster),
+        w(Kind::EndpointSlice, "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", Scope::Cluster),
+        w(Kind::Node, "", "v1", "Node", "nodes", Scope::ThisNode),
+    ]
+}
+
+/// One watch event, tagged with its kind.
+enum Change {
+    Init(Kind),
+    Item { kind: Kind, init: bool, obj: DynamicObject },
+    Delete(Kind, DynamicObject),
+    InitDone(Kind),
+}
+
+fn to_parsed(kind: Kind, obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
+    let mut v = serde_json::to_value(obj).unwrap_or_default();
+    // Watch events carry no apiVersion/kind on some paths; the parser needs them.
+    v["apiVersion"] = serde_json::Value::from(ar.api_version.clone());
+    v["kind"] = serde_json::Value::from(ar.kind.clone());
+    let _ = kind;
+    parse_json(v, ns)
+}
+
+fn key_of(obj: &DynamicObject, kind: Kind) -> ObjKey {
+    let ns = if kind == Kind::Node { String::new() } else { obj.metadata.namespace.clone().unwrap_or_default() };
+    ObjKey::new(ns, obj.metadata.name.clone().unwrap_or_default())
+}
+
+/// Watch everything and publish snapshots on `tx`.
+pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
+    let mut streams = Vec::new();
+    let mut resources: BTreeMap<Kind, ApiResource> = BTreeMap::new();
+    for w in watched() {
+        let ar = ApiResource::from_gvk_with_plural(&w.gvk, w.plural);
+        resources.insert(w.kind, ar.clone());
+        let (api, cfg): (Api<DynamicObject>, watcher::Config) = match w.scope {
+            Scope::ConfigNamespace => {
+                (Api::namespaced_with(client.clone(), &namespace, &ar), watcher::Config::default())
+            }
+            Scope::Cluster => (Api::all_with(client.clone(), &ar), watcher::Config::default()),
+            Scope::ThisNode => (
+                Api::all_with(client.clone(), &ar),
+                watcher::Config::default().fields(&format!("metadata.name={node}")),
+            ),
+        };
+        let kind = w.kind;
+        let s = watcher::watcher(api, cfg).default_backoff().filter_map(move |ev| async move {
+            match ev {
+                Ok(Event::Init) => Some(Change::Init(kind)),
+                Ok(Event::InitApply(o)) => Some(Change::Item { kind, init: true, obj: o }),
+                Ok(Event::InitDone) => Some(Change::InitDone(kind)),
+                Ok(Event::Apply(o)) => Some(Change::Item { kind, init: false, obj: o }),
+                Ok(Event::Delete(o)) => Some(Change::Delete(kind, o)),
+                Err(e) => {
+                    warn!(kind = %kind, error = %e, "watch error; retrying, the last state is kept");
+                    None
+                }
+            }
+        });
+        streams.push(s.boxed());
+    }
+    let mut all = futures::stream::select_all(streams);
+
+    // Shared with the published inputs; copied only if compute still holds the previous one.
+    let mut snap: Arc<Snapshot> = Arc::default();
+    let mut relisting: BTreeMap<Kind, Vec<Parsed>> = BTreeMap::new();
+    let mut synced: BTreeSet<Kind> = BTreeSet::new();
+    let total = resources.len();
+    let mut dirty = false;
+    loop {
+        // Apply everything that is ready now, then publish once: a burst becomes one snapshot.
+        let change = if dirty {
+            match futures::FutureExt::now_or_never(all.next()) {
+                Some(c) => c,
+                None => {
+                    if synced.len() == total {
+                        let _ = tx.send(Some(Arc::new(Input { snapshot: snap.clone(), problems: Vec::new() })));
+                    }
+                    dirty = false;
+                    continue;
+                }
+            }
+        } else {
+            all.next().await
+        };
+        let Some(change) = change else { return };
+        dirty = true;
+        match change {
+            Change::Init(kind) => {
+                relisting.insert(kind, Vec::new());
+            }
+            Change::Item { kind, init: true, obj } => {
+                let parsed = to_parsed(kind, &obj, &resources[&kind], &namespace);
+                relisting.entry(kind).or_default().extend(parsed);
+            }
+            Change::InitDone(kind) => {
+                // A (re)list replaces everything known of this kind.
+                let items = relisting.remove(&kind).unwrap_or_default();
+                let mut seen = BTreeSet::new();
+                for p in items {
+                    seen.insert(apply(Arc::make_mut(&mut snap), p));
+                }
+                for k in snap.keys(kind) {
+                    if !seen.contains(&k) {
+                        Arc::make_mut(&mut snap).delete(kind, &k);
+                    }
+                }
+                if synced.insert(kind) {
+                    debug!(kind = %kind, "initial list done");
+                    if synced.len() == total {
+                        info!("every watch has listed: publishing the first snapshot");
+                    }
+                }
+            }
+            Change::Item { kind, init: false, obj } => {
+                for p in to_parsed(kind, &obj, &resources[&kind], &namespace) {
+                    apply(Arc::make_mut(&mut snap), p);
+                }
+            }
+            Change::Delete(kind, obj) => Arc::make_mut(&mut snap).delete(kind, &key_of(&obj, kind)),
+        }
+    }
+}
+
+fn apply(snap: &mut Snapshot, p: Parsed) -> ObjKey {
+    match p {
+        Parsed::Object(o) => {
+            let k = o.key();
+            snap.apply(o);
+            k
+        }
+        Parsed::Unreadable(pr) => {
+            let k = pr.object.clone();
+            snap.apply_unreadable(pr);
+            k
+        }
+    }
+}
