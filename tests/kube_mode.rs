@@ -23,6 +23,32 @@ fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
     serde_json::from_value(v).expect("object")
 }
 
+/// Create every object of a deploy/ file through its typed API (`dry_run`: server-side only).
+async fn apply_file(client: &kube::Client, file: &str, dry_run: bool) {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let text = std::fs::read_to_string(common::root().join(file)).expect("deploy file");
+    let pp = PostParams { dry_run, ..Default::default() };
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let v = serde_json::Value::deserialize(doc).expect("yaml");
+        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let kind = v["kind"].as_str().unwrap_or("").to_string();
+        let c = client.clone();
+        let res = match kind.as_str() {
+            "Namespace" => Api::<Namespace>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
+            "ServiceAccount" => Api::<ServiceAccount>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "ClusterRole" => Api::<ClusterRole>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
+            "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
+            "Role" => Api::<Role>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "RoleBinding" => Api::<RoleBinding>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "DaemonSet" => Api::<DaemonSet>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            other => panic!("{file}: unexpected kind {other}"),
+        };
+        res.unwrap_or_else(|e| panic!("{file}: {kind}: {e}"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_created_through_the_api_reach_the_router() {
     let cp = tokio::task::spawn_blocking(|| common::controlplane::ControlPlane::start("kube")).await.expect("start");
@@ -36,10 +62,11 @@ async fn objects_created_through_the_api_reach_the_router() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pp = PostParams::default();
-    Api::<Namespace>::all(client.clone())
-        .create(&pp, &obj(serde_json::json!({"metadata": {"name": "metallb-system"}})))
-        .await
-        .expect("ns");
+    // deploy/ as an operator would apply it; the DaemonSet is validated server-side only (no
+    // kubelet runs here).
+    apply_file(&client, "deploy/namespace.yaml", false).await;
+    apply_file(&client, "deploy/rbac.yaml", false).await;
+    apply_file(&client, "deploy/daemonset.yaml", true).await;
 
     let mut lab = tokio::task::spawn_blocking(|| Lab::new("fsk1", 1, &RouterOpts::default())).await.expect("lab");
     let ns = "metallb-system";
@@ -90,7 +117,8 @@ async fn objects_created_through_the_api_reach_the_router() {
         .await
         .expect("endpointslice");
 
-    lab.start_agent_kube(1, &cp.kubeconfig, 17481);
+    // The agent runs as the speaker's ServiceAccount, with only what deploy/rbac.yaml grants.
+    lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17481);
     let hops = vec!["192.0.2.11".to_string()];
     let lab = std::sync::Arc::new(lab);
     let l = lab.clone();
@@ -139,6 +167,41 @@ async fn objects_created_through_the_api_reach_the_router() {
     assert_eq!(lab.next_hops("203.0.113.10/32"), hops);
     assert_eq!(lab.session("192.0.2.11"), before);
     peers.delete("bad", &DeleteParams::default()).await.expect("delete bad");
+
+    // Take "list" on Services and Nodes away from the role: a restarted agent cannot finish its
+    // initial sync, so it applies nothing (and withdraws nothing), and says why.
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let mut role = roles.get("frr-speaker").await.expect("role");
+    if let Some(rules) = role.rules.as_mut() {
+        rules[0].verbs.retain(|v| v != "list");
+    }
+    roles.replace("frr-speaker", &PostParams::default(), &role).await.expect("replace role");
+    let mut lab = std::sync::Arc::try_unwrap(lab).unwrap_or_else(|_| panic!("lab still shared"));
+    lab.stop_agent(1);
+    lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17481);
+    let log = lab.agent_log(1);
+    let forbidden = tokio::task::spawn_blocking(move || {
+        wait_for(T, || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let last_start = text.rfind("starting in Kubernetes mode").unwrap_or(0);
+            text[last_start..].contains("forbidden")
+        })
+    })
+    .await
+    .expect("join");
+    assert!(forbidden.is_some(), "the missing verb shows in the log");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
+    let last_start = text.rfind("starting in Kubernetes mode").unwrap_or(0);
+    assert!(!text[last_start..].contains("every watch has listed"), "no snapshot without a complete sync");
+    assert_eq!(lab.next_hops("203.0.113.10/32"), hops, "nothing withdrawn because of a client-side error");
+    let mut role = roles.get("frr-speaker").await.expect("role");
+    if let Some(rules) = role.rules.as_mut() {
+        rules[0].verbs.push("list".into());
+    }
+    roles.replace("frr-speaker", &PostParams::default(), &role).await.expect("restore role");
+    let lab = std::sync::Arc::new(lab);
 
     // Deleting the Service withdraws it.
     svcs.delete("web", &DeleteParams::default()).await.expect("delete");

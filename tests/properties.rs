@@ -99,12 +99,14 @@ proptest! {
 }
 
 /// Strings an attacker would try: line breaks, FRR's comment marker, control characters,
-/// Unicode look-alikes and line separators, and over-long values.
+/// Unicode look-alikes and line separators, and over-long values. Each carries the marker `INJ`
+/// (which the rendered config never contains), so "reached the config" is a plain substring test
+/// even when the rest of the string looks like config (`\nexit`).
 fn hostile() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-z0-9:.]{0,6}[\n\r!\t\u{0}-\u{1f}\u{7f}\u{2028}\u{ff01}\u{0430}\u{00a0} ][a-z0-9 :.!]{0,12}",
-        "[a-z0-9]{0,4}\n(exit|end|router bgp 1|neighbor 192.0.2.99 remote-as 1|write memory)\n?[a-z]{0,4}",
-        "[a-z]{90,200}",
+        "[a-z0-9:.]{0,6}[\n\r!\t\u{0}-\u{1f}\u{7f}\u{2028}\u{ff01}\u{0430}\u{00a0} ]INJ[a-z0-9 :.!]{0,12}",
+        "[a-z0-9]{0,4}\n(exit|end|router bgp 1|neighbor 192.0.2.99 remote-as 1|write memory) INJ\n?[a-z]{0,4}",
+        "INJ[a-z]{90,200}",
     ]
 }
 
@@ -192,7 +194,7 @@ proptest! {
         let field = FIELDS[field];
         let (conf, problems) = run(&to_yaml(&base_with(field, &v)), &Options::new("node1"));
         if let Some(conf) = conf {
-            prop_assert!(!conf.contains(v.as_str()), "{field}={v:?} reached the config:\n{conf}");
+            prop_assert!(!conf.contains("INJ"), "{field}={v:?} reached the config:\n{conf}");
             prop_assert!(check_grammar(&conf).is_ok());
             // The config is the one a harmless value would give, or the field was refused loudly.
             let fields_that_only_select = ["peerName", "lbClass", "ingressIP"];
