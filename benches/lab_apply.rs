@@ -86,57 +86,6 @@ fn restart_node_frr(lab: &Lab) {
     assert!(wait_for(Duration::from_secs(60), || router_prefixes(lab) == 0).is_some(), "router emptied");
 }
 
-/// `ip -6 monitor route` in the router's namespace: route changes as they happen, timestamped on
-/// arrival.
-struct RouteMonitor {
-    child: std::process::Child,
-    rx: std::sync::mpsc::Receiver<(Instant, String)>,
-}
-
-impl RouteMonitor {
-    fn start(ns: &str) -> Self {
-        use std::io::BufRead;
-        let mut child = Command::new("ip")
-            .args(["-n", ns, "-6", "monitor", "route"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("ip monitor");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send((Instant::now(), line)).is_err() {
-                    return;
-                }
-            }
-        });
-        std::thread::sleep(Duration::from_millis(200));
-        RouteMonitor { child, rx }
-    }
-
-    fn drain(&self) {
-        while self.rx.try_recv().is_ok() {}
-    }
-
-    /// When a line about `needle` arrived (a deletion if `deleted`).
-    fn wait_for(&self, needle: &str, deleted: bool, timeout: Duration) -> Option<Instant> {
-        let end = Instant::now() + timeout;
-        while let Ok((t, line)) = self.rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
-            if line.contains(needle) && line.starts_with("Deleted") == deleted {
-                return Some(t);
-            }
-        }
-        None
-    }
-}
-
-impl Drop for RouteMonitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
@@ -174,7 +123,7 @@ fn main() {
 
     // One Service added, end to end: manifest written -> route in the router's kernel table,
     // observed with `ip monitor` (no polling: polling with vtysh would load the 2 cores).
-    let monitor = RouteMonitor::start(&lab.router());
+    let monitor = common::RouteMonitor::start(&lab.router(), "-6");
     let mut lat = Vec::new();
     for k in 0..7 {
         let ip = format!("2001:db8:1000::f{k:03x}");

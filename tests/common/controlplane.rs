@@ -13,7 +13,8 @@ pub struct ControlPlane {
     pub url: String,
     pub kubeconfig: PathBuf,
     etcd: Child,
-    apiserver: Child,
+    apiserver: Option<Child>,
+    apiserver_cmd: (PathBuf, Vec<String>),
 }
 
 fn free_port() -> u16 {
@@ -129,51 +130,68 @@ impl ControlPlane {
             .stderr(std::fs::File::create(dir.join("etcd.log")).expect("log"))
             .spawn()
             .expect("etcd starts");
-        let apiserver = Command::new(bin.join("kube-apiserver"))
-            .args(["--etcd-servers", &format!("http://127.0.0.1:{client}")])
-            .args([
-                "--secure-port",
-                &secure.to_string(),
-                "--bind-address",
-                "127.0.0.1",
-                "--advertise-address",
-                &advertise_address(),
-            ])
-            .args([
-                "--tls-cert-file",
-                &d("server.crt"),
-                "--tls-private-key-file",
-                &d("server.key"),
-                "--client-ca-file",
-                &d("ca.crt"),
-            ])
-            .args(["--service-cluster-ip-range", "198.51.100.0/24"])
-            .args([
-                "--service-account-issuer",
-                "https://kubernetes.default.svc",
-                "--service-account-key-file",
-                &d("sa.pub"),
-                "--service-account-signing-key-file",
-                &d("sa.key"),
-            ])
-            .args([
-                "--token-auth-file",
-                &d("tokens.csv"),
-                "--authorization-mode",
-                "RBAC",
-                "--disable-admission-plugins",
-                "ServiceAccount",
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("apiserver.log")).expect("log"))
-            .spawn()
-            .expect("kube-apiserver starts");
+        let args: Vec<String> = [
+            "--etcd-servers",
+            &format!("http://127.0.0.1:{client}"),
+            "--secure-port",
+            &secure.to_string(),
+            "--bind-address",
+            "127.0.0.1",
+            "--advertise-address",
+            &advertise_address(),
+            "--tls-cert-file",
+            &d("server.crt"),
+            "--tls-private-key-file",
+            &d("server.key"),
+            "--client-ca-file",
+            &d("ca.crt"),
+            "--service-cluster-ip-range",
+            "198.51.100.0/24",
+            "--service-account-issuer",
+            "https://kubernetes.default.svc",
+            "--service-account-key-file",
+            &d("sa.pub"),
+            "--service-account-signing-key-file",
+            &d("sa.key"),
+            "--token-auth-file",
+            &d("tokens.csv"),
+            "--authorization-mode",
+            "RBAC",
+            "--disable-admission-plugins",
+            "ServiceAccount",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let apiserver_cmd = (bin.join("kube-apiserver"), args);
         let url = format!("https://127.0.0.1:{secure}");
         let kubeconfig = dir.join("admin.kubeconfig");
         std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &dir.join("ca.crt"), "admin-token")).expect("kubeconfig");
-        let cp = ControlPlane { dir, url, kubeconfig, etcd, apiserver };
-        cp.wait_ready();
+        let mut cp = ControlPlane { dir, url, kubeconfig, etcd, apiserver: None, apiserver_cmd };
+        cp.start_apiserver();
         cp
+    }
+
+    /// Start kube-apiserver (again) with the same flags, and wait until it serves.
+    pub fn start_apiserver(&mut self) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("apiserver.log")).expect("log");
+        let child = Command::new(&self.apiserver_cmd.0)
+            .args(&self.apiserver_cmd.1)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kube-apiserver starts");
+        self.apiserver = Some(child);
+        self.wait_ready();
+    }
+
+    /// Stop kube-apiserver (etcd keeps the data).
+    pub fn stop_apiserver(&mut self) {
+        if let Some(mut c) = self.apiserver.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     fn wait_ready(&self) {
@@ -222,8 +240,7 @@ fn kubeconfig_yaml(url: &str, ca: &Path, token: &str) -> String {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        let _ = self.apiserver.kill();
-        let _ = self.apiserver.wait();
+        self.stop_apiserver();
         let _ = self.etcd.kill();
         let _ = self.etcd.wait();
         let _ = std::fs::remove_dir_all(&self.dir);

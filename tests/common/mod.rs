@@ -299,3 +299,65 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
     }
     None
 }
+
+/// `ip monitor route` in a namespace: route changes as they happen, timestamped on arrival.
+pub struct RouteMonitor {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<(Instant, String)>,
+}
+
+impl RouteMonitor {
+    /// `family`: "-4" or "-6".
+    pub fn start(ns: &str, family: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args(["-n", ns, family, "monitor", "route"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("ip monitor");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    return;
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        RouteMonitor { child, rx }
+    }
+
+    pub fn drain(&self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    /// When a line about `needle` arrived (a deletion if `deleted`).
+    pub fn wait_for(&self, needle: &str, deleted: bool, timeout: Duration) -> Option<Instant> {
+        let end = Instant::now() + timeout;
+        while let Ok((t, line)) = self.rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            if line.contains(needle) && line.starts_with("Deleted") == deleted {
+                return Some(t);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for RouteMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RouteMonitor {
+    /// Every line received so far (drains the queue).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok((_, l)) = self.rx.try_recv() {
+            out.push(l);
+        }
+        out
+    }
+}
