@@ -158,41 +158,33 @@ impl Lab {
     pub fn start_agent(&mut self, i: usize) {
         self.stop_agent(i);
         let node = self.node(i);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.agent_log(i)).expect("log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &node, env!("CARGO_BIN_EXE_frr-speaker"), "run"])
-            .args(["--node", &format!("node{i}")])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &node, env!("CARGO_BIN_EXE_frr-speaker"), "run"])
             .arg("--manifests")
-            .arg(&self.manifests)
-            .arg("--frr-config")
-            .arg(format!("/etc/frr/{node}/frr.conf"))
-            .arg("--vty-socket-dir")
-            .arg(socket_dir(&node))
-            .args(["--metrics-addr", "127.0.0.1:7472"])
-            .env("RUST_LOG", "info,frr_speaker=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("agent starts");
-        self.agents[i - 1] = Some(child);
+            .arg(&self.manifests);
+        self.launch(i, cmd, 7472);
     }
 
     /// Start node i's agent in Kubernetes mode. It runs in the root namespace (where the test's
     /// kube-apiserver listens on 127.0.0.1) and drives node i's FRR through its vty sockets.
     pub fn start_agent_kube(&mut self, i: usize, kubeconfig: &Path, metrics_port: u16) {
         self.stop_agent(i);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frr-speaker"));
+        cmd.arg("run").env("KUBECONFIG", kubeconfig);
+        self.launch(i, cmd, metrics_port);
+    }
+
+    /// Add the flags every agent of node i gets, start it, log to `agent_log(i)`.
+    fn launch(&mut self, i: usize, mut cmd: Command, metrics_port: u16) {
         let node = self.node(i);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.agent_log(i)).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_frr-speaker"))
-            .arg("run")
+        let child = cmd
             .args(["--node", &format!("node{i}")])
             .arg("--frr-config")
             .arg(format!("/etc/frr/{node}/frr.conf"))
             .arg("--vty-socket-dir")
             .arg(socket_dir(&node))
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,frr_speaker=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
