@@ -36,11 +36,18 @@ pub struct VtyConn {
     daemon: String,
     path: PathBuf,
     stream: Mutex<Option<UnixStream>>,
+    /// Whether the last attempt used a new connection (then a failure is not a stale one).
+    was_fresh: std::sync::atomic::AtomicBool,
 }
 
 impl VtyConn {
     pub fn new(dir: &Path, daemon: &str) -> Self {
-        VtyConn { daemon: daemon.to_string(), path: dir.join(format!("{daemon}.vty")), stream: Mutex::new(None) }
+        VtyConn {
+            daemon: daemon.to_string(),
+            path: dir.join(format!("{daemon}.vty")),
+            stream: Mutex::new(None),
+            was_fresh: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     pub fn daemon(&self) -> &str {
@@ -54,8 +61,19 @@ impl VtyConn {
     /// Run `commands` in order on one connection (a new session starts in enable mode). Stops at
     /// the first transport error; FRR's own errors are in the answers.
     pub async fn run(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
+        match self.run_once(commands, timeout).await {
+            // A kept connection to a daemon that has since restarted fails at once: try a new one.
+            Err(VtyError::Io { .. }) if !self.was_fresh.load(std::sync::atomic::Ordering::Relaxed) => {
+                self.run_once(commands, timeout).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
         let mut guard = self.stream.lock().await;
         let fresh = guard.is_none();
+        self.was_fresh.store(fresh, std::sync::atomic::Ordering::Relaxed);
         let stream = match guard.as_mut() {
             Some(s) => s,
             None => {

@@ -48,6 +48,8 @@ fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, problems: &mut Ve
                 files.push(p.to_path_buf());
             }
         }
+        // Found while walking a directory and gone before it could be looked at: not an error.
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => problems.push(Problem::error(Kind::Manifest, &origin, "", format!("cannot read: {e}"))),
     }
 }
@@ -145,6 +147,19 @@ impl FileCache {
             }
         }
         (self.snap.clone(), problems, changed)
+    }
+
+    /// Whether a fresh listing of `paths` still matches what was loaded (same files, same stamps).
+    /// A listing taken while files are renamed may miss one; a second look after the load tells.
+    pub fn is_current(&self, paths: &[PathBuf]) -> bool {
+        let (files, _) = manifest_files(paths);
+        files.len() == self.entries.len()
+            && files.iter().all(|f| {
+                let meta = std::fs::metadata(f).ok();
+                let stamp =
+                    (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0));
+                self.entries.get(f).is_some_and(|e| e.stamp == stamp)
+            })
     }
 
     /// Put the object `p` from file `f` into the snapshot if `f` is the object's first file.

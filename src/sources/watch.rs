@@ -24,12 +24,13 @@ const MAX_SETTLE: usize = 10;
 pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<Input>>>) {
     let wake = Arc::new(Notify::new());
     // Bumped by every file event. A directory listing taken while files are renamed may miss
-    // one (readdir is unspecified there), so a view read while events kept arriving is not
-    // published: it is read again first.
+    // one (readdir is unspecified there), so a view is published only when a second listing
+    // after the load agrees with it and no event arrived meanwhile; otherwise it is read again.
     let generation = Arc::new(AtomicU64::new(0));
     let mut watcher: Option<notify::RecommendedWatcher> = None;
     let mut cache = FileCache::default();
     let mut first = true;
+    let mut last_problems = Vec::new();
     loop {
         if watcher.is_none() {
             watcher = start_watcher(&dir, wake.clone(), generation.clone());
@@ -43,9 +44,11 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
             let ns = namespace.clone();
             // Reading and parsing files is blocking work.
             let mut c = std::mem::take(&mut cache);
-            let Ok((res, c)) = tokio::task::spawn_blocking(move || {
-                let r = c.load(&[dir], &ns);
-                (r, c)
+            let Ok(((res, current), c)) = tokio::task::spawn_blocking(move || {
+                let paths = [dir];
+                let r = c.load(&paths, &ns);
+                let current = c.is_current(&paths);
+                ((r, current), c)
             })
             .await
             else {
@@ -56,12 +59,15 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
             let (snapshot, problems, changed) = res;
             changed_any |= changed;
             settled += 1;
-            if generation.load(Ordering::SeqCst) == before || settled >= MAX_SETTLE {
+            if (current && generation.load(Ordering::SeqCst) == before) || settled >= MAX_SETTLE {
                 break (snapshot, problems);
             }
         };
-        let changed = changed_any;
+        // A problem can also come and go without any file changing (a directory entry that
+        // vanished while it was listed).
+        let changed = changed_any || problems != last_problems;
         if changed || first {
+            last_problems = problems.clone();
             debug!(
                 services = snapshot.services.len(),
                 peers = snapshot.peers.len(),
