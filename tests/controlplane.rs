@@ -4,13 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use serde::Deserialize;
 
 use frr_speaker::model::crds::{BgpPeer, BgpPeerSpec};
 
@@ -19,30 +15,8 @@ async fn crds_install_and_validate_against_a_real_apiserver() {
     let cp = tokio::task::spawn_blocking(|| common::controlplane::ControlPlane::start("crds")).await.expect("start");
     let client = cp.client("admin-token").await;
 
-    let text = std::fs::read_to_string(common::root().join("deploy/crds.yaml")).expect("deploy/crds.yaml");
-    let crds_api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut names = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let crd = CustomResourceDefinition::deserialize(doc).expect("a CRD");
-        names.push(crd.metadata.name.clone().expect("name"));
-        crds_api.create(&PostParams::default(), &crd).await.unwrap_or_else(|e| panic!("{:?}: {e}", crd.metadata.name));
-    }
+    let names = common::controlplane::install_crds(&client).await;
     assert_eq!(names.len(), 5);
-    for name in &names {
-        let mut established = false;
-        for _ in 0..100 {
-            let c = crds_api.get(name).await.expect("get crd");
-            established = c
-                .status
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
-            if established {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(established, "{name} never became Established");
-    }
 
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace =

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde::Deserialize;
 
@@ -161,14 +160,7 @@ async fn objects_created_through_the_api_reach_the_router() {
 
 /// CRDs, deploy/, and a peer, a pool and an advertisement.
 async fn install(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let text = std::fs::read_to_string(common::root().join("deploy/crds.yaml")).expect("crds");
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        crds.create(&PostParams::default(), &CustomResourceDefinition::deserialize(doc).expect("crd"))
-            .await
-            .expect("crd");
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    common::controlplane::install_crds(client).await;
     apply_file(client, "deploy/namespace.yaml", false).await;
     apply_file(client, "deploy/rbac.yaml", false).await;
     let pp = PostParams::default();

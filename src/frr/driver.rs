@@ -17,8 +17,8 @@ use super::vty::{Answer, VtyConn, VtyError};
 
 /// Daemons the agent needs (their vty sockets are `<dir>/<daemon>.vty`).
 pub const DAEMONS: &[&str] = &["zebra", "bgpd", "bfdd"];
-/// A `show` or `clear` must answer within this; bgpd answers `show running-config` for 10,000
-/// prefixes in about 50 ms.
+/// A `show` or `clear` must answer within this over the vty socket; bgpd answers
+/// `show running-config` for 10,000 prefixes in a few milliseconds.
 const SHOW_TIMEOUT: Duration = Duration::from_secs(20);
 /// Applying 10,000 lines takes about a second in FRR 8.4; this leaves room for a loaded machine.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -203,7 +203,10 @@ impl FrrControl for FrrVty {
 }
 
 fn vty_err(what: &'static str) -> impl Fn(VtyError) -> FrrError {
-    move |e| FrrError::Vtysh { what, msg: e.to_string() }
+    move |e| match e {
+        VtyError::Timeout { secs, .. } => FrrError::Timeout { what, secs },
+        e => FrrError::Vtysh { what, msg: e.to_string() },
+    }
 }
 
 fn first_line(s: &str) -> String {

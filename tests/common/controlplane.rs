@@ -246,3 +246,34 @@ impl Drop for ControlPlane {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Create every CRD of deploy/crds.yaml and wait until each is Established; returns their names.
+pub async fn install_crds(client: &kube::Client) -> Vec<String> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, PostParams};
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(super::root().join("deploy/crds.yaml")).expect("deploy/crds.yaml");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let crd = CustomResourceDefinition::deserialize(doc).expect("a CRD");
+        names.push(crd.metadata.name.clone().expect("name"));
+        api.create(&PostParams::default(), &crd).await.unwrap_or_else(|e| panic!("{:?}: {e}", crd.metadata.name));
+    }
+    for name in &names {
+        let mut established = false;
+        for _ in 0..100 {
+            let c = api.get(name).await.expect("get crd");
+            established = c
+                .status
+                .and_then(|s| s.conditions)
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+            if established {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(established, "{name} never became Established");
+    }
+    names
+}
