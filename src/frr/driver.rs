@@ -12,7 +12,7 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use super::config::parse;
-use super::diff::diff;
+use super::diff::{diff, SoftOut};
 use super::vty::{Answer, VtyConn, VtyError};
 
 /// Daemons the agent needs (their vty sockets are `<dir>/<daemon>.vty`).
@@ -268,12 +268,18 @@ pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Resul
     if !ok {
         return Err(FrrError::Vtysh { what: "-f", msg: redact(&output).replace('\n', " | ") });
     }
-    for s in &delta.soft_out {
+    soft_refresh(frr, &delta.soft_out).await;
+    Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len() })
+}
+
+/// An outbound soft refresh resends a neighbor's routes with their new attributes now rather than
+/// when FRR's route-map timer fires; it never resets the session. A failure is only logged.
+async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
+    for s in neighbors {
         if let Err(e) = frr.command(&s.command()).await {
             warn!(neighbor = %s.neighbor, error = %e, "soft refresh failed; FRR's route-map timer will catch up");
         }
     }
-    Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len() })
 }
 
 /// Make FRR run `desired` (full frr.conf text): diff against the running config, apply, verify.
@@ -303,14 +309,8 @@ pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, 
         }
         last_output = output;
         report.changes += delta.changes;
-        for s in &delta.soft_out {
-            // An outbound soft refresh resends the neighbor's routes with the new attributes now
-            // rather than when FRR's route-map timer fires; it never resets the session.
-            if let Err(e) = frr.command(&s.command()).await {
-                warn!(neighbor = %s.neighbor, error = %e, "soft refresh failed; FRR's route-map timer will catch up");
-            }
-            report.soft_out += 1;
-        }
+        soft_refresh(frr, &delta.soft_out).await;
+        report.soft_out += delta.soft_out.len();
         pass += 1;
     }
 }

@@ -61,10 +61,18 @@ pub fn load(paths: &[PathBuf], default_ns: &str) -> (Snapshot, Vec<Problem>) {
     (Arc::unwrap_or_clone(snap), problems)
 }
 
+/// What tells a file's versions apart: modification time and size.
+type Stamp = (Option<SystemTime>, u64);
+
+fn stamp(f: &Path) -> Stamp {
+    let meta = std::fs::metadata(f).ok();
+    (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0))
+}
+
 /// What one file held when last read.
 #[derive(Clone)]
 struct Entry {
-    stamp: (Option<SystemTime>, u64),
+    stamp: Stamp,
     parsed: Result<Vec<Parsed>, Problem>,
 }
 
@@ -106,8 +114,7 @@ impl FileCache {
             changed = true;
         }
         for f in &files {
-            let meta = std::fs::metadata(f).ok();
-            let stamp = (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0));
+            let stamp = stamp(f);
             if self.entries.get(f).is_some_and(|e| e.stamp == stamp) {
                 continue;
             }
@@ -155,9 +162,7 @@ impl FileCache {
         let (files, _) = manifest_files(paths);
         files.len() == self.entries.len()
             && files.iter().all(|f| {
-                let meta = std::fs::metadata(f).ok();
-                let stamp =
-                    (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0));
+                let stamp = stamp(f);
                 self.entries.get(f).is_some_and(|e| e.stamp == stamp)
             })
     }

@@ -75,12 +75,11 @@ enum Change {
     InitDone(Kind),
 }
 
-fn to_parsed(kind: Kind, obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
+fn to_parsed(obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
     let mut v = serde_json::to_value(obj).unwrap_or_default();
     // Watch events carry no apiVersion/kind on some paths; the parser needs them.
     v["apiVersion"] = serde_json::Value::from(ar.api_version.clone());
     v["kind"] = serde_json::Value::from(ar.kind.clone());
-    let _ = kind;
     parse_json(v, ns)
 }
 
@@ -153,7 +152,7 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
                 relisting.insert(kind, Vec::new());
             }
             Change::Item { kind, init: true, obj } => {
-                let parsed = to_parsed(kind, &obj, &resources[&kind], &namespace);
+                let parsed = to_parsed(&obj, &resources[&kind], &namespace);
                 relisting.entry(kind).or_default().extend(parsed);
             }
             Change::InitDone(kind) => {
@@ -176,7 +175,7 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
                 }
             }
             Change::Item { kind, init: false, obj } => {
-                for p in to_parsed(kind, &obj, &resources[&kind], &namespace) {
+                for p in to_parsed(&obj, &resources[&kind], &namespace) {
                     apply(Arc::make_mut(&mut snap), p);
                 }
             }
