@@ -1,9 +1,13 @@
 //! `frr-speaker run`: the long-lived tasks and the channels between them.
 //!
 //! ```text
-//!  file source ──watch<Input>──► compute ──watch<frr.conf text>──► driver ──vtysh──► FRR
-//!  (notify + poll)               (pure core:                       (diff, apply, verify,
-//!                                 desired + render)                 restart detection)
+//!  file source ──watch<Input>──► compute ──watch<Rendered>──► driver ──vty──► FRR
+//!  or kube source     │           (pure core:       │           (diff, apply, verify,  │
+//!                     │            desired+render)  │            restart detection)    │
+//!                     │                 │ watch<problems>          │ watch<ApplyState>  │
+//!                     ▼                 ▼                          ▼                    │
+//!                   status writer (Kubernetes mode) ◄── watch<sessions> ── session poller
+//!                   (status objects + Events, rate-limited)           (bgpd's neighbor JSON)
 //!        metrics / health  ◄── every task publishes; the HTTP server only reads
 //! ```
 //!
@@ -26,10 +30,13 @@ use tracing::{error, info, warn};
 use crate::desired::{self, Options};
 use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, FrrVty};
 use crate::frr::render::render;
+use crate::frr::status::parse_neighbors;
 use crate::problem::{Problem, Severity};
 use crate::sources::{self, Input};
 use crate::status::http::{self, Health};
 use crate::status::metrics::Metrics;
+use crate::status::objects::SessionFact;
+use crate::status::{ApplyState, Rendered};
 
 /// How often FRR's daemons are probed (restart detection, readiness): a restart is re-applied
 /// within this plus one reconcile.
@@ -42,6 +49,9 @@ const RECHECK_INTERVAL: Duration = Duration::from_secs(30);
 const VERIFY_AFTER: Duration = Duration::from_secs(1);
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often bgpd is asked for its sessions' state (a local vty call of about a millisecond);
+/// the status writer hears of a change only when a state changed.
+const SESSION_POLL: Duration = Duration::from_secs(1);
 
 pub struct RunConfig {
     pub node: String,
@@ -51,6 +61,7 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     pub namespace: String,
     pub lb_class: Option<String>,
+    pub status_qps: f64,
 }
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
@@ -61,7 +72,10 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         .with_context(|| format!("listening on --metrics-addr {}", cfg.metrics_addr))?;
 
     let (input_tx, input_rx) = watch::channel::<Option<Arc<Input>>>(None);
-    let (conf_tx, conf_rx) = watch::channel::<Option<Arc<String>>>(None);
+    let (conf_tx, conf_rx) = watch::channel::<Option<Arc<Rendered>>>(None);
+    let (problems_tx, problems_rx) = watch::channel::<Option<Arc<Vec<Problem>>>>(None);
+    let (apply_tx, apply_rx) = watch::channel(ApplyState::default());
+    let (sessions_tx, sessions_rx) = watch::channel::<Option<Arc<Vec<SessionFact>>>>(None);
     let opts = Options {
         node: cfg.node.clone(),
         namespace: cfg.namespace.clone(),
@@ -78,17 +92,33 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
             // In-cluster config, or KUBECONFIG.
             let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
             info!(node = %cfg.node, namespace = %cfg.namespace, vty = %cfg.vty_socket_dir.display(), "starting in Kubernetes mode");
-            tasks.spawn(sources::kube::run(client, cfg.namespace.clone(), cfg.node.clone(), input_tx));
+            tasks.spawn(sources::kube::run(client.clone(), cfg.namespace.clone(), cfg.node.clone(), input_tx));
+            let status_sources = crate::status::kube::Sources {
+                input: input_rx.clone(),
+                problems: problems_rx,
+                apply: apply_rx,
+                sessions: sessions_rx,
+            };
+            tasks.spawn(crate::status::kube::run(
+                client,
+                cfg.namespace.clone(),
+                cfg.node.clone(),
+                cfg.status_qps,
+                status_sources,
+            ));
         }
     }
-    tasks.spawn(compute_task(input_rx, conf_tx, opts, metrics.clone()));
+    tasks.spawn(compute_task(input_rx, conf_tx, problems_tx, opts, metrics.clone()));
     tasks.spawn(drive(
         FrrVty::new(&cfg.vty_socket_dir),
         conf_rx,
+        apply_tx,
         cfg.frr_config.clone(),
         metrics.clone(),
         health.clone(),
     ));
+    // Its own vty connections: a slow answer never delays an apply.
+    tasks.spawn(poll_sessions(FrrVty::new(&cfg.vty_socket_dir), sessions_tx));
     tasks.spawn(http::serve(listener, metrics, health));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -120,12 +150,13 @@ fn connected_networks() -> Option<Vec<IpNet>> {
 
 async fn compute_task(
     mut rx: watch::Receiver<Option<Arc<Input>>>,
-    tx: watch::Sender<Option<Arc<String>>>,
+    tx: watch::Sender<Option<Arc<Rendered>>>,
+    problems_tx: watch::Sender<Option<Arc<Vec<Problem>>>>,
     opts: Options,
     metrics: Metrics,
 ) {
     let mut reported: BTreeSet<Problem> = BTreeSet::new();
-    let mut last: Option<Arc<String>> = None;
+    let mut last: Option<Arc<Rendered>> = None;
     while rx.changed().await.is_ok() {
         let Some(input) = rx.borrow_and_update().clone() else { continue };
         let mut opts = opts.clone();
@@ -137,8 +168,10 @@ async fn compute_task(
             let mut problems: Vec<Problem> = input.problems.iter().chain(outcome.problems.iter()).cloned().collect();
             problems.sort();
             problems.dedup();
-            let text = match (&outcome.state, problems.iter().any(Problem::is_error)) {
-                (Some(state), false) => Some(render(state)),
+            let text = match (outcome.state, problems.iter().any(Problem::is_error)) {
+                (Some(state), false) => {
+                    Some(render(&state).map(|text| Rendered { text, announcements: state.announcements }))
+                }
                 _ => None,
             };
             tracing::debug!(
@@ -162,17 +195,24 @@ async fn compute_task(
             }
         }
         reported = now;
+        problems_tx.send_if_modified(|old| {
+            let changed = old.as_deref() != Some(&problems);
+            if changed {
+                *old = Some(Arc::new(problems.clone()));
+            }
+            changed
+        });
         let errors = problems.iter().filter(|p| p.is_error()).count() as i64;
         metrics.problems.with_label_values(&["error"]).set(errors);
         metrics.problems.with_label_values(&["warning"]).set(problems.len() as i64 - errors);
         match text {
-            Some(Ok(text)) => {
+            Some(Ok(rendered)) => {
                 metrics.config_stale.set(0);
                 metrics.config_loaded.set(1);
-                if last.as_deref() != Some(&text) {
-                    let text = Arc::new(text);
-                    last = Some(text.clone());
-                    let _ = tx.send(Some(text));
+                if last.as_deref() != Some(&rendered) {
+                    let rendered = Arc::new(rendered);
+                    last = Some(rendered.clone());
+                    let _ = tx.send(Some(rendered));
                 }
             }
             Some(Err(e)) => {
@@ -193,15 +233,16 @@ async fn compute_task(
 /// every `RECHECK_INTERVAL`.
 async fn drive<C: FrrControl>(
     frr: C,
-    mut rx: watch::Receiver<Option<Arc<String>>>,
+    mut rx: watch::Receiver<Option<Arc<Rendered>>>,
+    state_tx: watch::Sender<ApplyState>,
     conf_path: PathBuf,
     metrics: Metrics,
     health: Arc<Health>,
 ) {
     // What FRR was last given successfully, and which daemons took it.
-    let mut applied: Option<(Arc<String>, FrrIdentity)> = None;
-    let mut written: Option<Arc<String>> = std::fs::read_to_string(&conf_path).ok().map(Arc::new);
-    let mut failed: Option<(Arc<String>, Instant)> = None;
+    let mut applied: Option<(Arc<Rendered>, FrrIdentity)> = None;
+    let mut written: Option<String> = std::fs::read_to_string(&conf_path).ok();
+    let mut failed: Option<(Arc<Rendered>, Instant)> = None;
     let mut backoff = MIN_BACKOFF;
     let mut last_error = String::new();
     let mut waiting_logged = false;
@@ -215,7 +256,8 @@ async fn drive<C: FrrControl>(
             _ = tick.tick() => {}
         }
         // Nothing is applied before the first complete, valid input.
-        let Some(want) = rx.borrow_and_update().clone() else { continue };
+        let Some(want_r) = rx.borrow_and_update().clone() else { continue };
+        let want = &want_r.text;
         let id = match frr.identity().await {
             Ok(id) => {
                 health.frr_reachable.store(true, Ordering::Relaxed);
@@ -236,31 +278,31 @@ async fn drive<C: FrrControl>(
             info!("FRR restarted: re-applying");
             metrics.frr_restarts.inc();
         }
-        let fast_from = applied.as_ref().filter(|(_, old)| *old == id).map(|(t, _)| t.clone());
+        let fast_from = applied.as_ref().filter(|(_, old)| *old == id).map(|(r, _)| r.clone());
         let verify_due = unverified_since.is_some_and(|t| t.elapsed() >= VERIFY_AFTER);
         let full = fast_from.is_none() || verify_due || last_full.elapsed() >= RECHECK_INTERVAL;
-        let up_to_date = fast_from.as_ref().is_some_and(|t| **t == *want);
+        let up_to_date = fast_from.as_ref().is_some_and(|r| r.text == *want);
         if up_to_date && !full {
-            if written.as_deref() != Some(&*want) {
-                written = write_file(&conf_path, &want);
+            if written.as_deref() != Some(want) {
+                written = write_file(&conf_path, want);
             }
             continue;
         }
         if let Some((f, at)) = &failed {
-            if **f == *want && Instant::now() < *at && !restarted {
+            if f.text == *want && Instant::now() < *at && !restarted {
                 continue;
             }
         }
         let t0 = Instant::now();
         let res = match (&fast_from, full) {
-            (Some(from), false) => match apply_change(&frr, from, &want).await {
+            (Some(from), false) => match apply_change(&frr, &from.text, want).await {
                 Ok(r) => Ok(r),
                 Err(e) => {
                     warn!(error = %e, "fast apply failed; reconciling against the running config");
-                    reconcile(&frr, &want).await
+                    reconcile(&frr, want).await
                 }
             },
-            _ => reconcile(&frr, &want).await,
+            _ => reconcile(&frr, want).await,
         };
         let secs = t0.elapsed().as_secs_f64();
         metrics.apply_duration.observe(secs);
@@ -287,10 +329,18 @@ async fn drive<C: FrrControl>(
                         "applied"
                     );
                 }
-                if written.as_deref() != Some(&*want) {
-                    written = write_file(&conf_path, &want);
+                if written.as_deref() != Some(want) {
+                    written = write_file(&conf_path, want);
                 }
-                applied = Some((want, id));
+                state_tx.send_if_modified(|s| {
+                    let same = s.error.is_none() && s.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, &want_r));
+                    if !same {
+                        s.applied = Some(want_r.clone());
+                        s.error = None;
+                    }
+                    !same
+                });
+                applied = Some((want_r.clone(), id));
                 failed = None;
                 backoff = MIN_BACKOFF;
                 last_error.clear();
@@ -301,9 +351,14 @@ async fn drive<C: FrrControl>(
                 let msg = e.to_string();
                 if msg != last_error {
                     error!(error = %msg, retry_in_ms = backoff.as_millis() as u64, "apply failed; FRR keeps what it runs");
-                    last_error = msg;
+                    last_error = msg.clone();
                 }
-                failed = Some((want, Instant::now() + backoff));
+                state_tx.send_if_modified(|s| {
+                    let changed = s.error.as_deref() != Some(&msg);
+                    s.error = Some(msg);
+                    changed
+                });
+                failed = Some((want_r.clone(), Instant::now() + backoff));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 // Look at FRR afresh next time.
                 applied = None;
@@ -312,16 +367,53 @@ async fn drive<C: FrrControl>(
     }
 }
 
+/// Read the sessions' state from bgpd every `SESSION_POLL`; publish when a state changed. While
+/// bgpd does not answer, the last known state stays (the driver reports FRR's reachability).
+async fn poll_sessions<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<SessionFact>>>>) {
+    let mut tick = tokio::time::interval(SESSION_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        if tx.is_closed() {
+            return;
+        }
+        let parsed = match frr.command("show bgp vrf all neighbors json").await {
+            Ok(text) => parse_neighbors(&text).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match parsed {
+            Ok(neighbors) => {
+                failing = false;
+                let facts: Vec<SessionFact> = neighbors.iter().map(SessionFact::from).collect();
+                tx.send_if_modified(|old| {
+                    let changed = old.as_deref() != Some(&facts);
+                    if changed {
+                        *old = Some(Arc::new(facts));
+                    }
+                    changed
+                });
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::debug!(error = %e, "cannot read the sessions from bgpd");
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
 /// Write frr.conf; on failure (disk full, read-only) log once and report "not written" so the
 /// next probe tries again. FRR itself already runs the config.
-fn write_file(path: &std::path::Path, text: &Arc<String>) -> Option<Arc<String>> {
+fn write_file(path: &std::path::Path, text: &str) -> Option<String> {
     static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     match write_config_file(path, text) {
         Ok(()) => {
             if FAILING.swap(false, Ordering::Relaxed) {
                 info!(path = %path.display(), "frr.conf written again");
             }
-            Some(text.clone())
+            Some(text.to_string())
         }
         Err(e) => {
             if !FAILING.swap(true, Ordering::Relaxed) {

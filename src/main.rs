@@ -62,6 +62,17 @@ struct RunArgs {
     /// Handle only Services with this spec.loadBalancerClass (default: Services without one).
     #[arg(long)]
     lb_class: Option<String>,
+    /// Kubernetes mode: at most this many status and Event writes per second (bursts of three
+    /// times as many). Writes happen on change only; throttled writes are coalesced.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_qps)]
+    status_qps: f64,
+}
+
+fn parse_qps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.1..=1000.0).contains(&v) => Ok(v),
+        _ => Err("must be a number from 0.1 to 1000".into()),
+    }
 }
 
 #[derive(Args)]
@@ -155,6 +166,7 @@ fn run(a: RunArgs) -> ExitCode {
         metrics_addr: a.metrics_addr,
         namespace: a.namespace,
         lb_class: a.lb_class,
+        status_qps: a.status_qps,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

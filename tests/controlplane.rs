@@ -16,7 +16,7 @@ async fn crds_install_and_validate_against_a_real_apiserver() {
     let client = cp.client("admin-token").await;
 
     let names = common::controlplane::install_crds(&client).await;
-    assert_eq!(names.len(), 5);
+    assert_eq!(names.len(), 8, "5 configuration kinds and 3 status kinds");
 
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace =

@@ -6,14 +6,16 @@ mod common;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde::Deserialize;
 
 use common::{wait_for, Lab, RouterOpts};
 use frr_speaker::model::crds::{
-    BgpAdvertisement, BgpAdvertisementSpec, BgpPeer, BgpPeerSpec, IpAddressPool, IpAddressPoolSpec,
+    BgpAdvertisement, BgpAdvertisementSpec, BgpPeer, BgpPeerSpec, BgpSessionState, ConfigurationState, IpAddressPool,
+    IpAddressPoolSpec, ServiceBgpStatus,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -75,6 +77,55 @@ async fn objects_created_through_the_api_reach_the_router() {
     .expect("join");
     assert!(got.is_some(), "announced through the API: {:?}", lab.next_hops("203.0.113.10/32"));
 
+    // Status: what this node announces to whom, its sessions, its configuration state.
+    let node_uid = Api::<Node>::all(client.clone()).get("node1").await.expect("node").metadata.uid;
+    let sbs: Api<ServiceBgpStatus> = Api::namespaced(client.clone(), ns);
+    let by_service = ListParams::default().labels("metallb.io/node=node1,metallb.io/service-name=web");
+    let found = eventually(T, || async {
+        let l = sbs.list(&by_service).await.expect("list");
+        l.items.first().and_then(|o| o.status.clone()).is_some_and(|s| s.peers == ["router"])
+    })
+    .await;
+    assert!(found, "ServiceBGPStatus for web: {:?}", sbs.list(&by_service).await.map(|l| l.items));
+    let web_status = sbs.list(&by_service).await.expect("list").items.remove(0);
+    let st = web_status.status.clone().expect("status");
+    assert_eq!(
+        (st.node.as_str(), st.service_name.as_str(), st.service_namespace.as_str()),
+        ("node1", "web", "default")
+    );
+    let owner = web_status.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owner.len(), 1, "owned by the Node");
+    assert_eq!((owner[0].kind.as_str(), owner[0].name.as_str()), ("Node", "node1"));
+    assert_eq!(Some(owner[0].uid.clone()), node_uid);
+    let sessions: Api<BgpSessionState> = Api::namespaced(client.clone(), ns);
+    let established = eventually(T, || async {
+        let l = sessions.list(&ListParams::default().labels("metallb.io/node=node1")).await.expect("list");
+        l.items.iter().filter_map(|o| o.status.as_ref()).any(|s| {
+            s.peer == "192.0.2.1" && s.bgp_status == "Established" && s.bfd_status == "N/A" && s.node == "node1"
+        })
+    })
+    .await;
+    assert!(established, "BGPSessionState says Established");
+    let states: Api<ConfigurationState> = Api::namespaced(client.clone(), ns);
+    let valid = eventually(T, || async {
+        let cs = states.get_opt("speaker-node1").await.expect("get");
+        cs.and_then(|c| c.status).is_some_and(|s| {
+            s.result == "Valid"
+                && s.last_error.is_empty()
+                && s.conditions.iter().any(|c| c.type_ == "Applied" && c.status == "True")
+        })
+    })
+    .await;
+    assert!(valid, "ConfigurationState Valid and Applied: {:?}", states.get_opt("speaker-node1").await);
+    assert!(
+        eventually(T, || async { !events_for(&client, "default", "web", "Announcing").await.is_empty() }).await,
+        "an Announcing event on the Service"
+    );
+    let ev = events_for(&client, "default", "web", "Announcing").await.remove(0);
+    assert_eq!(ev.type_.as_deref(), Some("Normal"));
+    assert_eq!(ev.note.as_deref(), Some("node node1 announces 203.0.113.10/32 to BGPPeer router"));
+    assert_eq!(ev.reporting_instance.as_deref(), Some("node1"));
+
     // A change: communities on the advertisement.
     ads.patch(
         "public",
@@ -112,7 +163,35 @@ async fn objects_created_through_the_api_reach_the_router() {
     assert!(found.is_some(), "the invalid peer is reported");
     assert_eq!(lab.next_hops("203.0.113.10/32"), hops);
     assert_eq!(lab.session("192.0.2.11"), before);
+    // ... in the node's ConfigurationState and as a Warning event on the BGPPeer.
+    let invalid = eventually(T, || async {
+        let cs = states.get_opt("speaker-node1").await.expect("get");
+        cs.and_then(|c| c.status).is_some_and(|s| {
+            s.result == "Invalid"
+                && s.last_error.contains("BGPPeer metallb-system/bad: spec.holdTime")
+                && s.conditions.iter().any(|c| c.type_ == "ConfigValid" && c.status == "False")
+        })
+    })
+    .await;
+    assert!(invalid, "ConfigurationState shows the error: {:?}", states.get_opt("speaker-node1").await);
+    let warned = eventually(T, || async { !events_for(&client, ns, "bad", "InvalidConfig").await.is_empty() }).await;
+    assert!(warned, "a Warning event on the invalid BGPPeer");
+    let ev = events_for(&client, ns, "bad", "InvalidConfig").await.remove(0);
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    assert!(ev.note.as_deref().is_some_and(|n| n.contains("spec.holdTime")), "{:?}", ev.note);
     peers.delete("bad", &DeleteParams::default()).await.expect("delete bad");
+    let valid_again = eventually(T, || async {
+        let cs = states.get_opt("speaker-node1").await.expect("get");
+        cs.and_then(|c| c.status).is_some_and(|s| s.result == "Valid")
+    })
+    .await;
+    assert!(valid_again, "Valid again once the bad peer is gone");
+
+    // externalTrafficPolicy Local, driven through the EndpointSlice API.
+    etp_local_transitions(&client, &lab).await;
+    // Every call the agent made so far was allowed by deploy/rbac.yaml.
+    let text = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
+    assert!(!text.to_lowercase().contains("forbidden"), "the agent was refused something:\n{text}");
 
     // Take "list" on Services and Nodes away from the role: a restarted agent cannot finish its
     // initial sync, so it applies nothing (and withdraws nothing), and says why.
@@ -158,11 +237,121 @@ async fn objects_created_through_the_api_reach_the_router() {
     assert!(gone.is_some(), "withdrawn on delete");
 }
 
-/// CRDs, deploy/, and a peer, a pool and an advertisement.
+/// Poll an async condition until it holds or `limit` passes.
+async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t = std::time::Instant::now();
+    while t.elapsed() < limit {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// events.k8s.io Events about the object `name` in `ns` with this reason.
+async fn events_for(client: &kube::Client, ns: &str, name: &str, reason: &str) -> Vec<Event> {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let list = events.list(&ListParams::default()).await.expect("events");
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
+}
+
+/// A Service with externalTrafficPolicy Local follows its endpoint on node1 through ready,
+/// terminating (while another node still has a ready one), ready again, and gone; each step is
+/// an EndpointSlice update through the API, timed to the route at the router.
+async fn etp_local_transitions(client: &kube::Client, lab: &std::sync::Arc<Lab>) {
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let prefix = "203.0.113.30/32";
+    create_service(client, "local", "203.0.113.30").await;
+    svcs.patch(
+        "local",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"externalTrafficPolicy": "Local"}})),
+    )
+    .await
+    .expect("etp local");
+    let endpoint = |node: &str, addr: &str, ready: bool, terminating: bool| {
+        serde_json::json!({"addresses": [addr], "nodeName": node,
+            "conditions": {"ready": ready, "serving": true, "terminating": terminating}})
+    };
+    let set = |eps: Vec<serde_json::Value>| {
+        let slices = slices.clone();
+        async move {
+            slices
+                .patch("local-1", &PatchParams::default(), &Patch::Merge(serde_json::json!({"endpoints": eps})))
+                .await
+                .expect("patch slice");
+        }
+    };
+    let node1 = vec!["192.0.2.11".to_string()];
+    let wait_hops = |want: Vec<String>| {
+        let l = lab.clone();
+        tokio::task::spawn_blocking(move || {
+            let t = std::time::Instant::now();
+            wait_for(T, || l.next_hops(prefix) == want).map(|_| t.elapsed())
+        })
+    };
+    // Ready on node1 (and on node2, which is not in the lab).
+    set(vec![endpoint("node1", "198.51.100.10", true, false), endpoint("node2", "198.51.100.20", true, false)]).await;
+    let t = wait_hops(node1.clone()).await.expect("join");
+    assert!(t.is_some(), "announced while the local endpoint is ready");
+    // node1's endpoint terminates while node2's is ready: withdraw so new connections go there.
+    set(vec![endpoint("node1", "198.51.100.10", false, true), endpoint("node2", "198.51.100.20", true, false)]).await;
+    let terminating = wait_hops(vec![]).await.expect("join");
+    assert!(terminating.is_some(), "withdrawn when the local endpoint terminates");
+    let withdrawn =
+        eventually(T, || async { !events_for(client, "default", "local", "Withdrawn").await.is_empty() }).await;
+    assert!(withdrawn, "a Withdrawn event on the Service");
+    // The status object goes with the announcement.
+    let sbs: Api<ServiceBgpStatus> = Api::namespaced(client.clone(), "metallb-system");
+    let by_service = ListParams::default().labels("metallb.io/node=node1,metallb.io/service-name=local");
+    assert!(
+        eventually(T, || async { sbs.list(&by_service).await.expect("list").items.is_empty() }).await,
+        "ServiceBGPStatus deleted once not announced"
+    );
+    // Ready again, then gone from the slice altogether.
+    set(vec![endpoint("node1", "198.51.100.11", true, false), endpoint("node2", "198.51.100.20", true, false)]).await;
+    let ready = wait_hops(node1.clone()).await.expect("join");
+    assert!(ready.is_some(), "announced again when a local endpoint is ready");
+    set(vec![endpoint("node2", "198.51.100.20", true, false)]).await;
+    let gone = wait_hops(vec![]).await.expect("join");
+    assert!(gone.is_some(), "withdrawn when the last local endpoint is gone");
+    // The same event again is one Event with a series (a patch), not a new object.
+    let series = eventually(T, || async {
+        let ev = events_for(client, "default", "local", "Withdrawn").await;
+        ev.len() == 1 && ev[0].series.as_ref().is_some_and(|s| s.count == 2)
+    })
+    .await;
+    assert!(
+        series,
+        "second Withdrawn counted in the event's series: {:?}",
+        events_for(client, "default", "local", "Withdrawn").await
+    );
+    println!(
+        "ETP Local via the API, update to router: terminating→withdrawn {:?}, ready→announced {:?}, gone→withdrawn {:?}",
+        terminating.unwrap_or_default(),
+        ready.unwrap_or_default(),
+        gone.unwrap_or_default()
+    );
+    svcs.delete("local", &DeleteParams::default()).await.expect("delete");
+}
+
+/// CRDs, deploy/, this node's Node object, and a peer, a pool and an advertisement.
 async fn install(client: &kube::Client) {
     common::controlplane::install_crds(client).await;
     apply_file(client, "deploy/namespace.yaml", false).await;
     apply_file(client, "deploy/rbac.yaml", false).await;
+    let node: Node = obj(serde_json::json!({"metadata": {"name": "node1"}}));
+    Api::<Node>::all(client.clone()).create(&PostParams::default(), &node).await.expect("node");
     let pp = PostParams::default();
     let ns = "metallb-system";
     let spec = BgpPeerSpec {

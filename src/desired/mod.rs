@@ -363,7 +363,7 @@ fn assign_tags(classes: &mut BTreeMap<&Class, u16>, cfg: &ValidConfig) {
 }
 
 /// FNV-1a, 64 bit: a stable hash (std's hasher is randomly seeded per process).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= *b as u64;

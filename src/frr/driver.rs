@@ -107,18 +107,32 @@ fn split_script(script: &str) -> Vec<(Target, Vec<&str>)> {
     let mut out: Vec<(Target, Vec<&str>)> =
         vec![(Target::Bgpd, vec![]), (Target::Zebra, vec![]), (Target::Bfdd, vec![])];
     let mut current: &[Target] = &[Target::Bgpd];
+    let mut route_map = false;
     for line in script.lines().filter(|l| !l.trim().is_empty()) {
         let top = !line.starts_with(' ');
         if top && line != "exit" {
+            route_map = line.starts_with("route-map ") || line.starts_with("no route-map ");
             current = if line == "bfd" || line.starts_with("no bfd") {
                 &[Target::Bfdd]
-            } else if line.starts_with("route-map ") || line.starts_with("no route-map ") {
+            } else if route_map {
                 &[Target::Bgpd, Target::Zebra]
             } else {
                 &[Target::Bgpd]
             };
         }
-        for t in current {
+        let mut targets = current;
+        if route_map && !top {
+            // Inside a route-map, zebra knows the library's match/set commands but not BGP's
+            // (`set community`, `set large-community`, `set local-preference`): those would fail
+            // there and turn a fast apply into a full reconcile.
+            let cmd = line.trim_start();
+            let cmd = cmd.strip_prefix("no ").unwrap_or(cmd);
+            let common = ["match tag", "set tag", "exit"].iter().any(|c| cmd.starts_with(c));
+            if !common {
+                targets = &[Target::Bgpd];
+            }
+        }
+        for t in targets {
             if let Some((_, v)) = out.iter_mut().find(|(d, _)| d == t) {
                 v.push(line.trim_start());
             }
@@ -317,6 +331,28 @@ pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bgp_only_route_map_lines_go_to_bgpd_only() {
+        let script = "route-map fs-out-x permit 7\n match tag 7\n set community 65000:7\n no set large-community\nexit\nbfd\n profile p\nexit\nrouter bgp 64512\n network 203.0.113.1/32\nexit\n";
+        let split = super::split_script(script);
+        let of = |t: super::Target| split.iter().find(|(d, _)| *d == t).map(|(_, l)| l.clone()).unwrap_or_default();
+        assert_eq!(of(super::Target::Zebra), vec!["route-map fs-out-x permit 7", "match tag 7", "exit"]);
+        assert_eq!(
+            of(super::Target::Bgpd),
+            vec![
+                "route-map fs-out-x permit 7",
+                "match tag 7",
+                "set community 65000:7",
+                "no set large-community",
+                "exit",
+                "router bgp 64512",
+                "network 203.0.113.1/32",
+                "exit"
+            ]
+        );
+        assert_eq!(of(super::Target::Bfdd), vec!["bfd", "profile p", "exit"]);
+    }
+
     use super::*;
     use std::sync::Mutex;
 

@@ -271,18 +271,137 @@ pub struct CommunityAlias {
     pub value: String,
 }
 
+/// Status only: the BGP peers one node is configured to announce one Service to
+/// (metallb.io/v1beta1 ServiceBGPStatus, as MetalLB's speaker writes it). Written by each node's
+/// agent in the config namespace, labelled `metallb.io/node`, `metallb.io/service-name`,
+/// `metallb.io/service-namespace`, owned by the Node.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "ServiceBGPStatus",
+    root = "ServiceBgpStatus",
+    plural = "servicebgpstatuses",
+    namespaced,
+    status = "ServiceBgpStatusStatus",
+    printcolumn = r#"{"name":"Node","type":"string","jsonPath":".status.node"}"#,
+    printcolumn = r#"{"name":"Service Name","type":"string","jsonPath":".status.serviceName"}"#,
+    printcolumn = r#"{"name":"Service Namespace","type":"string","jsonPath":".status.serviceNamespace"}"#
+)]
+pub struct ServiceBgpStatusSpec {}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceBgpStatusStatus {
+    /// The node announcing the Service.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_namespace: String,
+    /// The BGPPeers the node's FRR is configured to announce the Service to (whether a peer
+    /// actually receives it depends on the session: see BGPSessionState).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+}
+
+/// Status only: one node's BGP and BFD session state with one peer, read from FRR
+/// (metallb.io/v1beta1 BGPSessionState; frr-k8s has the same kind in frrk8s.metallb.io).
+/// Labelled `metallb.io/node`, `metallb.io/peer`, `metallb.io/vrf`, owned by the Node.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "BGPSessionState",
+    root = "BgpSessionState",
+    plural = "bgpsessionstates",
+    namespaced,
+    status = "BgpSessionStateStatus",
+    printcolumn = r#"{"name":"Node","type":"string","jsonPath":".status.node"}"#,
+    printcolumn = r#"{"name":"Peer","type":"string","jsonPath":".status.peer"}"#,
+    printcolumn = r#"{"name":"VRF","type":"string","jsonPath":".status.vrf"}"#,
+    printcolumn = r#"{"name":"BGP","type":"string","jsonPath":".status.bgpStatus"}"#,
+    printcolumn = r#"{"name":"BFD","type":"string","jsonPath":".status.bfdStatus"}"#
+)]
+pub struct BgpSessionStateSpec {}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpSessionStateStatus {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// The peer's address, or the interface of an unnumbered session.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub peer: String,
+    /// Empty for the default VRF.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub vrf: String,
+    /// FRR's BGP FSM state (Idle, Connect, Active, OpenSent, OpenConfirm, Established).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bgp_status: String,
+    /// BFD session state (Up, Down, Init, AdminDown), `N/A` without BFD.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bfd_status: String,
+}
+
+/// Status only: whether a component's configuration is valid (metallb.io/v1beta1
+/// ConfigurationState, as MetalLB writes it). One per node for the speaker, named
+/// `speaker-<node>`, labelled `metallb.io/component-type: speaker` and `metallb.io/node-name`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "ConfigurationState",
+    root = "ConfigurationState",
+    plural = "configurationstates",
+    namespaced,
+    status = "ConfigurationStateStatus",
+    printcolumn = r#"{"name":"Result","type":"string","jsonPath":".status.result"}"#,
+    printcolumn = r#"{"name":"LastError","type":"string","jsonPath":".status.lastError"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+pub struct ConfigurationStateSpec {}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationStateStatus {
+    /// `Valid`, `Invalid` or `Unknown`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub result: String,
+    /// The first error; empty when the result is Valid.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+    /// `ConfigValid` (the input) and `Applied` (FRR runs the config computed from it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+}
+
 /// Every CRD this project defines, in the order `frr-speaker crds` prints them.
 pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    let mut crds =
-        vec![BgpPeer::crd(), BgpAdvertisement::crd(), IpAddressPool::crd(), BfdProfile::crd(), Community::crd()];
-    // As in MetalLB, objects whose spec fields are all optional may omit `spec` entirely.
-    let optional_spec = ["BGPAdvertisement", "BFDProfile", "Community"];
+    let mut crds = vec![
+        BgpPeer::crd(),
+        BgpAdvertisement::crd(),
+        IpAddressPool::crd(),
+        BfdProfile::crd(),
+        Community::crd(),
+        ServiceBgpStatus::crd(),
+        BgpSessionState::crd(),
+        ConfigurationState::crd(),
+    ];
+    // As in MetalLB, objects whose spec fields are all optional may omit `spec` entirely (the
+    // status kinds have no spec at all).
+    let optional_spec =
+        ["BGPAdvertisement", "BFDProfile", "Community", "ServiceBGPStatus", "BGPSessionState", "ConfigurationState"];
     for crd in crds.iter_mut().filter(|c| optional_spec.contains(&c.spec.names.kind.as_str())) {
         for v in crd.spec.versions.iter_mut() {
             if let Some(schema) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
                 if let Some(req) = schema.required.as_mut() {
                     req.retain(|r| r != "spec");
+                    if req.is_empty() {
+                        schema.required = None;
+                    }
                 }
             }
         }

@@ -11,17 +11,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::utils::Backoff;
+use kube::runtime::watcher::{self, DefaultBackoff, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::manifest::{parse_json, Parsed};
-use super::Input;
+use super::{Input, Uids};
 use crate::index::Snapshot;
 use crate::model::core::ObjKey;
 use crate::problem::Kind;
@@ -67,6 +71,40 @@ fn watched() -> Vec<Watched> {
     ]
 }
 
+/// kube-runtime's default backoff (client-go's: 0.8 s doubling to 30 s, jittered), except after
+/// "410 Expired": the watch's resourceVersion is too old (as after an apiserver restart) and the
+/// remedy is a relist, at once, as client-go's reflector does, not another 30 s wait.
+struct RelistAtOnce {
+    inner: DefaultBackoff,
+    expired: Arc<AtomicBool>,
+}
+
+impl Iterator for RelistAtOnce {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.expired.swap(false, Ordering::Relaxed) {
+            self.inner.reset();
+            return Some(Duration::from_millis(100));
+        }
+        self.inner.next()
+    }
+}
+
+impl Backoff for RelistAtOnce {
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+}
+
+fn is_expired(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::WatchError(s) => s.code == 410,
+        watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 410,
+        _ => false,
+    }
+}
+
 /// One watch event, tagged with its kind.
 enum Change {
     Init(Kind),
@@ -106,26 +144,33 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
             ),
         };
         let kind = w.kind;
-        let s = watcher::watcher(api, cfg).default_backoff().filter_map(move |ev| async move {
-            match ev {
-                Ok(Event::Init) => Some(Change::Init(kind)),
-                Ok(Event::InitApply(o)) => Some(Change::Item { kind, init: true, obj: o }),
-                Ok(Event::InitDone) => Some(Change::InitDone(kind)),
-                Ok(Event::Apply(o)) => Some(Change::Item { kind, init: false, obj: o }),
-                Ok(Event::Delete(o)) => Some(Change::Delete(kind, o)),
-                Err(e) => {
-                    warn!(kind = %kind, error = %e, "watch error; retrying, the last state is kept");
-                    None
+        let expired = Arc::new(AtomicBool::new(false));
+        let flag = expired.clone();
+        let s = watcher::watcher(api, cfg)
+            .inspect_err(move |e| flag.store(is_expired(e), Ordering::Relaxed))
+            .backoff(RelistAtOnce { inner: DefaultBackoff::default(), expired })
+            .filter_map(move |ev| async move {
+                match ev {
+                    Ok(Event::Init) => Some(Change::Init(kind)),
+                    Ok(Event::InitApply(o)) => Some(Change::Item { kind, init: true, obj: o }),
+                    Ok(Event::InitDone) => Some(Change::InitDone(kind)),
+                    Ok(Event::Apply(o)) => Some(Change::Item { kind, init: false, obj: o }),
+                    Ok(Event::Delete(o)) => Some(Change::Delete(kind, o)),
+                    Err(e) => {
+                        warn!(kind = %kind, error = %e, "watch error; retrying, the last state is kept");
+                        None
+                    }
                 }
-            }
-        });
+            });
         streams.push(s.boxed());
     }
     let mut all = futures::stream::select_all(streams);
 
     // Shared with the published inputs; copied only if compute still holds the previous one.
     let mut snap: Arc<Snapshot> = Arc::default();
+    let mut uids: Arc<Uids> = Arc::default();
     let mut relisting: BTreeMap<Kind, Vec<Parsed>> = BTreeMap::new();
+    let mut relisting_uids: BTreeMap<Kind, Vec<(ObjKey, String)>> = BTreeMap::new();
     let mut synced: BTreeSet<Kind> = BTreeSet::new();
     let total = resources.len();
     let mut dirty = false;
@@ -136,7 +181,8 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
                 Some(c) => c,
                 None => {
                     if synced.len() == total {
-                        let _ = tx.send(Some(Arc::new(Input { snapshot: snap.clone(), problems: Vec::new() })));
+                        let input = Input { snapshot: snap.clone(), problems: Vec::new(), uids: uids.clone() };
+                        let _ = tx.send(Some(Arc::new(input)));
                     }
                     dirty = false;
                     continue;
@@ -150,14 +196,22 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
         match change {
             Change::Init(kind) => {
                 relisting.insert(kind, Vec::new());
+                relisting_uids.insert(kind, Vec::new());
             }
             Change::Item { kind, init: true, obj } => {
                 let parsed = to_parsed(&obj, &resources[&kind], &namespace);
                 relisting.entry(kind).or_default().extend(parsed);
+                if let Some(uid) = obj.metadata.uid.clone() {
+                    relisting_uids.entry(kind).or_default().push((key_of(&obj, kind), uid));
+                }
             }
             Change::InitDone(kind) => {
                 // A (re)list replaces everything known of this kind.
                 let items = relisting.remove(&kind).unwrap_or_default();
+                let listed = relisting_uids.remove(&kind).unwrap_or_default();
+                let u = Arc::make_mut(&mut uids);
+                u.retain(|(k, _), _| *k != kind);
+                u.extend(listed.into_iter().map(|(key, uid)| ((kind, key), uid)));
                 let mut seen = BTreeSet::new();
                 for p in items {
                     seen.insert(apply(Arc::make_mut(&mut snap), p));
@@ -167,19 +221,30 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
                         Arc::make_mut(&mut snap).delete(kind, &k);
                     }
                 }
-                if synced.insert(kind) {
-                    debug!(kind = %kind, "initial list done");
+                let n = seen.len();
+                if !synced.insert(kind) {
+                    debug!(kind = %kind, objects = n, "relisted");
+                } else {
+                    debug!(kind = %kind, objects = n, "initial list done");
                     if synced.len() == total {
                         info!("every watch has listed: publishing the first snapshot");
                     }
                 }
             }
             Change::Item { kind, init: false, obj } => {
+                if let Some(uid) = obj.metadata.uid.clone() {
+                    Arc::make_mut(&mut uids).insert((kind, key_of(&obj, kind)), uid);
+                }
                 for p in to_parsed(&obj, &resources[&kind], &namespace) {
                     apply(Arc::make_mut(&mut snap), p);
                 }
             }
-            Change::Delete(kind, obj) => Arc::make_mut(&mut snap).delete(kind, &key_of(&obj, kind)),
+            Change::Delete(kind, obj) => {
+                let key = key_of(&obj, kind);
+                debug!(kind = %kind, object = %key, "deleted");
+                Arc::make_mut(&mut uids).remove(&(kind, key.clone()));
+                Arc::make_mut(&mut snap).delete(kind, &key);
+            }
         }
     }
 }

@@ -12,4 +12,9 @@ use crate::problem::Problem;
 pub struct Input {
     pub snapshot: std::sync::Arc<Snapshot>,
     pub problems: Vec<Problem>,
+    /// Kubernetes mode: the uid of every watched object (Events refer to objects by uid).
+    pub uids: std::sync::Arc<Uids>,
 }
+
+/// Object uids by kind and key.
+pub type Uids = std::collections::BTreeMap<(crate::problem::Kind, crate::model::core::ObjKey), String>;

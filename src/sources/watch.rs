@@ -75,7 +75,7 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
                 ms = t0.elapsed().as_millis() as u64,
                 "manifests loaded"
             );
-            let _ = tx.send(Some(Arc::new(Input { snapshot, problems })));
+            let _ = tx.send(Some(Arc::new(Input { snapshot, problems, uids: Default::default() })));
             first = false;
         }
         if !dir.is_dir() {

@@ -136,6 +136,10 @@ impl Lab {
         for i in 1..=nodes {
             lab_sh(&["frr-start", &format!("{prefix}-node{i}")]);
         }
+        for i in 1..=nodes {
+            // A log holds one test run (restarts within it append).
+            let _ = std::fs::remove_file(std::env::temp_dir().join(format!("frr-speaker-{prefix}-agent{i}.log")));
+        }
         let manifests = std::env::temp_dir().join(format!("frr-speaker-{prefix}-manifests"));
         let _ = std::fs::remove_dir_all(&manifests);
         std::fs::create_dir_all(&manifests).expect("manifests dir");

@@ -1,0 +1,414 @@
+//! Kubernetes mode: write this node's status objects and Events (contents decided in `objects`).
+//!
+//! - Writes follow changes: the writer wakes when the driver applied something, the problems
+//!   changed, or a session changed state; nothing is polled from the API except one listing of
+//!   this node's objects at start (and every `RELIST_INTERVAL`, which also repairs objects edited
+//!   or deleted by hand).
+//! - Only differences are written (server-side apply, field manager `frr-speaker`), through a
+//!   token bucket (`--status-qps`), so a thousand nodes reacting to one change do not flood the
+//!   apiserver. When throttled the writer recomputes from the newest facts before writing again:
+//!   an object that flapped is written once, in its final state.
+//! - Before the first apply nothing about Services is written (and nothing deleted); a restarted
+//!   agent finds its objects by label, and does not repeat "Announcing" events for Services whose
+//!   ServiceBGPStatus already exists.
+//! - A status kind whose CRD is not installed is skipped (logged once); the rest keeps working.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::Client;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::objects::{
+    announced, announcement_events, plan, problem_events, wanted, Action, Announced, ConfigFacts, EventSpec, Facts,
+    SessionFact, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL, SERVICE_NAMESPACE_LABEL,
+    SERVICE_NAME_LABEL, VRF_LABEL,
+};
+use super::ApplyState;
+use crate::model::core::ObjKey;
+use crate::problem::{Kind, Problem};
+use crate::sources::Input;
+
+const FIELD_MANAGER: &str = "frr-speaker";
+const RELIST_INTERVAL: Duration = Duration::from_secs(600);
+const MAX_QUEUED_EVENTS: usize = 1000;
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What the writer reads.
+pub struct Sources {
+    /// For object uids (Events, the Node as owner).
+    pub input: watch::Receiver<Option<Arc<Input>>>,
+    pub problems: watch::Receiver<Option<Arc<Vec<Problem>>>>,
+    pub apply: watch::Receiver<ApplyState>,
+    pub sessions: watch::Receiver<Option<Arc<Vec<SessionFact>>>>,
+}
+
+/// A token bucket: `rate` writes per second, bursts of `burst`.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64) -> Self {
+        let rate = rate.max(0.1);
+        let burst = (rate * 3.0).max(1.0);
+        Bucket { tokens: burst, rate, burst, at: Instant::now() }
+    }
+
+    /// Take one token, or say when one will be there.
+    fn take(&mut self) -> Result<(), Instant> {
+        let now = Instant::now();
+        self.tokens = (self.tokens + (now - self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+fn api_resource(kind: StatusKind) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("metallb.io", "v1beta1", kind.kind()), kind.plural())
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    // Whole seconds: the apiserver stores metav1.Time at that precision, so the value read back
+    // equals the value written.
+    k8s_openapi::jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// The parts of a listed object that `Wanted` describes.
+fn normalize(obj: &DynamicObject) -> Wanted {
+    const OURS: [&str; 7] = [
+        NODE_LABEL,
+        SERVICE_NAME_LABEL,
+        SERVICE_NAMESPACE_LABEL,
+        PEER_LABEL,
+        VRF_LABEL,
+        COMPONENT_LABEL,
+        NODE_NAME_LABEL,
+    ];
+    let labels = obj
+        .metadata
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| OURS.contains(&k.as_str()))
+        .collect();
+    let owner_uid = obj
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.iter().find(|r| r.kind == "Node" && r.api_version == "v1"))
+        .map(|r| r.uid.clone());
+    Wanted { labels, owner_uid, status: obj.data.get("status").cloned().unwrap_or(Value::Null) }
+}
+
+struct Writer {
+    node: String,
+    apis: BTreeMap<StatusKind, Api<DynamicObject>>,
+    recorder: Recorder,
+    /// What the API holds of ours; `None` until listed (and after a failed write).
+    have: Option<BTreeMap<(StatusKind, String), Wanted>>,
+    /// Kinds whose CRD is not installed.
+    missing: BTreeSet<StatusKind>,
+    listed_at: Instant,
+}
+
+impl Writer {
+    async fn list(&mut self) -> Result<(), kube::Error> {
+        let mut have = BTreeMap::new();
+        let mut missing = BTreeSet::new();
+        for kind in StatusKind::ALL {
+            let lp = ListParams::default().labels(&kind.selector(&self.node));
+            match self.apis[&kind].list(&lp).await {
+                Ok(list) => {
+                    for o in list.items {
+                        if let Some(name) = o.metadata.name.clone() {
+                            have.insert((kind, name), normalize(&o));
+                        }
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    if !self.missing.contains(&kind) {
+                        warn!(kind = kind.kind(), "status CRD not installed: not writing this kind");
+                    }
+                    missing.insert(kind);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        debug!(objects = have.len(), "listed this node's status objects");
+        self.have = Some(have);
+        self.missing = missing;
+        self.listed_at = Instant::now();
+        Ok(())
+    }
+
+    fn owner(&self, uid: &Option<String>) -> Value {
+        match uid {
+            Some(uid) => json!([{"apiVersion": "v1", "kind": "Node", "name": self.node, "uid": uid}]),
+            None => json!([]),
+        }
+    }
+
+    /// Perform one action and record its result in `have`.
+    async fn execute(&mut self, action: &Action, namespace: &str) -> Result<(), kube::Error> {
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        match action {
+            Action::Put { kind, name, wanted, exists } => {
+                let api = &self.apis[kind];
+                let head = |extra: Value| {
+                    let mut v = json!({
+                        "apiVersion": "metallb.io/v1beta1",
+                        "kind": kind.kind(),
+                        "metadata": {"name": name, "namespace": namespace},
+                    });
+                    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+                        for (k, x) in e {
+                            o.insert(k.clone(), x.clone());
+                        }
+                    }
+                    v
+                };
+                let meta_differs =
+                    exists.as_ref().is_none_or(|e| e.labels != wanted.labels || e.owner_uid != wanted.owner_uid);
+                if meta_differs {
+                    // `spec: {}`: the kinds have an empty spec, and typed clients expect one.
+                    let body = head(json!({"metadata": {
+                        "name": name,
+                        "namespace": namespace,
+                        "labels": wanted.labels,
+                        "ownerReferences": self.owner(&wanted.owner_uid),
+                    }, "spec": {}}));
+                    api.patch(name, &pp, &Patch::Apply(body)).await?;
+                }
+                if exists.as_ref().is_none_or(|e| e.status != wanted.status) {
+                    let body = head(json!({"status": wanted.status}));
+                    api.patch_status(name, &pp, &Patch::Apply(body)).await?;
+                }
+                if let Some(have) = self.have.as_mut() {
+                    have.insert((*kind, name.clone()), wanted.clone());
+                }
+            }
+            Action::Delete { kind, name } => {
+                match self.apis[kind].delete(name, &Default::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+                if let Some(have) = self.have.as_mut() {
+                    have.remove(&(*kind, name.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, ev: &EventSpec, input: Option<&Input>) -> Result<(), kube::Error> {
+        // Without a uid the object is gone (or never existed): an event would refer to nothing.
+        let Some(uid) = input.and_then(|i| i.uids.get(&(ev.kind, ev.object.clone()))) else {
+            debug!(object = %ev.object, reason = ev.reason, "event skipped: object not known");
+            return Ok(());
+        };
+        let api_version = match ev.kind {
+            Kind::Service => "v1",
+            Kind::BGPPeer => "metallb.io/v1beta2",
+            _ => "metallb.io/v1beta1",
+        };
+        let reference = ObjectReference {
+            api_version: Some(api_version.into()),
+            kind: Some(ev.kind.as_str().into()),
+            name: Some(ev.object.name.clone()),
+            namespace: Some(ev.object.namespace.clone()).filter(|n| !n.is_empty()),
+            uid: Some(uid.clone()),
+            ..Default::default()
+        };
+        let event = Event {
+            type_: if ev.warning { EventType::Warning } else { EventType::Normal },
+            reason: ev.reason.into(),
+            note: Some(ev.note.clone()),
+            action: ev.action.into(),
+            secondary: None,
+        };
+        self.recorder.publish(&event, &reference).await
+    }
+}
+
+/// Write status and Events until the sources close.
+pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut src: Sources) {
+    let apis = StatusKind::ALL
+        .into_iter()
+        .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &api_resource(k))))
+        .collect();
+    let reporter = Reporter { controller: "frr-speaker".into(), instance: Some(node.clone()) };
+    let mut w = Writer {
+        node: node.clone(),
+        apis,
+        recorder: Recorder::new(client, reporter),
+        have: None,
+        missing: BTreeSet::new(),
+        listed_at: Instant::now(),
+    };
+    let mut bucket = Bucket::new(qps);
+    let mut announced_before: Option<Announced> = None;
+    let mut problems_before: BTreeSet<Problem> = BTreeSet::new();
+    let mut events: VecDeque<EventSpec> = VecDeque::new();
+    let mut dropped_events = 0usize;
+    let mut wake_at: Option<Instant> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut last_error = String::new();
+    loop {
+        let sleep = tokio::time::sleep_until(wake_at.unwrap_or_else(|| Instant::now() + RELIST_INTERVAL).into());
+        tokio::select! {
+            r = src.problems.changed() => if r.is_err() { return },
+            r = src.apply.changed() => if r.is_err() { return },
+            r = src.sessions.changed() => if r.is_err() { return },
+            _ = sleep => {}
+        }
+        wake_at = None;
+        if w.have.is_none() || w.listed_at.elapsed() >= RELIST_INTERVAL {
+            if let Err(e) = w.list().await {
+                let msg = e.to_string();
+                if msg != last_error {
+                    warn!(error = %msg, "cannot list this node's status objects; retrying");
+                    last_error = msg;
+                }
+                w.have = None;
+                wake_at = Some(Instant::now() + backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        }
+        let Some(have) = w.have.clone() else { continue };
+
+        // The facts, as known now.
+        let input = src.input.borrow().clone();
+        let apply = src.apply.borrow().clone();
+        let problems = src.problems.borrow().clone();
+        let sessions = src.sessions.borrow().clone();
+        let node_uid = input.as_ref().and_then(|i| i.uids.get(&(Kind::Node, ObjKey::new("", node.clone()))).cloned());
+        let facts = Facts {
+            node: node.clone(),
+            node_uid,
+            announcements: apply.applied.as_ref().map(|r| r.announcements.clone()),
+            sessions: sessions.as_ref().map(|s| s.to_vec()),
+            config: problems.as_ref().map(|p| ConfigFacts {
+                errors: p.iter().filter(|p| p.is_error()).map(|p| p.to_string()).collect(),
+                applied: match (&apply.applied, &apply.error) {
+                    (_, Some(_)) => Some(false),
+                    (Some(_), None) => Some(true),
+                    (None, None) => None,
+                },
+                apply_error: apply.error.clone(),
+            }),
+        };
+
+        // Events: what changed since the last round.
+        if let Some(ann) = &facts.announcements {
+            let before = announced_before.get_or_insert_with(|| {
+                // First round after start: what the API says this node announced.
+                have.keys()
+                    .filter(|(k, _)| *k == StatusKind::ServiceBgpStatus)
+                    .filter_map(|key| {
+                        let s = &have[key].status;
+                        Some((ObjKey::new(s["serviceNamespace"].as_str()?, s["serviceName"].as_str()?), None))
+                    })
+                    .collect()
+            });
+            events.extend(announcement_events(&node, before, ann));
+            announced_before = Some(announced(ann));
+        }
+        if let Some(p) = &problems {
+            events.extend(problem_events(&node, &problems_before, p));
+            problems_before = p.iter().cloned().collect();
+        }
+        while events.len() > MAX_QUEUED_EVENTS {
+            events.pop_front();
+            dropped_events += 1;
+        }
+        if dropped_events > 0 {
+            warn!(dropped = dropped_events, "too many events queued: the oldest were dropped");
+            dropped_events = 0;
+        }
+
+        let known: BTreeSet<StatusKind> = [
+            (StatusKind::ConfigurationState, facts.config.is_some()),
+            (StatusKind::BgpSessionState, facts.sessions.is_some()),
+            (StatusKind::ServiceBgpStatus, facts.announcements.is_some()),
+        ]
+        .into_iter()
+        .filter(|(k, k_known)| *k_known && !w.missing.contains(k))
+        .map(|(k, _)| k)
+        .collect();
+        let mut want = wanted(&facts, &have, &now_rfc3339());
+        want.retain(|(k, _), _| known.contains(k));
+        let actions = plan(&have, &want, &known);
+
+        // Events first (they are about now), then the objects; stop when out of tokens.
+        let mut failed = None;
+        while let Some(ev) = events.front() {
+            if let Err(at) = bucket.take() {
+                wake_at = Some(at);
+                break;
+            }
+            if let Err(e) = w.publish(ev, input.as_deref()).await {
+                // An event is worth one try: it describes a moment.
+                warn!(object = %ev.object, reason = ev.reason, error = %e, "cannot publish event");
+            }
+            events.pop_front();
+        }
+        let total = actions.len();
+        let mut done = 0;
+        if wake_at.is_none() {
+            for a in &actions {
+                if let Err(at) = bucket.take() {
+                    wake_at = Some(at);
+                    break;
+                }
+                if let Err(e) = w.execute(a, &namespace).await {
+                    failed = Some(e);
+                    break;
+                }
+                done += 1;
+            }
+        }
+        if done > 0 {
+            debug!(done, pending = total - done, "status written");
+        }
+        match failed {
+            Some(e) => {
+                let msg = e.to_string();
+                if msg != last_error {
+                    warn!(error = %msg, "status write failed; re-listing and retrying");
+                    last_error = msg;
+                }
+                w.have = None;
+                wake_at = Some(Instant::now() + backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            None => {
+                if !last_error.is_empty() && wake_at.is_none() {
+                    info!("status writes work again");
+                    last_error.clear();
+                }
+                backoff = MIN_BACKOFF;
+            }
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! What this node's status objects and Events should say (pure: facts in, objects and events out).
+//! `status::kube` writes them, rate-limited, and only the difference from what the API holds.
+//!
+//! Objects (metallb.io/v1beta1, in the config namespace, owned by the Node so that they go away
+//! with it):
+//! - one ServiceBGPStatus per Service this node announces: the BGPPeers it goes to;
+//! - one BGPSessionState per neighbor in FRR: BGP and BFD state as FRR reports them;
+//! - one ConfigurationState `speaker-<node>`: is the input valid, does FRR run it.
+//!
+//! Names are derived from what they describe (readable prefix + a stable hash), so a restarted
+//! agent finds its objects again by name and label without keeping state anywhere.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+
+use crate::desired::fnv1a;
+use crate::frr::status::NeighborStatus;
+use crate::model::core::ObjKey;
+use crate::problem::{Kind, Problem};
+
+pub const NODE_LABEL: &str = "metallb.io/node";
+pub const SERVICE_NAME_LABEL: &str = "metallb.io/service-name";
+pub const SERVICE_NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
+pub const PEER_LABEL: &str = "metallb.io/peer";
+pub const VRF_LABEL: &str = "metallb.io/vrf";
+pub const COMPONENT_LABEL: &str = "metallb.io/component-type";
+pub const NODE_NAME_LABEL: &str = "metallb.io/node-name";
+
+/// The status kinds this agent writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StatusKind {
+    ConfigurationState,
+    BgpSessionState,
+    ServiceBgpStatus,
+}
+
+impl StatusKind {
+    pub const ALL: [StatusKind; 3] =
+        [StatusKind::ConfigurationState, StatusKind::BgpSessionState, StatusKind::ServiceBgpStatus];
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            StatusKind::ConfigurationState => "ConfigurationState",
+            StatusKind::BgpSessionState => "BGPSessionState",
+            StatusKind::ServiceBgpStatus => "ServiceBGPStatus",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            StatusKind::ConfigurationState => "configurationstates",
+            StatusKind::BgpSessionState => "bgpsessionstates",
+            StatusKind::ServiceBgpStatus => "servicebgpstatuses",
+        }
+    }
+
+    /// The label selector that finds this node's objects of this kind.
+    pub fn selector(self, node: &str) -> String {
+        match self {
+            StatusKind::ConfigurationState => {
+                format!("{COMPONENT_LABEL}=speaker,{NODE_NAME_LABEL}={}", label_value(node))
+            }
+            _ => format!("{NODE_LABEL}={}", label_value(node)),
+        }
+    }
+}
+
+/// The parts of a status object this agent owns; equal parts mean nothing to write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wanted {
+    pub labels: BTreeMap<String, String>,
+    /// `uid` of the Node that owns the object, when known.
+    pub owner_uid: Option<String>,
+    pub status: Value,
+}
+
+/// What happened on this node, as far as it is known. `None`: not known yet (before the first
+/// apply, before FRR first answered): objects of that kind are left as they are.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub node: String,
+    pub node_uid: Option<String>,
+    /// What FRR runs: Service → prefix → BGPPeer names.
+    pub announcements: Option<BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>>,
+    pub sessions: Option<Vec<SessionFact>>,
+    pub config: Option<ConfigFacts>,
+}
+
+/// The state of one session (the part of `NeighborStatus` that is status, not counters).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SessionFact {
+    pub vrf: Option<String>,
+    pub id: String,
+    pub bgp: String,
+    pub bfd: Option<String>,
+}
+
+impl From<&NeighborStatus> for SessionFact {
+    fn from(n: &NeighborStatus) -> Self {
+        SessionFact { vrf: n.vrf.clone(), id: n.id.clone(), bgp: n.bgp_state.clone(), bfd: n.bfd_status.clone() }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFacts {
+    /// Errors in the newest input (rendered problems, first is reported).
+    pub errors: Vec<String>,
+    /// `Some(true)`: FRR runs the config of the newest valid input; `Some(false)`: the last apply
+    /// failed (`apply_error` says why); `None`: not applied yet.
+    pub applied: Option<bool>,
+    pub apply_error: Option<String>,
+}
+
+/// A DNS-1123 subdomain name from parts: a readable, sanitized prefix and a hash of the exact
+/// parts (two different identities never share a name, whatever characters they contain).
+pub fn object_name(parts: &[&str]) -> String {
+    let joined = parts.join("\0");
+    let hash = fnv1a(joined.as_bytes());
+    let mut readable: String = parts
+        .join("-")
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(200)
+        .collect();
+    while readable.ends_with(['-', '.']) {
+        readable.pop();
+    }
+    let readable = readable.trim_start_matches(['-', '.']);
+    if readable.is_empty() {
+        format!("s-{:08x}", hash as u32)
+    } else {
+        format!("{readable}-{:08x}", hash as u32)
+    }
+}
+
+/// A valid label value (at most 63 characters of `[A-Za-z0-9-_.]`, alphanumeric at both ends)
+/// that stands for `s`: `:` and `%` of IPv6 addresses become `-`.
+pub fn label_value(s: &str) -> String {
+    let mapped: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .take(63)
+        .collect();
+    mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}
+
+pub fn config_state_name(node: &str) -> String {
+    format!("speaker-{node}")
+}
+
+/// Every object this node should have, for the kinds whose facts are known. `previous` is what
+/// the API holds (to keep a condition's lastTransitionTime while its status stays); `now` is an
+/// RFC 3339 timestamp.
+pub fn wanted(
+    facts: &Facts,
+    previous: &BTreeMap<(StatusKind, String), Wanted>,
+    now: &str,
+) -> BTreeMap<(StatusKind, String), Wanted> {
+    let node = facts.node.as_str();
+    let mut out = BTreeMap::new();
+    let base = |extra: &[(&str, String)]| -> BTreeMap<String, String> {
+        extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    };
+    if let Some(ann) = &facts.announcements {
+        for (svc, prefixes) in ann {
+            let peers: BTreeSet<&String> = prefixes.values().flatten().collect();
+            let name = object_name(&[node, &svc.namespace, &svc.name]);
+            let labels = base(&[
+                (NODE_LABEL, label_value(node)),
+                (SERVICE_NAME_LABEL, label_value(&svc.name)),
+                (SERVICE_NAMESPACE_LABEL, label_value(&svc.namespace)),
+            ]);
+            let status = json!({
+                "node": node,
+                "serviceName": svc.name,
+                "serviceNamespace": svc.namespace,
+                "peers": peers,
+            });
+            out.insert(
+                (StatusKind::ServiceBgpStatus, name),
+                Wanted { labels, owner_uid: facts.node_uid.clone(), status },
+            );
+        }
+    }
+    if let Some(sessions) = &facts.sessions {
+        for s in sessions {
+            let vrf = s.vrf.as_deref().unwrap_or("");
+            let name = object_name(&[node, if vrf.is_empty() { "default" } else { vrf }, &s.id]);
+            let mut labels = base(&[(NODE_LABEL, label_value(node)), (PEER_LABEL, label_value(&s.id))]);
+            if !vrf.is_empty() {
+                labels.insert(VRF_LABEL.into(), label_value(vrf));
+            }
+            let status = json!({
+                "node": node,
+                "peer": s.id,
+                "vrf": vrf,
+                "bgpStatus": s.bgp,
+                "bfdStatus": s.bfd.as_deref().unwrap_or("N/A"),
+            });
+            let status = strip_empty(status);
+            out.insert(
+                (StatusKind::BgpSessionState, name),
+                Wanted { labels, owner_uid: facts.node_uid.clone(), status },
+            );
+        }
+    }
+    if let Some(cfg) = &facts.config {
+        let key = (StatusKind::ConfigurationState, config_state_name(node));
+        let prev = previous.get(&key).map(|w| &w.status);
+        let labels = base(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
+        out.insert(key, Wanted { labels, owner_uid: facts.node_uid.clone(), status: config_status(cfg, prev, now) });
+    }
+    out
+}
+
+fn strip_empty(mut v: Value) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, x| x.as_str() != Some(""));
+    }
+    v
+}
+
+fn config_status(cfg: &ConfigFacts, prev: Option<&Value>, now: &str) -> Value {
+    let summary = |list: &[String]| match list {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+    };
+    let valid = cfg.errors.is_empty();
+    let (valid_status, valid_reason, valid_msg) = if valid {
+        ("True", "Valid", "the configuration for this node is valid".to_string())
+    } else {
+        ("False", "InvalidConfig", format!("{}; FRR keeps the last valid configuration", summary(&cfg.errors)))
+    };
+    let (applied_status, applied_reason, applied_msg) = match (cfg.applied, &cfg.apply_error) {
+        (Some(true), _) => ("True", "Applied", "FRR runs the configuration".to_string()),
+        (Some(false), e) => ("False", "ApplyFailed", e.clone().unwrap_or_default()),
+        (None, _) => ("Unknown", "Pending", "not applied yet".to_string()),
+    };
+    let last_error = if !valid {
+        summary(&cfg.errors)
+    } else if cfg.applied == Some(false) {
+        cfg.apply_error.clone().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let condition = |ty: &str, status: &str, reason: &str, msg: String| {
+        let since = prev
+            .and_then(|p| p["conditions"].as_array())
+            .and_then(|cs| cs.iter().find(|c| c["type"] == ty && c["status"] == status))
+            .and_then(|c| c["lastTransitionTime"].as_str())
+            .unwrap_or(now);
+        json!({"type": ty, "status": status, "reason": reason, "message": truncate(&msg, 1024), "lastTransitionTime": since})
+    };
+    strip_empty(json!({
+        "result": if valid { "Valid" } else { "Invalid" },
+        "lastError": truncate(&last_error, 1024),
+        "conditions": [
+            condition("ConfigValid", valid_status, valid_reason, valid_msg),
+            condition("Applied", applied_status, applied_reason, applied_msg),
+        ],
+    }))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max - 3;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// One write to the API.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Create or update (`exists`: the object is there; only what differs is written).
+    Put {
+        kind: StatusKind,
+        name: String,
+        wanted: Wanted,
+        exists: Option<Wanted>,
+    },
+    Delete {
+        kind: StatusKind,
+        name: String,
+    },
+}
+
+/// The writes that turn `have` into `want`, for the kinds in `known` only; the configuration
+/// state first, then sessions, then Services.
+pub fn plan(
+    have: &BTreeMap<(StatusKind, String), Wanted>,
+    want: &BTreeMap<(StatusKind, String), Wanted>,
+    known: &BTreeSet<StatusKind>,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    for ((kind, name), w) in want {
+        let old = have.get(&(*kind, name.clone()));
+        if old != Some(w) {
+            out.push(Action::Put { kind: *kind, name: name.clone(), wanted: w.clone(), exists: old.cloned() });
+        }
+    }
+    for (kind, name) in have.keys() {
+        if known.contains(kind) && !want.contains_key(&(*kind, name.clone())) {
+            out.push(Action::Delete { kind: *kind, name: name.clone() });
+        }
+    }
+    out.sort_by_key(|a| match a {
+        Action::Put { kind, .. } | Action::Delete { kind, .. } => *kind,
+    });
+    out
+}
+
+/// A Kubernetes Event to publish.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventSpec {
+    pub kind: Kind,
+    pub object: ObjKey,
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+/// What this node announced for a Service (prefixes; `None`: announced, prefixes not known, as
+/// after a restart when only the ServiceBGPStatus was found).
+pub type Announced = BTreeMap<ObjKey, Option<BTreeSet<IpNet>>>;
+
+pub fn announced(ann: &BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>) -> Announced {
+    ann.iter().map(|(k, p)| (k.clone(), Some(p.keys().copied().collect()))).collect()
+}
+
+/// Events for Services this node started or stopped announcing, or announces differently.
+pub fn announcement_events(
+    node: &str,
+    before: &Announced,
+    after: &BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+) -> Vec<EventSpec> {
+    let list = |prefixes: &BTreeMap<IpNet, Vec<String>>| {
+        let ips: Vec<String> = prefixes.keys().map(|p| p.to_string()).collect();
+        let peers: BTreeSet<&String> = prefixes.values().flatten().collect();
+        let peers: Vec<&str> = peers.into_iter().map(String::as_str).collect();
+        format!("{} to BGPPeer {}", ips.join(", "), peers.join(", "))
+    };
+    let mut out = Vec::new();
+    for (svc, prefixes) in after {
+        let now: BTreeSet<IpNet> = prefixes.keys().copied().collect();
+        let (reason, verb) = match before.get(svc) {
+            None => ("Announcing", "announces"),
+            Some(Some(old)) if *old != now => ("AnnouncementChanged", "now announces"),
+            Some(_) => continue,
+        };
+        out.push(EventSpec {
+            kind: Kind::Service,
+            object: svc.clone(),
+            warning: false,
+            reason,
+            action: "Announce",
+            note: format!("node {node} {verb} {}", list(prefixes)),
+        });
+    }
+    for svc in before.keys().filter(|k| !after.contains_key(*k)) {
+        out.push(EventSpec {
+            kind: Kind::Service,
+            object: svc.clone(),
+            warning: false,
+            reason: "Withdrawn",
+            action: "Withdraw",
+            note: format!("node {node} stopped announcing the service"),
+        });
+    }
+    out
+}
+
+/// Warning events for problems that appeared since `before`: on the Service for a Service's
+/// problem, on the configuration object for a configuration error. Problems about objects that
+/// cannot carry an event (files, Secrets: an event would name the Secret to everyone who can
+/// read events) are left to the log and ConfigurationState.
+pub fn problem_events(node: &str, before: &BTreeSet<Problem>, now: &[Problem]) -> Vec<EventSpec> {
+    now.iter()
+        .filter(|p| !before.contains(*p))
+        .filter(|p| p.kind == Kind::Service || (p.is_error() && p.kind.is_config() && p.kind != Kind::Secret))
+        .filter(|p| p.kind != Kind::Manifest)
+        .map(|p| EventSpec {
+            kind: p.kind,
+            object: p.object.clone(),
+            warning: true,
+            reason: if p.is_error() { "InvalidConfig" } else { "NotAnnounced" },
+            action: "Validate",
+            note: truncate(&format!("node {node}: {p}"), 1024),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(entries: &[(&str, &str, &[&str])]) -> BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>> {
+        let mut m: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>> = BTreeMap::new();
+        for (svc, prefix, peers) in entries {
+            m.entry(ObjKey::new("default", *svc))
+                .or_default()
+                .insert(prefix.parse().expect("prefix"), peers.iter().map(|p| p.to_string()).collect());
+        }
+        m
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            node: "node1".into(),
+            node_uid: Some("uid-1".into()),
+            announcements: Some(ann(&[("web", "203.0.113.10/32", &["peer1", "peer2"])])),
+            sessions: Some(vec![SessionFact {
+                vrf: None,
+                id: "2001:db8::1".into(),
+                bgp: "Established".into(),
+                bfd: None,
+            }]),
+            config: Some(ConfigFacts { errors: vec![], applied: Some(true), apply_error: None }),
+        }
+    }
+
+    #[test]
+    fn names_are_valid_stable_and_distinct() {
+        let a = object_name(&["node1", "default", "web"]);
+        assert_eq!(a, object_name(&["node1", "default", "web"]));
+        assert!(a.starts_with("node1-default-web-"), "{a}");
+        assert_ne!(object_name(&["a-b", "c"]), object_name(&["a", "b-c"]));
+        let v6 = object_name(&["node1", "default", "2001:DB8::1"]);
+        assert!(v6.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'), "{v6}");
+        assert!(object_name(&[&"x".repeat(400)]).len() <= 253);
+        assert_eq!(label_value("2001:db8::1"), "2001-db8--1");
+        assert_eq!(label_value(&"n".repeat(100)).len(), 63);
+    }
+
+    #[test]
+    fn wanted_objects_say_what_runs() {
+        let w = wanted(&facts(), &BTreeMap::new(), "2026-11-24T12:00:00Z");
+        assert_eq!(w.len(), 3);
+        let (_, svc) = w.iter().find(|((k, _), _)| *k == StatusKind::ServiceBgpStatus).expect("service status");
+        assert_eq!(svc.status["peers"], json!(["peer1", "peer2"]));
+        assert_eq!(svc.labels[SERVICE_NAME_LABEL], "web");
+        assert_eq!(svc.owner_uid.as_deref(), Some("uid-1"));
+        let (_, sess) = w.iter().find(|((k, _), _)| *k == StatusKind::BgpSessionState).expect("session");
+        assert_eq!(sess.status["bfdStatus"], "N/A");
+        assert_eq!(sess.labels[PEER_LABEL], "2001-db8--1");
+        assert!(sess.status.get("vrf").is_none());
+        let cs = &w[&(StatusKind::ConfigurationState, "speaker-node1".into())];
+        assert_eq!(cs.status["result"], "Valid");
+        assert!(cs.status.get("lastError").is_none());
+    }
+
+    #[test]
+    fn condition_time_moves_only_on_transition() {
+        let mut f = facts();
+        let first = wanted(&f, &BTreeMap::new(), "T1");
+        let again = wanted(&f, &first, "T2");
+        assert_eq!(first, again, "nothing changed, nothing to write");
+        f.config = Some(ConfigFacts {
+            errors: vec!["error: BGPPeer metallb-system/bad: spec.holdTime: too short".into()],
+            applied: Some(true),
+            apply_error: None,
+        });
+        let bad = wanted(&f, &again, "T3");
+        let cs = &bad[&(StatusKind::ConfigurationState, "speaker-node1".into())].status;
+        assert_eq!(cs["result"], "Invalid");
+        assert!(cs["lastError"].as_str().is_some_and(|e| e.contains("spec.holdTime")));
+        assert_eq!(cs["conditions"][0]["lastTransitionTime"], "T3");
+        assert_eq!(cs["conditions"][1]["lastTransitionTime"], "T1", "Applied did not change");
+    }
+
+    #[test]
+    fn plan_writes_differences_and_leaves_unknown_kinds() {
+        let f = facts();
+        let want = wanted(&f, &BTreeMap::new(), "T");
+        let known: BTreeSet<StatusKind> = StatusKind::ALL.into_iter().collect();
+        assert_eq!(plan(&want, &want, &known), vec![]);
+        let mut have = want.clone();
+        have.insert((StatusKind::ServiceBgpStatus, "old".into()), want.values().next().expect("one").clone());
+        let p = plan(&have, &want, &known);
+        assert_eq!(p, vec![Action::Delete { kind: StatusKind::ServiceBgpStatus, name: "old".into() }]);
+        // Before the first apply the Services' objects are not known: nothing is deleted.
+        let mut early = f.clone();
+        early.announcements = None;
+        let want2 = wanted(&early, &want, "T");
+        let known2: BTreeSet<StatusKind> = [StatusKind::ConfigurationState, StatusKind::BgpSessionState].into();
+        assert_eq!(plan(&have, &want2, &known2), vec![]);
+        // Config first.
+        let p = plan(&BTreeMap::new(), &want, &known);
+        assert!(matches!(p[0], Action::Put { kind: StatusKind::ConfigurationState, .. }));
+    }
+
+    #[test]
+    fn events_for_start_change_stop() {
+        let before: Announced = announced(&ann(&[("web", "203.0.113.10/32", &["peer1"])]));
+        let after = ann(&[("web", "203.0.113.11/32", &["peer1"]), ("api", "203.0.113.20/32", &["peer1"])]);
+        let ev = announcement_events("node1", &before, &after);
+        let reasons: Vec<(&str, &str)> = ev.iter().map(|e| (e.object.name.as_str(), e.reason)).collect();
+        assert_eq!(reasons, vec![("api", "Announcing"), ("web", "AnnouncementChanged")]);
+        assert_eq!(ev[0].note, "node node1 announces 203.0.113.20/32 to BGPPeer peer1");
+        let gone = announcement_events("node1", &announced(&after), &BTreeMap::new());
+        assert_eq!(gone.len(), 2);
+        assert!(gone.iter().all(|e| e.reason == "Withdrawn"));
+        // After a restart the prefixes are unknown: no event for what is still announced.
+        let unknown: Announced = after.keys().map(|k| (k.clone(), None)).collect();
+        assert_eq!(announcement_events("node1", &unknown, &after), vec![]);
+    }
+
+    #[test]
+    fn events_for_new_problems_only() {
+        let peer = Problem::error(Kind::BGPPeer, &ObjKey::new("metallb-system", "bad"), "spec.holdTime", "too short");
+        let svc = Problem::warning(Kind::Service, &ObjKey::new("default", "web"), "status", "no pool");
+        let secret = Problem::error(Kind::Secret, &ObjKey::new("metallb-system", "s"), "data", "missing");
+        let all = vec![peer.clone(), svc.clone(), secret];
+        let ev = problem_events("node1", &BTreeSet::new(), &all);
+        assert_eq!(ev.len(), 2, "no event on a Secret");
+        assert!(ev.iter().all(|e| e.warning));
+        assert!(ev[0].note.contains("spec.holdTime"));
+        let seen: BTreeSet<Problem> = all.iter().cloned().collect();
+        assert_eq!(problem_events("node1", &seen, &all), vec![]);
+    }
+}
