@@ -30,10 +30,11 @@ use tracing::{error, info, warn};
 use crate::desired::{self, Options};
 use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, FrrVty};
 use crate::frr::render::render;
-use crate::frr::status::parse_neighbors;
+use crate::frr::status::{parse_bfd, parse_neighbors};
 use crate::problem::{Problem, Severity};
 use crate::sources::{self, Input};
 use crate::status::http::{self, Health};
+use crate::status::metrics::FrrCollector;
 use crate::status::metrics::Metrics;
 use crate::status::objects::SessionFact;
 use crate::status::{ApplyState, Rendered};
@@ -75,6 +76,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     let (conf_tx, conf_rx) = watch::channel::<Option<Arc<Rendered>>>(None);
     let (problems_tx, problems_rx) = watch::channel::<Option<Arc<Vec<Problem>>>>(None);
     let (apply_tx, apply_rx) = watch::channel(ApplyState::default());
+    let metrics_apply_rx = apply_rx.clone();
     let (sessions_tx, sessions_rx) = watch::channel::<Option<Arc<Vec<SessionFact>>>>(None);
     let opts = Options {
         node: cfg.node.clone(),
@@ -118,7 +120,8 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         health.clone(),
     ));
     // Its own vty connections: a slow answer never delays an apply.
-    tasks.spawn(poll_sessions(FrrVty::new(&cfg.vty_socket_dir), sessions_tx));
+    tasks.spawn(poll_sessions(FrrVty::new(&cfg.vty_socket_dir), sessions_tx, metrics.frr.clone()));
+    tasks.spawn(announced_metric(metrics_apply_rx, cfg.node.clone(), metrics.frr.clone()));
     tasks.spawn(http::serve(listener, metrics, health));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -129,6 +132,34 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     }
     tasks.abort_all();
     Ok(())
+}
+
+/// `frr-speaker status`: read sessions, BFD and advertised prefixes from FRR and format them.
+pub async fn status_report(socket_dir: &std::path::Path) -> anyhow::Result<String> {
+    use crate::frr::status::parse_advertised;
+    use crate::status::table::{format, NodeReport};
+    let frr = FrrVty::new(socket_dir);
+    let text = frr
+        .command("show bgp vrf all neighbors json")
+        .await
+        .with_context(|| format!("asking bgpd through {}", socket_dir.display()))?;
+    let neighbors = parse_neighbors(&text)?;
+    let bfd =
+        match (frr.bfd_command("show bfd peers json").await, frr.bfd_command("show bfd peers counters json").await) {
+            (Ok(p), Ok(c)) => parse_bfd(&p, &c)?,
+            _ => Vec::new(),
+        };
+    let mut advertised = std::collections::BTreeMap::new();
+    for n in &neighbors {
+        let vrf = n.vrf.as_deref().unwrap_or("default");
+        let mut prefixes = Vec::new();
+        for afi in ["ipv4", "ipv6"] {
+            let cmd = format!("show bgp vrf {vrf} {afi} unicast neighbors {} advertised-routes json", n.id);
+            prefixes.extend(parse_advertised(&frr.command(&cmd).await.unwrap_or_default()).unwrap_or_default());
+        }
+        advertised.insert((n.vrf.clone(), n.id.clone()), prefixes);
+    }
+    Ok(format(&NodeReport { neighbors, bfd, advertised }))
 }
 
 /// The networks directly connected to this node (for the ebgp-multihop rule).
@@ -170,7 +201,15 @@ async fn compute_task(
             problems.dedup();
             let text = match (outcome.state, problems.iter().any(Problem::is_error)) {
                 (Some(state), false) => {
-                    Some(render(&state).map(|text| Rendered { text, announcements: state.announcements }))
+                    let ports = state
+                        .routers
+                        .iter()
+                        .flat_map(|r| {
+                            let vrf = r.vrf.as_ref().map(|v| v.to_string());
+                            r.neighbors.iter().filter_map(move |n| Some(((vrf.clone(), n.id.clone()), n.port?)))
+                        })
+                        .collect();
+                    Some(render(&state).map(|text| Rendered { text, announcements: state.announcements, ports }))
                 }
                 _ => None,
             };
@@ -367,9 +406,23 @@ async fn drive<C: FrrControl>(
     }
 }
 
-/// Read the sessions' state from bgpd every `SESSION_POLL`; publish when a state changed. While
+/// `metallb_speaker_announced`: what FRR runs, by Service and IP.
+async fn announced_metric(mut rx: watch::Receiver<ApplyState>, node: String, frr: FrrCollector) {
+    while rx.changed().await.is_ok() {
+        let Some(applied) = rx.borrow_and_update().applied.clone() else { continue };
+        let list = applied
+            .announcements
+            .iter()
+            .flat_map(|(svc, prefixes)| prefixes.keys().map(move |p| (svc.to_string(), p.addr().to_string())));
+        frr.set_announced(&node, list.collect::<Vec<_>>());
+        frr.set_ports(applied.ports.clone());
+    }
+}
+
+/// Read the sessions' state from bgpd (and BFD's from bfdd) every `SESSION_POLL`: the FRR
+/// metrics take every reading; the status writer hears of it only when a state changed. While
 /// bgpd does not answer, the last known state stays (the driver reports FRR's reachability).
-async fn poll_sessions<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<SessionFact>>>>) {
+async fn poll_sessions<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<SessionFact>>>>, metrics: FrrCollector) {
     let mut tick = tokio::time::interval(SESSION_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -382,10 +435,17 @@ async fn poll_sessions<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<S
             Ok(text) => parse_neighbors(&text).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        let bfd =
+            match (frr.bfd_command("show bfd peers json").await, frr.bfd_command("show bfd peers counters json").await)
+            {
+                (Ok(p), Ok(c)) => parse_bfd(&p, &c).unwrap_or_default(),
+                _ => Vec::new(),
+            };
         match parsed {
             Ok(neighbors) => {
                 failing = false;
                 let facts: Vec<SessionFact> = neighbors.iter().map(SessionFact::from).collect();
+                metrics.set_sessions(neighbors, bfd);
                 tx.send_if_modified(|old| {
                     let changed = old.as_deref() != Some(&facts);
                     if changed {

@@ -36,6 +36,17 @@ enum Cmd {
     /// File mode (--manifests DIR) watches a directory of manifests; without it the agent watches
     /// Kubernetes (in-cluster config, or KUBECONFIG). Logging: RUST_LOG (default info), to stderr.
     Run(RunArgs),
+    /// Print this node's BGP sessions, BFD sessions and announced prefixes, read from the
+    /// co-located FRR through its vty sockets (run it where the agent runs, e.g. with
+    /// `kubectl exec -c frr-speaker`). Exit 1 if FRR does not answer.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Directory of FRR's vty sockets.
+    #[arg(long, default_value = "/var/run/frr")]
+    vty_socket_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -102,6 +113,7 @@ fn main() -> ExitCode {
         Cmd::Render(o) => offline(o, true),
         Cmd::Check(o) => offline(o, false),
         Cmd::Run(a) => run(a),
+        Cmd::Status(a) => status(a),
         Cmd::Crds => match crds_yaml() {
             Ok(y) => {
                 print!("{y}");
@@ -112,6 +124,26 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn status(a: StatusArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(app::status_report(&a.vty_socket_dir)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -90,6 +90,12 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
     let v6_path = lab.bgp_path("2001:db8:100::10/128");
     assert_eq!(v6_path["aspath"]["string"], "64512");
 
+    // Nothing changes: the agent is idle (its own reads of the manifests must not wake it).
+    let cpu0 = lab.agent_cpu_seconds(1);
+    std::thread::sleep(Duration::from_secs(3));
+    let busy = (lab.agent_cpu_seconds(1) - cpu0) / 3.0;
+    assert!(busy < 0.1, "an idle agent used {:.0}% of a CPU", busy * 100.0);
+
     // The endpoint moves to node2: the Local Service follows.
     lab.put("db.yaml", &service("db", &["203.0.113.20"], true, &[2]));
     assert!(wait_for(T, || lab.next_hops("203.0.113.20/32") == hops(&[2])).is_some());

@@ -61,8 +61,10 @@ pub trait FrrControl: Send + Sync {
     /// Run a config script (what `vtysh -f` would take). Returns whether every line took, and
     /// FRR's messages for those that did not.
     fn apply(&self, script: &str) -> impl Future<Output = Result<(bool, String), FrrError>> + Send;
-    /// Run one exec-mode command (`clear ...`, `show ...`).
+    /// Run one exec-mode command (`clear ...`, `show ...`) in bgpd.
     fn command(&self, cmd: &str) -> impl Future<Output = Result<String, FrrError>> + Send;
+    /// Run one `show` command in bfdd.
+    fn bfd_command(&self, cmd: &str) -> impl Future<Output = Result<String, FrrError>> + Send;
 }
 
 /// `FrrControl` over the daemons' vty sockets in `socket_dir` (see `vty`): no vtysh process per
@@ -207,13 +209,21 @@ impl FrrControl for FrrVty {
     }
 
     async fn command(&self, cmd: &str) -> Result<String, FrrError> {
-        let a = self.bgpd.run(&[cmd], SHOW_TIMEOUT).await.map_err(vty_err("command"))?;
-        let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
-        if a.status != 0 {
-            return Err(FrrError::Vtysh { what: "command", msg: first_line(&a.output) });
-        }
-        Ok(a.output)
+        one_command(&self.bgpd, cmd).await
     }
+
+    async fn bfd_command(&self, cmd: &str) -> Result<String, FrrError> {
+        one_command(&self.bfdd, cmd).await
+    }
+}
+
+async fn one_command(conn: &VtyConn, cmd: &str) -> Result<String, FrrError> {
+    let a = conn.run(&[cmd], SHOW_TIMEOUT).await.map_err(vty_err("command"))?;
+    let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
+    if a.status != 0 {
+        return Err(FrrError::Vtysh { what: "command", msg: first_line(&a.output) });
+    }
+    Ok(a.output)
 }
 
 fn vty_err(what: &'static str) -> impl Fn(VtyError) -> FrrError {
@@ -385,6 +395,10 @@ mod tests {
         async fn command(&self, cmd: &str) -> Result<String, FrrError> {
             self.commands.lock().expect("lock").push(cmd.to_string());
             Ok(String::new())
+        }
+
+        async fn bfd_command(&self, cmd: &str) -> Result<String, FrrError> {
+            self.command(cmd).await
         }
     }
 

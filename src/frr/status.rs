@@ -21,6 +21,8 @@ pub struct NeighborStatus {
     /// BFD session state as bgpd reports it (Up, Down, Init, AdminDown, Unknown); `None` when the
     /// neighbor has no BFD.
     pub bfd_status: Option<String>,
+    /// How long the session has been established (FRR's `bgpTimerUpString`, e.g. `00:03:12`).
+    pub up_for: Option<String>,
     pub counters: Counters,
 }
 
@@ -43,6 +45,8 @@ pub struct Counters {
     pub notifications_recv: u64,
     pub route_refresh_sent: u64,
     pub route_refresh_recv: u64,
+    pub total_sent: u64,
+    pub total_recv: u64,
     /// Prefixes sent, summed over the address families.
     pub prefixes_sent: u64,
     pub connections_established: u64,
@@ -95,6 +99,9 @@ pub fn parse_neighbors(text: &str) -> Result<Vec<NeighborStatus>, StatusError> {
                 id: id.clone(),
                 bgp_state: state.to_string(),
                 bfd_status: bfd,
+                up_for: (state == "Established")
+                    .then(|| n.get("bgpTimerUpString").and_then(Value::as_str).map(str::to_string))
+                    .flatten(),
                 counters: Counters {
                     opens_sent: ms("opensSent"),
                     opens_recv: ms("opensRecv"),
@@ -106,11 +113,89 @@ pub fn parse_neighbors(text: &str) -> Result<Vec<NeighborStatus>, StatusError> {
                     notifications_recv: ms("notificationsRecv"),
                     route_refresh_sent: ms("routeRefreshSent"),
                     route_refresh_recv: ms("routeRefreshRecv"),
+                    total_sent: ms("totalSent"),
+                    total_recv: ms("totalRecv"),
                     prefixes_sent,
                     connections_established: num(&["connectionsEstablished"]),
                     connections_dropped: num(&["connectionsDropped"]),
                 },
             });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The prefixes bgpd advertises to one neighbor, from `show bgp vrf V (ipv4|ipv6) unicast
+/// neighbors N advertised-routes json` (`advertisedRoutes` keys; FRR answers a `warning` object
+/// when the address family is not active for the neighbor: no prefixes).
+pub fn parse_advertised(text: &str) -> Result<Vec<String>, StatusError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| StatusError::Json(e.to_string()))?;
+    let obj = v.as_object().ok_or(StatusError::Shape)?;
+    Ok(obj.get("advertisedRoutes").and_then(Value::as_object).map(|r| r.keys().cloned().collect()).unwrap_or_default())
+}
+
+/// One BFD session as bfdd reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BfdPeer {
+    /// `None` for the default VRF.
+    pub vrf: Option<String>,
+    pub peer: String,
+    /// bfdd's state: `up`, `down`, `init`, `shutdown` (lower case in both FRR 8.4 and 10).
+    pub status: String,
+    pub counters: BfdCounters,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BfdCounters {
+    pub control_in: u64,
+    pub control_out: u64,
+    pub echo_in: u64,
+    pub echo_out: u64,
+    pub session_up: u64,
+    pub session_down: u64,
+    pub zebra_notifications: u64,
+}
+
+/// Parse bfdd's `show bfd peers json` and `show bfd peers counters json` (both a list of objects
+/// with `peer` and `vrf`; the same keys in FRR 8.4 and 9-10) into one list, sorted.
+pub fn parse_bfd(peers: &str, counters: &str) -> Result<Vec<BfdPeer>, StatusError> {
+    let list = |text: &str| -> Result<Vec<Value>, StatusError> {
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let v: Value = serde_json::from_str(text).map_err(|e| StatusError::Json(e.to_string()))?;
+        match v {
+            Value::Array(a) => Ok(a),
+            _ => Err(StatusError::Shape),
+        }
+    };
+    let key = |p: &Value| -> Option<(Option<String>, String)> {
+        let vrf = p.get("vrf").and_then(Value::as_str).filter(|v| *v != "default").map(str::to_string);
+        Some((vrf, p.get("peer")?.as_str()?.to_string()))
+    };
+    let mut out: Vec<BfdPeer> = Vec::new();
+    for p in list(peers)? {
+        let Some((vrf, peer)) = key(&p) else { continue };
+        let status = p.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        out.push(BfdPeer { vrf, peer, status, counters: BfdCounters::default() });
+    }
+    for c in list(counters)? {
+        let Some((vrf, peer)) = key(&c) else { continue };
+        let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+        if let Some(p) = out.iter_mut().find(|p| p.vrf == vrf && p.peer == peer) {
+            p.counters = BfdCounters {
+                control_in: n("control-packet-input"),
+                control_out: n("control-packet-output"),
+                echo_in: n("echo-packet-input"),
+                echo_out: n("echo-packet-output"),
+                session_up: n("session-up"),
+                session_down: n("session-down"),
+                zebra_notifications: n("zebra-notifications"),
+            };
         }
     }
     out.sort();
@@ -166,6 +251,30 @@ mod tests {
         assert_eq!((v6.id.as_str(), v6.bgp_state.as_str(), v6.bfd_status.as_ref()), ("2001:db8::1", "Active", None));
         assert_eq!(n[2].vrf.as_deref(), Some("red"));
         assert_eq!(n[2].bgp_state, "Idle");
+    }
+
+    #[test]
+    fn bfd_from_frr_json() {
+        let peers = r#"[{"multihop":false,"peer":"192.0.2.1","local":"192.0.2.11","vrf":"default","status":"up"},
+            {"peer":"198.51.100.1","vrf":"red","status":"down"}]"#;
+        let counters = r#"[{"peer":"192.0.2.1","vrf":"default","control-packet-input":5,"control-packet-output":6,
+            "echo-packet-input":0,"echo-packet-output":0,"session-up":1,"session-down":0,"zebra-notifications":2}]"#;
+        let b = parse_bfd(peers, counters).expect("parses");
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].vrf.as_deref(), b[0].peer.as_str(), b[0].status.as_str()), (None, "192.0.2.1", "up"));
+        assert_eq!((b[0].counters.control_in, b[0].counters.control_out, b[0].counters.session_up), (5, 6, 1));
+        assert_eq!((b[1].vrf.as_deref(), b[1].status.as_str()), (Some("red"), "down"));
+        assert_eq!(parse_bfd("", ""), Ok(vec![]));
+        assert_eq!(parse_bfd("{}", ""), Err(StatusError::Shape));
+    }
+
+    #[test]
+    fn advertised_routes() {
+        let text = r#"{"bgpTableVersion":2,"advertisedRoutes":{"203.0.113.10/32":{"network":"203.0.113.10/32"},
+            "203.0.113.20/32":{}},"totalPrefixCounter":2}"#;
+        assert_eq!(parse_advertised(text), Ok(vec!["203.0.113.10/32".to_string(), "203.0.113.20/32".to_string()]));
+        assert_eq!(parse_advertised(r#"{ "warning": "No such neighbor or address family" }"#), Ok(vec![]));
+        assert!(parse_advertised("nonsense").is_err());
     }
 
     #[test]

@@ -95,7 +95,9 @@ fn start_watcher(
     generation: Arc<AtomicU64>,
 ) -> Option<notify::RecommendedWatcher> {
     let mut w = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        // Opening and reading (Access events) changes nothing, and our own listing of the
+        // directory causes them: counting them would make the loader chase its own tail.
+        if res.is_ok_and(|ev| !matches!(ev.kind, notify::EventKind::Access(_))) {
             generation.fetch_add(1, Ordering::SeqCst);
             wake.notify_one();
         }

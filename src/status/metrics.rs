@@ -1,6 +1,17 @@
-//! The agent's metrics, in one struct. Labels are bounded (result, severity), never free text.
+//! The agent's metrics, in one struct. Labels are bounded (result, severity, peer, service), never
+//! free text. FRR's session metrics carry MetalLB's names and labels (its FRR-mode exporter's), so
+//! existing dashboards and alerts keep working; they are rendered at scrape time from what the
+//! session poller last read (`FrrCollector`), so a scrape never talks to FRR and never waits for an
+//! apply, and a peer that went away simply stops being reported.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::frr::status::{BfdPeer, NeighborStatus};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -16,6 +27,7 @@ pub struct Metrics {
     /// Problems in the newest input, by severity.
     pub problems: IntGaugeVec,
     pub frr_restarts: IntCounter,
+    pub frr: FrrCollector,
 }
 
 impl Metrics {
@@ -49,6 +61,8 @@ impl Metrics {
         registry.register(Box::new(config_loaded.clone()))?;
         registry.register(Box::new(problems.clone()))?;
         registry.register(Box::new(frr_restarts.clone()))?;
+        let frr = FrrCollector::new()?;
+        registry.register(Box::new(frr.clone()))?;
         Ok(Metrics {
             registry,
             applies,
@@ -58,6 +72,7 @@ impl Metrics {
             config_loaded,
             problems,
             frr_restarts,
+            frr,
         })
     }
 
@@ -69,5 +84,252 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The latest view of FRR's sessions and of what this node announces.
+#[derive(Clone, Debug, Default)]
+struct FrrView {
+    neighbors: Arc<Vec<NeighborStatus>>,
+    bfd: Arc<Vec<BfdPeer>>,
+    /// (node, "namespace/name", ip) announced.
+    announced: Arc<Vec<(String, String, String)>>,
+    /// Configured ports other than 179, by (VRF, neighbor).
+    ports: Arc<BTreeMap<(Option<String>, String), u16>>,
+}
+
+/// Renders FRR's session metrics and `metallb_speaker_announced` from the latest view.
+#[derive(Clone)]
+pub struct FrrCollector {
+    view: Arc<RwLock<FrrView>>,
+    descs: Arc<Vec<Desc>>,
+}
+
+type Sample = (Vec<(&'static str, String)>, f64);
+
+const PEER_LABELS: [&str; 2] = ["peer", "vrf"];
+/// (name, help, is a counter) of the per-BGP-peer metrics.
+const BGP_METRICS: [(&str, &str, bool); 12] = [
+    ("metallb_bgp_session_up", "BGP session state (1 is up, 0 is down)", false),
+    ("metallb_bgp_announced_prefixes_total", "Number of prefixes currently being advertised on the BGP session", false),
+    ("metallb_bgp_opens_sent", "Number of BGP open messages sent", true),
+    ("metallb_bgp_opens_received", "Number of BGP open messages received", true),
+    ("metallb_bgp_notifications_sent", "Number of BGP notification messages sent", true),
+    ("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", true),
+    ("metallb_bgp_updates_total_received", "Number of BGP UPDATE messages received", true),
+    ("metallb_bgp_keepalives_sent", "Number of BGP keepalive messages sent", true),
+    ("metallb_bgp_keepalives_received", "Number of BGP keepalive messages received", true),
+    ("metallb_bgp_route_refresh_sent", "Number of BGP route refresh messages sent", true),
+    ("metallb_bgp_total_sent", "Number of total BGP messages sent", true),
+    ("metallb_bgp_total_received", "Number of total BGP messages received", true),
+];
+const BFD_METRICS: [(&str, &str, bool); 8] = [
+    ("metallb_bfd_session_up", "BFD session state (1 is up, 0 is down)", false),
+    ("metallb_bfd_control_packet_input", "Number of received BFD control packets", true),
+    ("metallb_bfd_control_packet_output", "Number of sent BFD control packets", true),
+    ("metallb_bfd_echo_packet_input", "Number of received BFD echo packets", true),
+    ("metallb_bfd_echo_packet_output", "Number of sent BFD echo packets", true),
+    ("metallb_bfd_session_up_events", "Number of BFD session up events", true),
+    ("metallb_bfd_session_down_events", "Number of BFD session down events", true),
+    ("metallb_bfd_zebra_notifications", "Number of BFD zebra notifications", true),
+];
+const ANNOUNCED: (&str, &str) =
+    ("metallb_speaker_announced", "Services being announced from this node (1 per service IP)");
+const ANNOUNCED_LABELS: [&str; 4] = ["ip", "node", "protocol", "service"];
+
+impl FrrCollector {
+    fn new() -> Result<Self, prometheus::Error> {
+        let mut descs = Vec::new();
+        for (name, help, _) in BGP_METRICS.iter().chain(BFD_METRICS.iter()) {
+            descs.push(Desc::new(
+                name.to_string(),
+                help.to_string(),
+                PEER_LABELS.map(String::from).to_vec(),
+                Default::default(),
+            )?);
+        }
+        descs.push(Desc::new(
+            ANNOUNCED.0.into(),
+            ANNOUNCED.1.into(),
+            ANNOUNCED_LABELS.map(String::from).to_vec(),
+            Default::default(),
+        )?);
+        Ok(FrrCollector { view: Arc::default(), descs: Arc::new(descs) })
+    }
+
+    pub fn set_sessions(&self, neighbors: Vec<NeighborStatus>, bfd: Vec<BfdPeer>) {
+        if let Ok(mut v) = self.view.write() {
+            v.neighbors = Arc::new(neighbors);
+            v.bfd = Arc::new(bfd);
+        }
+    }
+
+    /// `announced`: (namespace/name, ip) pairs.
+    pub fn set_announced(&self, node: &str, announced: impl IntoIterator<Item = (String, String)>) {
+        let list = announced.into_iter().map(|(svc, ip)| (node.to_string(), svc, ip)).collect();
+        if let Ok(mut v) = self.view.write() {
+            v.announced = Arc::new(list);
+        }
+    }
+
+    pub fn set_ports(&self, ports: BTreeMap<(Option<String>, String), u16>) {
+        if let Ok(mut v) = self.view.write() {
+            v.ports = Arc::new(ports);
+        }
+    }
+
+    fn snapshot(&self) -> FrrView {
+        self.view.read().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+fn family(name: &str, help: &str, counter: bool, samples: Vec<Sample>) -> MetricFamily {
+    let mut mf = MetricFamily::default();
+    mf.set_name(name.to_string());
+    mf.set_help(help.to_string());
+    mf.set_field_type(if counter { MetricType::COUNTER } else { MetricType::GAUGE });
+    for (labels, value) in samples {
+        let mut m = Metric::default();
+        m.set_label(
+            labels
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut l = LabelPair::default();
+                    l.set_name(k.to_string());
+                    l.set_value(v);
+                    l
+                })
+                .collect(),
+        );
+        if counter {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        mf.mut_metric().push(m);
+    }
+    mf
+}
+
+impl Collector for FrrCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let view = self.snapshot();
+        let mut out = Vec::new();
+        let vrf = |v: &Option<String>| v.clone().unwrap_or_else(|| "default".into());
+        for (i, (name, help, counter)) in BGP_METRICS.iter().enumerate() {
+            let samples = view
+                .neighbors
+                .iter()
+                .map(|n| {
+                    let c = &n.counters;
+                    let value = match i {
+                        0 => u64::from(n.established()),
+                        1 => c.prefixes_sent,
+                        2 => c.opens_sent,
+                        3 => c.opens_recv,
+                        4 => c.notifications_sent,
+                        5 => c.updates_sent,
+                        6 => c.updates_recv,
+                        7 => c.keepalives_sent,
+                        8 => c.keepalives_recv,
+                        9 => c.route_refresh_sent,
+                        10 => c.total_sent,
+                        _ => c.total_recv,
+                    };
+                    // MetalLB's label: address:port of the peer (the configured port, stable
+                    // across reconnections).
+                    let port = view.ports.get(&(n.vrf.clone(), n.id.clone())).copied().unwrap_or(179);
+                    let peer = match n.id.parse::<std::net::IpAddr>() {
+                        Ok(std::net::IpAddr::V6(a)) => format!("[{a}]:{port}"),
+                        _ => format!("{}:{port}", n.id),
+                    };
+                    (vec![("peer", peer), ("vrf", vrf(&n.vrf))], value as f64)
+                })
+                .collect();
+            out.push(family(name, help, *counter, samples));
+        }
+        for (i, (name, help, counter)) in BFD_METRICS.iter().enumerate() {
+            let samples = view
+                .bfd
+                .iter()
+                .map(|p| {
+                    let c = &p.counters;
+                    let value = match i {
+                        0 => u64::from(p.status == "up"),
+                        1 => c.control_in,
+                        2 => c.control_out,
+                        3 => c.echo_in,
+                        4 => c.echo_out,
+                        5 => c.session_up,
+                        6 => c.session_down,
+                        _ => c.zebra_notifications,
+                    };
+                    (vec![("peer", p.peer.clone()), ("vrf", vrf(&p.vrf))], value as f64)
+                })
+                .collect();
+            out.push(family(name, help, *counter, samples));
+        }
+        let samples = view
+            .announced
+            .iter()
+            .map(|(node, svc, ip)| {
+                let labels = vec![
+                    ("ip", ip.clone()),
+                    ("node", node.clone()),
+                    ("protocol", "bgp".into()),
+                    ("service", svc.clone()),
+                ];
+                (labels, 1.0)
+            })
+            .collect();
+        out.push(family(ANNOUNCED.0, ANNOUNCED.1, false, samples));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frr::status::{parse_bfd, parse_neighbors};
+
+    #[test]
+    fn frr_metrics_carry_metallb_names_and_labels() {
+        let m = Metrics::new().expect("metrics");
+        let n = parse_neighbors(
+            r#"{"default":{"vrfName":"default","192.0.2.1":{"bgpState":"Established","portForeign":179,
+            "messageStats":{"updatesSent":4,"totalSent":9},"addressFamilyInfo":{"ipv4Unicast":{"sentPrefixCounter":2}}},
+            "2001:db8::1":{"bgpState":"Active"}}}"#,
+        )
+        .expect("neighbors");
+        let b = parse_bfd(r#"[{"peer":"192.0.2.1","vrf":"default","status":"up"}]"#, "[]").expect("bfd");
+        m.frr.set_sessions(n, b);
+        m.frr.set_announced("node1", [("default/web".to_string(), "203.0.113.10".to_string())]);
+        let text = m.encode();
+        for line in [
+            r#"metallb_bgp_session_up{peer="192.0.2.1:179",vrf="default"} 1"#,
+            r#"metallb_bgp_session_up{peer="[2001:db8::1]:179",vrf="default"} 0"#,
+            r#"metallb_bgp_announced_prefixes_total{peer="192.0.2.1:179",vrf="default"} 2"#,
+            r#"metallb_bgp_updates_total{peer="192.0.2.1:179",vrf="default"} 4"#,
+            r#"metallb_bgp_total_sent{peer="192.0.2.1:179",vrf="default"} 9"#,
+            r#"metallb_bfd_session_up{peer="192.0.2.1",vrf="default"} 1"#,
+            r#"metallb_speaker_announced{ip="203.0.113.10",node="node1",protocol="bgp",service="default/web"} 1"#,
+            "# TYPE metallb_bgp_opens_sent counter",
+        ] {
+            assert!(text.contains(line), "missing {line} in:\n{text}");
+        }
+        // The configured port, not the connection's.
+        m.frr.set_ports([((None, "2001:db8::1".to_string()), 1179)].into_iter().collect());
+        assert!(m.encode().contains(r#"metallb_bgp_session_up{peer="[2001:db8::1]:1179",vrf="default"} 0"#));
+        // A peer that is gone is no longer reported.
+        m.frr.set_sessions(vec![], vec![]);
+        assert!(!m.encode().contains("metallb_bgp_session_up{"));
     }
 }

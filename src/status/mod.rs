@@ -4,6 +4,7 @@ pub mod http;
 pub mod kube;
 pub mod metrics;
 pub mod objects;
+pub mod table;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Rendered {
     pub text: String,
     /// Service → prefix → BGPPeer names.
     pub announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+    /// Neighbors with a TCP port other than 179, by (VRF, address) (for metrics labels).
+    pub ports: BTreeMap<(Option<String>, String), u16>,
 }
 
 /// What the driver last achieved (driver → status).

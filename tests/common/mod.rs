@@ -199,6 +199,18 @@ impl Lab {
     }
 
     /// SIGTERM node i's agent and wait for it.
+    /// CPU time (user + system, seconds) node i's agent has used so far.
+    pub fn agent_cpu_seconds(&self, i: usize) -> f64 {
+        let pid = self.agents[i - 1].as_ref().expect("agent running").id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        // Fields after the command name, which is in parentheses: utime is field 14, stime 15.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
+        // USER_HZ is 100 on every Linux architecture Debian ships.
+        ticks / 100.0
+    }
+
     pub fn stop_agent(&mut self, i: usize) {
         if let Some(mut c) = self.agents[i - 1].take() {
             let _ =
