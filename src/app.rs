@@ -63,6 +63,9 @@ pub struct RunConfig {
     pub namespace: String,
     pub lb_class: Option<String>,
     pub status_qps: f64,
+    pub drain: DrainMode,
+    pub drain_gshut_wait: Duration,
+    pub drain_withdraw_wait: Duration,
 }
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
@@ -73,6 +76,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         .with_context(|| format!("listening on --metrics-addr {}", cfg.metrics_addr))?;
 
     let (input_tx, input_rx) = watch::channel::<Option<Arc<Input>>>(None);
+    let node_rx = input_rx.clone();
     let (conf_tx, conf_rx) = watch::channel::<Option<Arc<Rendered>>>(None);
     let (problems_tx, problems_rx) = watch::channel::<Option<Arc<Vec<Problem>>>>(None);
     let (apply_tx, apply_rx) = watch::channel(ApplyState::default());
@@ -122,15 +126,86 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     // Its own vty connections: a slow answer never delays an apply.
     tasks.spawn(poll_sessions(FrrVty::new(&cfg.vty_socket_dir), sessions_tx, metrics.frr.clone()));
     tasks.spawn(announced_metric(metrics_apply_rx, cfg.node.clone(), metrics.frr.clone()));
-    tasks.spawn(http::serve(listener, metrics, health));
+    // Outside `tasks`: /metrics and the health endpoints keep answering while the node drains.
+    let server = tokio::spawn(http::serve(listener, metrics, health));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: exiting; FRR keeps running its config"),
-        _ = tokio::signal::ctrl_c() => info!("interrupted: exiting; FRR keeps running its config"),
+    let terminated = tokio::select! {
+        _ = term.recv() => true,
+        _ = tokio::signal::ctrl_c() => false,
         r = tasks.join_next() => bail!("a task ended unexpectedly: {r:?}"),
-    }
+    };
+    // Nothing may re-apply the normal config from here on.
     tasks.abort_all();
+    let cordoned = node_rx
+        .borrow()
+        .as_ref()
+        .and_then(|i| i.snapshot.nodes.get(&cfg.node).map(|n| n.unschedulable))
+        .unwrap_or(false);
+    let drain = terminated
+        && match cfg.drain {
+            DrainMode::Always => true,
+            DrainMode::Never => false,
+            DrainMode::Auto => cordoned,
+        };
+    if !drain {
+        info!(cordoned, "exiting; FRR keeps running its config (no drain: an agent-only restart changes nothing)");
+        server.abort();
+        return Ok(());
+    }
+    // In a pod, the FRR container's preStop hook waits while this file exists, so FRR keeps
+    // forwarding until the drain is done (deploy/daemonset.yaml).
+    let marker = cfg.vty_socket_dir.join(DRAIN_MARKER);
+    if let Err(e) = std::fs::write(&marker, b"") {
+        warn!(path = %marker.display(), error = %e, "cannot write the drain marker");
+    }
+    let res = drain_node(&FrrVty::new(&cfg.vty_socket_dir), cfg.drain_gshut_wait, cfg.drain_withdraw_wait).await;
+    let _ = std::fs::remove_file(&marker);
+    server.abort();
+    match res {
+        Ok(()) => {
+            info!("drained: every prefix withdrawn; exiting");
+            Ok(())
+        }
+        Err(e) => bail!("drain failed: {e}"),
+    }
+}
+
+/// Exists in --vty-socket-dir while the agent drains the node.
+pub const DRAIN_MARKER: &str = "frr-speaker-draining";
+
+/// When SIGTERM drains the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DrainMode {
+    /// Drain when this node's Node object is cordoned (`spec.unschedulable`, which `kubectl drain`
+    /// sets first); an agent-only restart (rolling update) leaves FRR as it is.
+    Auto,
+    Always,
+    Never,
+}
+
+/// A planned drain: announce GRACEFUL_SHUTDOWN (RFC 8326: community 65535:0 on every route, and
+/// local preference 0 to iBGP peers; FRR's global `bgp graceful-shutdown`, the same in FRR 8.4 and
+/// 9-10) so routers move traffic to the other nodes while this one still forwards, wait, withdraw
+/// every prefix (sessions stay up), wait, return. The next agent started on an uncordoned node
+/// removes `bgp graceful-shutdown` again (a managed line in `frr::diff`).
+async fn drain_node<C: FrrControl>(
+    frr: &C,
+    gshut_wait: Duration,
+    withdraw_wait: Duration,
+) -> Result<(), crate::frr::driver::FrrError> {
+    info!(wait_s = gshut_wait.as_secs_f64(), "draining: announcing GRACEFUL_SHUTDOWN (65535:0) on every session");
+    let (ok, output) = frr.apply("bgp graceful-shutdown\n").await?;
+    if !ok {
+        warn!(output = %output, "FRR refused bgp graceful-shutdown; withdrawing directly");
+    } else {
+        tokio::time::sleep(gshut_wait).await;
+    }
+    let running = frr.running_config().await?;
+    let withdrawn = crate::frr::render::without_networks(&running);
+    let report = apply_change(frr, &running, &withdrawn).await?;
+    info!(withdrawn = report.changes, wait_s = withdraw_wait.as_secs_f64(), "draining: prefixes withdrawn");
+    tokio::time::sleep(withdraw_wait).await;
     Ok(())
 }
 

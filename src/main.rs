@@ -77,6 +77,19 @@ struct RunArgs {
     /// times as many). Writes happen on change only; throttled writes are coalesced.
     #[arg(long, default_value_t = 5.0, value_parser = parse_qps)]
     status_qps: f64,
+    /// On SIGTERM: `auto` drains when this node is cordoned (spec.unschedulable, as `kubectl
+    /// drain` does first) and otherwise leaves FRR untouched (an agent-only restart changes
+    /// nothing); `always`; `never`. Draining = GRACEFUL_SHUTDOWN (65535:0) on every route, wait,
+    /// withdraw every prefix, wait, exit.
+    #[arg(long, value_enum, default_value = "auto")]
+    drain_on_exit: app::DrainMode,
+    /// Seconds routes carry GRACEFUL_SHUTDOWN before they are withdrawn.
+    #[arg(long, default_value_t = 5)]
+    drain_gshut_wait: u64,
+    /// Seconds to wait after the withdrawal before exiting (the pod's terminationGracePeriodSeconds
+    /// must cover both waits).
+    #[arg(long, default_value_t = 2)]
+    drain_withdraw_wait: u64,
 }
 
 fn parse_qps(s: &str) -> Result<f64, String> {
@@ -199,6 +212,9 @@ fn run(a: RunArgs) -> ExitCode {
         namespace: a.namespace,
         lb_class: a.lb_class,
         status_qps: a.status_qps,
+        drain: a.drain_on_exit,
+        drain_gshut_wait: std::time::Duration::from_secs(a.drain_gshut_wait),
+        drain_withdraw_wait: std::time::Duration::from_secs(a.drain_withdraw_wait),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

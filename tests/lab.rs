@@ -507,3 +507,71 @@ metadata: {{name: public, namespace: metallb-system}}
     let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
     assert!(!log.contains("s3cret") && !log.contains("n3w-key"), "a password reached the log");
 }
+
+/// The node's Node object, cordoned or not.
+fn node(name: &str, unschedulable: bool) -> String {
+    format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\nspec: {{unschedulable: {unschedulable}}}\n")
+}
+
+/// SIGTERM on an uncordoned node (an agent-only restart) changes nothing at the router; on a
+/// cordoned node it announces GRACEFUL_SHUTDOWN, so the router moves traffic to the other node
+/// while node2 still forwards, then withdraws, then exits; uncordoned, the next agent brings the
+/// routes back and removes graceful-shutdown from FRR.
+#[test]
+fn drain_on_cordon_and_plain_restart() {
+    let mut lab = Lab::new("fsl6", 2, &RouterOpts::default());
+    let prefix = "203.0.113.10/32";
+    lab.put("config.yaml", &config("", ""));
+    lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1, 2]));
+    lab.put("nodes.yaml", &format!("{}---\n{}", node("node1", false), node("node2", false)));
+    lab.start_agents();
+    assert!(wait_for(T, || lab.next_hops(prefix) == hops(&[1, 2])).is_some(), "ECMP");
+
+    // Agent-only restart: nothing withdrawn, no session touched.
+    let monitor = common::RouteMonitor::start(&lab.router(), "-4");
+    std::thread::sleep(Duration::from_millis(500));
+    monitor.drain();
+    let before = lab.session("192.0.2.12");
+    lab.stop_agent(2);
+    lab.start_agent(2);
+    std::thread::sleep(Duration::from_secs(3));
+    let changes: Vec<String> = monitor.lines().into_iter().filter(|l| l.contains("203.0.113.10")).collect();
+    assert!(changes.is_empty(), "an agent restart changed the router's route: {changes:?}");
+    assert_eq!(lab.session("192.0.2.12"), before);
+    assert!(lab.bgp_paths(prefix).iter().all(|p| p["community"]["string"].as_str().is_none()));
+
+    // Cordon node2, then SIGTERM: graceful shutdown, withdrawal, exit.
+    lab.put("nodes.yaml", &format!("{}---\n{}", node("node1", false), node("node2", true)));
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    lab.signal_agent(2);
+    let gshut = wait_for(T, || {
+        lab.bgp_paths(prefix).iter().any(|p| {
+            p["peer"]["peerId"] == "192.0.2.12"
+                && p["community"]["string"].as_str().is_some_and(|c| c.contains("graceful-shutdown"))
+        })
+    });
+    assert!(gshut.is_some(), "node2's route carries GRACEFUL_SHUTDOWN: {:?}", lab.bgp_paths(prefix));
+    let marker = common::socket_dir(&lab.node(2)).join("frr-speaker-draining");
+    assert!(marker.exists(), "the drain marker tells the FRR container to wait");
+    let moved = wait_for(T, || lab.next_hops(prefix) == hops(&[1]));
+    assert!(moved.is_some(), "the router prefers node1");
+    let t_moved = t0.elapsed();
+    assert_eq!(lab.bgp_paths(prefix).len(), 2, "node2 still announces (and forwards) while traffic moves");
+    let withdrawn = wait_for(T, || lab.bgp_paths(prefix).len() == 1);
+    assert!(withdrawn.is_some(), "node2 withdraws");
+    let t_withdrawn = t0.elapsed();
+    let status = lab.wait_agent(2, Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "the agent exits cleanly after draining: {status:?}");
+    let t_exit = t0.elapsed();
+    assert_eq!(lab.session("192.0.2.12").2, "Established", "sessions stay up");
+    assert!(!marker.exists(), "the drain marker is gone once drained");
+    println!("drain: traffic moved after {t_moved:?}, withdrawn after {t_withdrawn:?}, exited after {t_exit:?}");
+
+    // Uncordoned: the next agent announces again and takes graceful-shutdown back.
+    lab.put("nodes.yaml", &format!("{}---\n{}", node("node1", false), node("node2", false)));
+    lab.start_agent(2);
+    assert!(wait_for(T, || lab.next_hops(prefix) == hops(&[1, 2])).is_some(), "ECMP again");
+    let running = common::vtysh(&lab.node(2), "show running-config");
+    assert!(!running.contains("graceful-shutdown"), "graceful-shutdown removed:\n{running}");
+}

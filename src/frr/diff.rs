@@ -20,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::Node;
 
+/// Top-level lines the agent owns besides its blocks: `bgp graceful-shutdown` is set only while a
+/// node drains (see `app`), so a later reconcile (an agent started on an uncordoned node) removes it.
+pub const MANAGED_GLOBALS: &[&str] = &["bgp graceful-shutdown"];
+
 /// Route-maps whose name starts with this are ours.
 pub const OWN_ROUTE_MAP_PREFIX: &str = "fs-";
 
@@ -297,6 +301,15 @@ pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
     }
     d.soft_out.sort();
     d.soft_out.dedup();
+    let top = |cfg: &[Node], l: &str| cfg.iter().any(|n| n.line == l && n.children.is_empty());
+    for g in MANAGED_GLOBALS {
+        match (top(running, g), top(desired, g)) {
+            (false, true) => prepare.insert_str(0, &format!("{g}\n")),
+            (true, false) => cleanup.push_str(&format!("no {g}\n")),
+            _ => continue,
+        }
+        d.changes += 1;
+    }
     d.script = format!("{prepare}{bgp}{cleanup}");
     d
 }
@@ -338,6 +351,17 @@ fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
 mod tests {
     use super::super::config::parse;
     use super::*;
+
+    #[test]
+    fn graceful_shutdown_is_managed() {
+        let base = "router bgp 64512\n neighbor 192.0.2.1 remote-as 64500\nexit\n";
+        let drained = format!("bgp graceful-shutdown\n{base}");
+        let d = diff(&parse(&drained), &parse(base));
+        assert_eq!((d.script.as_str(), d.changes), ("no bgp graceful-shutdown\n", 1));
+        let d = diff(&parse(base), &parse(&drained));
+        assert_eq!((d.script.as_str(), d.changes), ("bgp graceful-shutdown\n", 1));
+        assert!(diff(&parse(&drained), &parse(&drained)).is_empty());
+    }
 
     fn delta(have: &str, want: &str) -> Delta {
         diff(&parse(have), &parse(want))

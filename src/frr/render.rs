@@ -98,6 +98,12 @@ pub fn render(state: &DesiredState) -> Result<String, RenderError> {
     Ok(out)
 }
 
+/// `text` without any `network` statement: what a node runs once it has withdrawn everything
+/// (sessions, policies and BFD unchanged).
+pub fn without_networks(text: &str) -> String {
+    text.lines().filter(|l| !l.trim_start().starts_with("network ")).map(|l| format!("{l}\n")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

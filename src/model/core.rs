@@ -141,6 +141,9 @@ pub struct NodeInfo {
     pub labels: BTreeMap<String, String>,
     /// The `NetworkUnavailable` condition is `True`.
     pub network_unavailable: bool,
+    /// `spec.unschedulable` (cordoned; `kubectl drain` cordons first): on SIGTERM the agent
+    /// drains gracefully instead of leaving FRR as it is (`--drain-on-exit auto`).
+    pub unschedulable: bool,
 }
 
 impl NodeInfo {
@@ -155,6 +158,7 @@ impl NodeInfo {
             name: node.metadata.name.clone().unwrap_or_default(),
             labels: node.metadata.labels.clone().unwrap_or_default(),
             network_unavailable,
+            unschedulable: node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
         }
     }
 

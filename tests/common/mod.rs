@@ -199,6 +199,34 @@ impl Lab {
     }
 
     /// SIGTERM node i's agent and wait for it.
+    /// Send SIGTERM to node i's agent without waiting for it.
+    pub fn signal_agent(&self, i: usize) {
+        let pid = self.agents[i - 1].as_ref().expect("agent running").id();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// Wait up to `limit` for node i's agent to exit: its exit status (None: still running).
+    pub fn wait_agent(&mut self, i: usize, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Some(c) = self.agents[i - 1].as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.agents[i - 1] = None;
+                    return Some(st);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The router's BGP paths for `prefix` (`paths` of `show bgp ... json`).
+    pub fn bgp_paths(&self, prefix: &str) -> Vec<serde_json::Value> {
+        let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        let v = vtysh_json(&self.router(), &format!("show bgp {afi} unicast {prefix} json"));
+        v["paths"].as_array().cloned().unwrap_or_default()
+    }
+
     /// CPU time (user + system, seconds) node i's agent has used so far.
     pub fn agent_cpu_seconds(&self, i: usize) -> f64 {
         let pid = self.agents[i - 1].as_ref().expect("agent running").id();
