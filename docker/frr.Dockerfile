@@ -1,0 +1,13 @@
+# The FRR container of the speaker pod: Debian's FRR with frr-speaker's startup files.
+# Build from the repository root: docker build -f docker/frr.Dockerfile -t frr-speaker-frr:dev .
+FROM debian:bookworm-slim
+# Fixed ids, so that the agent container (a different image) can be given the frrvty group that
+# owns FRR's vty sockets (deploy/daemonset.yaml: supplementalGroups).
+RUN groupadd -r -g 92 frrvty && groupadd -r -g 93 frr \
+ && useradd -r -u 92 -g frr -G frrvty -d /nonexistent -s /usr/sbin/nologin frr \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends frr frr-pythontools iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+COPY frr/daemons frr/vtysh.conf frr/frr.conf /usr/share/frr-speaker/
+COPY docker/frr-entrypoint.sh /usr/local/bin/frr-entrypoint
+ENTRYPOINT ["/usr/local/bin/frr-entrypoint"]
