@@ -46,6 +46,7 @@ golden:
 bench: deps
 	$(CARGO) bench --locked --bench render_load
 	$(CARGO) bench --locked --bench lab_apply
+	$(CARGO) bench --locked --bench flows
 
 ## controlplane: build (once, cached in ~/.cache/frr-speaker-testbin) a real kube-apiserver and etcd
 ## from their Go modules, for the Kubernetes-mode tests. 10-25 minutes the first time.

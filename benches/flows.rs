@@ -1,0 +1,307 @@
+//! Bench (not a test): long-lived TCP flows through the router's ECMP to a service IP, and how
+//! many break when something happens to the speakers. Prints a table.
+//!
+//! Lab: router + 2 nodes (FRR + agent in file mode each) + a client namespace behind the router
+//! (198.51.100.0/24). The service IP 203.0.113.10 sits on the loopback of each node, where
+//! this same binary serves TCP (`serve` mode: echo, plus which node answered). The client opens
+//! 200 connections (the router hashes them per connection: fib_multipath_hash_policy=1) and
+//! sends one byte every 100 ms on each; a connection breaks on a reset, EOF, or no answer within
+//! 3 s. Scenarios: a config change, an agent restart, FRR restarted on node2 with and without BGP
+//! graceful restart, a planned drain of node2 (cordon + SIGTERM: GRACEFUL_SHUTDOWN, withdraw)
+//! and node2 coming back, with the router's plain ECMP (hash-threshold).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{lab_sh, wait_for, Lab, RouterOpts};
+
+const P: &str = "fsflow";
+const SERVICE: &str = "203.0.113.10";
+const PORT: u16 = 8080;
+const FLOWS: usize = 200;
+const T: Duration = Duration::from_secs(60);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") {
+        serve(args[2].parse().expect("node number"));
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let mut lab = Lab::new(P, 2, &RouterOpts::default());
+    setup_network(&lab);
+    let exe = std::env::current_exe().expect("exe");
+    let mut servers = Vec::new();
+    for i in 1..=2 {
+        servers.push(
+            Command::new("ip")
+                .args(["netns", "exec", &lab.node(i)])
+                .arg(&exe)
+                .args(["serve", &i.to_string()])
+                .spawn()
+                .expect("server"),
+        );
+    }
+    lab.put("config.yaml", &config(true, ""));
+    lab.put("web.yaml", WEB);
+    lab.put("nodes.yaml", &nodes(false));
+    lab.start_agents();
+    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+    assert!(wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both).is_some(), "ECMP");
+
+    let mut rows: Vec<(String, Outcome)> = Vec::new();
+
+    let o = scenario(&mut lab, |lab| {
+        lab.put("config.yaml", &config(true, "communities: ['65000:7']"));
+        wait_for(T, || {
+            lab.bgp_path(&format!("{SERVICE}/32"))["community"]["string"]
+                .as_str()
+                .is_some_and(|c| c.contains("65000:7"))
+        });
+    });
+    rows.push(("config change (community added)".into(), o));
+
+    // Both agents restart (a rolling update of the agent container; nodes not cordoned).
+    let o = scenario(&mut lab, |lab| {
+        for i in 1..=2 {
+            lab.stop_agent(i);
+            lab.start_agent(i);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    rows.push(("agent restart on both nodes".into(), o));
+
+    let o = scenario(&mut lab, |lab| restart_frr(lab, 2));
+    rows.push(("FRR restart on node2, graceful restart on".into(), o));
+
+    lab.put("config.yaml", &config(false, "communities: ['65000:7']"));
+    settle_sessions(&lab);
+    let o = scenario(&mut lab, |lab| restart_frr(lab, 2));
+    rows.push(("FRR restart on node2, graceful restart off".into(), o));
+
+    let o = scenario(&mut lab, |lab| {
+        lab.put("nodes.yaml", &nodes(true));
+        std::thread::sleep(Duration::from_secs(1));
+        lab.signal_agent(2);
+        lab.wait_agent(2, T);
+    });
+    rows.push(("planned drain of node2 (plain ECMP)".into(), o));
+
+    let o = scenario(&mut lab, |lab| {
+        lab.put("nodes.yaml", &nodes(false));
+        lab.start_agent(2);
+        let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+        wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
+    });
+    rows.push(("node2 back after the drain (plain ECMP)".into(), o));
+
+    println!("\nLong-lived TCP flows through the router's ECMP ({FLOWS} connections, FRR 8.4, 2 nodes)");
+    println!("| event | flows on node1 / node2 before | broken | broken on node1 / node2 |");
+    println!("|---|---|---|---|");
+    for (name, o) in &rows {
+        println!(
+            "| {name} | {} / {} | {} | {} / {} |",
+            o.before[0], o.before[1], o.broken_total, o.broken[0], o.broken[1]
+        );
+    }
+    for mut s in servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    drop(lab);
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    before: [usize; 2],
+    broken: [usize; 2],
+    broken_total: usize,
+}
+
+/// Open the flows, act, let things settle for 3 s, count what broke.
+fn scenario(lab: &mut Lab, act: impl FnOnce(&mut Lab)) -> Outcome {
+    let flows = Flows::open();
+    act(lab);
+    std::thread::sleep(Duration::from_secs(3));
+    flows.finish()
+}
+
+/// Kill node i's FRR daemons (not the agent, not the TCP server) and start FRR again from the
+/// frr.conf the agent keeps; wait until the router has the session and the route back.
+fn restart_frr(lab: &mut Lab, i: usize) {
+    let node = lab.node(i);
+    for d in ["staticd", "bfdd", "bgpd", "zebra"] {
+        let pidfile = common::socket_dir(&node).join(format!("{d}.pid"));
+        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = std::fs::remove_file(pidfile);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    lab_sh(&["frr-start", &node]);
+    let addr = format!("192.0.2.{}", 10 + i);
+    wait_for(T, || lab.session(&addr).2 == "Established");
+    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+    wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
+}
+
+fn settle_sessions(lab: &Lab) {
+    std::thread::sleep(Duration::from_secs(2));
+    for a in ["192.0.2.11", "192.0.2.12"] {
+        wait_for(T, || lab.session(a).2 == "Established");
+    }
+    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+    wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
+}
+
+/// The client namespace behind the router, routes back from the nodes, the service IP on each
+/// node's loopback.
+fn setup_network(lab: &Lab) {
+    let client = format!("{P}-client");
+    let router = lab.router();
+    let sh = |args: &[&str]| {
+        let st = Command::new("ip").args(args).status().expect("ip");
+        assert!(st.success(), "ip {args:?}");
+    };
+    lab_sh(&["bare", &client]);
+    sh(&["link", "add", &format!("{P}-c"), "netns", &router, "type", "veth", "peer", "name", "eth0", "netns", &client]);
+    sh(&["-n", &router, "addr", "add", "198.51.100.1/24", "dev", &format!("{P}-c")]);
+    sh(&["-n", &router, "link", "set", &format!("{P}-c"), "up"]);
+    sh(&["-n", &client, "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+    sh(&["-n", &client, "link", "set", "eth0", "up"]);
+    sh(&["-n", &client, "route", "add", "default", "via", "198.51.100.1"]);
+    for i in 1..=2 {
+        let n = lab.node(i);
+        sh(&["-n", &n, "route", "add", "198.51.100.0/24", "via", "192.0.2.1"]);
+        // On the loopback (this kernel has no dummy interfaces); the same for local delivery.
+        sh(&["-n", &n, "addr", "add", &format!("{SERVICE}/32"), "dev", "lo"]);
+    }
+}
+
+/// `serve N`: accept on the service IP; echo each byte back together with the node number.
+fn serve(node: u8) {
+    let listener = TcpListener::bind((SERVICE, PORT)).expect("bind");
+    for conn in listener.incoming() {
+        let Ok(mut c) = conn else { continue };
+        std::thread::spawn(move || {
+            let mut b = [0u8; 1];
+            while let Ok(1) = c.read(&mut b) {
+                if c.write_all(&[b[0], node]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+struct Flows {
+    stop: Arc<AtomicBool>,
+    broken: Arc<[AtomicUsize; 2]>,
+    before: [usize; 2],
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Flows {
+    /// Open the connections from the client namespace and check each answers.
+    fn open() -> Flows {
+        let ns = std::fs::File::open(format!("/var/run/netns/{P}-client")).expect("client netns");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Network namespaces are per thread: sockets made here live in the client's.
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let addr: SocketAddr = format!("{SERVICE}:{PORT}").parse().expect("addr");
+            let conns: Vec<TcpStream> = (0..FLOWS)
+                .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect"))
+                .collect();
+            tx.send(conns).expect("send");
+        });
+        let conns = rx.recv().expect("connections");
+        let stop = Arc::new(AtomicBool::new(false));
+        let broken = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let mut before = [0usize; 2];
+        let mut threads = Vec::new();
+        for mut c in conns {
+            c.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+            c.set_nodelay(true).expect("nodelay");
+            let mut b = [0u8; 2];
+            c.write_all(b"x").expect("write");
+            c.read_exact(&mut b).expect("first answer");
+            let node = (b[1] as usize).clamp(1, 2) - 1;
+            before[node] += 1;
+            let (stop, broken) = (stop.clone(), broken.clone());
+            threads.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let ok = c.write_all(b"x").is_ok() && c.read_exact(&mut b).is_ok();
+                    if !ok {
+                        broken[node].fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }));
+        }
+        Flows { stop, broken, before, threads }
+    }
+
+    fn finish(self) -> Outcome {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let broken = [self.broken[0].load(Ordering::Relaxed), self.broken[1].load(Ordering::Relaxed)];
+        Outcome { before: self.before, broken, broken_total: broken[0] + broken[1] }
+    }
+}
+
+fn config(graceful_restart: bool, ad_spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: router, namespace: metallb-system}}
+spec: {{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, keepaliveTime: 3s, connectTime: 2s, enableGracefulRestart: {graceful_restart}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: public, namespace: metallb-system}}
+spec: {{addresses: [203.0.113.0/24]}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: public, namespace: metallb-system}}
+spec: {{{ad_spec}}}
+"#
+    )
+}
+
+const WEB: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {type: LoadBalancer}
+status: {loadBalancer: {ingress: [{ip: 203.0.113.10}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints:
+- {addresses: [198.51.100.101], nodeName: node1, conditions: {ready: true}}
+- {addresses: [198.51.100.102], nodeName: node2, conditions: {ready: true}}
+"#;
+
+fn nodes(node2_cordoned: bool) -> String {
+    format!(
+        "apiVersion: v1\nkind: Node\nmetadata: {{name: node1}}\n---\napiVersion: v1\nkind: Node\nmetadata: {{name: node2}}\nspec: {{unschedulable: {node2_cordoned}}}\n"
+    )
+}
