@@ -8,7 +8,9 @@
 //! sends one byte every 100 ms on each; a connection breaks on a reset, EOF, or no answer within
 //! 3 s. Scenarios: a config change, an agent restart, FRR restarted on node2 with and without BGP
 //! graceful restart, a planned drain of node2 (cordon + SIGTERM: GRACEFUL_SHUTDOWN, withdraw)
-//! and node2 coming back, with the router's plain ECMP (hash-threshold).
+//! and node2 coming back, with the router's plain ECMP (hash-threshold) and with a resilient
+//! nexthop group (see `Resilient`). `FLOWS_DEBUG=1` logs the mirror's group changes and the
+//! router's kernel route and nexthops after the last scenario.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -105,6 +107,30 @@ fn main() {
     });
     rows.push(("node2 back after the drain (plain ECMP)".into(), o));
 
+    // The same drain and return with a router that hashes through a resilient nexthop group.
+    let mirror = Resilient::start(&lab);
+    let o = scenario(&mut lab, |lab| {
+        lab.put("nodes.yaml", &nodes(true));
+        std::thread::sleep(Duration::from_secs(1));
+        lab.signal_agent(2);
+        lab.wait_agent(2, T);
+    });
+    rows.push(("planned drain of node2 (resilient nexthop group)".into(), o));
+    let o = scenario(&mut lab, |lab| {
+        lab.put("nodes.yaml", &nodes(false));
+        lab.start_agent(2);
+        let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+        wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
+    });
+    rows.push(("node2 back after the drain (resilient nexthop group)".into(), o));
+    if std::env::var_os("FLOWS_DEBUG").is_some() {
+        for args in [&["route", "show", "203.0.113.10"][..], &["nexthop", "show"][..]] {
+            let out = Command::new("ip").args(["-n", &lab.router()]).args(args).output().expect("ip");
+            eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    mirror.stop(&lab);
+
     println!("\nLong-lived TCP flows through the router's ECMP ({FLOWS} connections, FRR 8.4, 2 nodes)");
     println!("| event | flows on node1 / node2 before | broken | broken on node1 / node2 |");
     println!("|---|---|---|---|");
@@ -119,6 +145,100 @@ fn main() {
         let _ = s.wait();
     }
     drop(lab);
+}
+
+/// A router hashing through a Linux resilient nexthop group (64 buckets, 60 s idle timer: a busy
+/// bucket never moves) whose members follow BGP: FRR 8.4's zebra installs BGP multipath routes as
+/// plain (hash-threshold) groups, so this thread mirrors the next hops of FRR's route into a
+/// resilient group and a more preferred kernel route (metric 10 beats zebra's 20).
+struct Resilient {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Resilient {
+    fn start(lab: &Lab) -> Resilient {
+        let r = lab.router();
+        let ip = |args: &[&str]| {
+            let st = Command::new("ip").args(["-n", &r]).args(args).status().expect("ip");
+            assert!(st.success(), "ip {args:?}");
+        };
+        ip(&["nexthop", "add", "id", "901", "via", "192.0.2.11", "dev", "br0"]);
+        ip(&["nexthop", "add", "id", "902", "via", "192.0.2.12", "dev", "br0"]);
+        ip(&[
+            "nexthop",
+            "add",
+            "id",
+            "900",
+            "group",
+            "901/902",
+            "type",
+            "resilient",
+            "buckets",
+            "64",
+            "idle_timer",
+            "60",
+        ]);
+        ip(&["route", "add", &format!("{SERVICE}/32"), "nhid", "900", "metric", "10"]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, router) = (stop.clone(), r.clone());
+        let thread = std::thread::spawn(move || {
+            let mut last = String::from("901/902");
+            while !s.load(Ordering::Relaxed) {
+                // BGP's paths with the best local preference (zebra's RIB prefers the mirror's
+                // kernel route, so its own selection says nothing; bgpd's best/multipath flags
+                // are briefly incomplete while a path comes back, which would force buckets over).
+                let v = common::vtysh_json(&router, &format!("show bgp ipv4 unicast {SERVICE}/32 json"));
+                let paths: Vec<(u64, &str)> = v["paths"]
+                    .as_array()
+                    .map(|ps| {
+                        ps.iter()
+                            .filter(|p| p["valid"] == true)
+                            .filter_map(|p| {
+                                Some((p["locPrf"].as_u64().unwrap_or(100), p["nexthops"][0]["ip"].as_str()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let best = paths.iter().map(|(lp, _)| *lp).max().unwrap_or(0);
+                let mut hops: Vec<&str> = paths.iter().filter(|(lp, _)| *lp == best).map(|(_, h)| *h).collect();
+                hops.sort();
+                let ids: Vec<&str> = hops
+                    .iter()
+                    .filter_map(|h| match *h {
+                        "192.0.2.11" => Some("901"),
+                        "192.0.2.12" => Some("902"),
+                        _ => None,
+                    })
+                    .collect();
+                let group = ids.join("/");
+                if !group.is_empty() && group != last {
+                    if std::env::var_os("FLOWS_DEBUG").is_some() {
+                        eprintln!("mirror: group {last} -> {group}");
+                    }
+                    let _ = Command::new("ip")
+                        .args(["-n", &router, "nexthop", "replace", "id", "900", "group", &group, "type", "resilient"])
+                        .args(["buckets", "64", "idle_timer", "60"])
+                        .status();
+                    last = group;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Resilient { stop, thread: Some(thread) }
+    }
+
+    fn stop(mut self, lab: &Lab) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let r = lab.router();
+        let _ = Command::new("ip").args(["-n", &r, "route", "del", &format!("{SERVICE}/32"), "metric", "10"]).status();
+        for id in ["900", "901", "902"] {
+            let _ = Command::new("ip").args(["-n", &r, "nexthop", "del", "id", id]).status();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
