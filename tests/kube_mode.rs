@@ -458,7 +458,17 @@ async fn agent_restart_and_apiserver_outage_withdraw_nothing() {
     Api::<Service>::namespaced(client.clone(), "default").delete("s7", &DeleteParams::default()).await.expect("delete");
     let gone = block_in_place(|| wait_for(Duration::from_secs(60), || router_prefixes(&lab) == 199));
     assert!(gone.is_some(), "the change after the outage reached the router");
-    let deleted: Vec<String> = monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")).collect();
+    // BGP's table changes a moment before zebra removes the kernel route: wait for it, and a
+    // second more for anything else.
+    let mut deleted: Vec<String> = Vec::new();
+    block_in_place(|| {
+        wait_for(T, || {
+            deleted.extend(monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")));
+            !deleted.is_empty()
+        });
+        std::thread::sleep(Duration::from_secs(1));
+    });
+    deleted.extend(monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")));
     assert_eq!(deleted.len(), 1, "only s7 was withdrawn: {deleted:?}");
     assert!(deleted[0].contains("203.0.113.7 "), "{deleted:?}");
 }

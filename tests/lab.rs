@@ -527,6 +527,22 @@ fn drain_on_cordon_and_plain_restart() {
     lab.start_agents();
     assert!(wait_for(T, || lab.next_hops(prefix) == hops(&[1, 2])).is_some(), "ECMP");
 
+    // MetalLB's metrics, read from FRR by the agent.
+    let scrape = || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.node(1), "curl", "-s", "127.0.0.1:7472/metrics"])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for line in [
+        r#"metallb_bgp_session_up{peer="192.0.2.1:179",vrf="default"} 1"#,
+        r#"metallb_bgp_announced_prefixes_total{peer="192.0.2.1:179",vrf="default"} 1"#,
+        r#"metallb_speaker_announced{ip="203.0.113.10",node="node1",protocol="bgp",service="default/web"} 1"#,
+    ] {
+        assert!(wait_for(T, || scrape().contains(line)).is_some(), "metric {line} in:\n{}", scrape());
+    }
+
     // Agent-only restart: nothing withdrawn, no session touched.
     let monitor = common::RouteMonitor::start(&lab.router(), "-4");
     std::thread::sleep(Duration::from_millis(500));
