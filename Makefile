@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
 APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl
 
-.PHONY: all build test deps lint crds golden bench controlplane demo demo-down clean
+.PHONY: all build test deps lint crds golden bench fuzz controlplane demo demo-down clean
 
 all: build
 
@@ -41,6 +41,12 @@ crds:
 ## golden: accept the current output as the expected output of every golden case (review the diff!).
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --locked --test golden
+
+## fuzz: cargo fuzz (nightly) on manifests, desired state + rendering, FRR's JSON and config text;
+## each target runs FUZZ_SECONDS (default 600), two at a time.
+fuzz:
+	cargo install --locked cargo-fuzz --version 0.13.2 >/dev/null 2>&1 || true
+	fuzz/run.sh
 
 ## bench: render/load 10,000 prefixes, then the agent in the namespace lab (root; several minutes).
 bench: deps

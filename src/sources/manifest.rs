@@ -150,7 +150,41 @@ fn typed<T: DeserializeOwned + HasMeta>(v: Value, kind: Kind, default_ns: &str) 
     if name.is_empty() {
         return Err(Problem::error(kind, &meta_key, "metadata.name", "is required"));
     }
+    // What the apiserver would refuse: in file mode nothing else stops a name with a newline from
+    // reaching logs, metrics labels or status.
+    if let Some(why) = invalid_subdomain(name) {
+        return Err(Problem::error(kind, &meta_key, "metadata.name", format!("not a valid Kubernetes name: {why}")));
+    }
+    if let Some(ns) = t.meta().namespace.as_deref() {
+        if let Some(why) = invalid_label(ns) {
+            return Err(Problem::error(kind, &meta_key, "metadata.namespace", format!("not a valid namespace: {why}")));
+        }
+    }
     Ok(t)
+}
+
+/// Why `s` is not a DNS-1123 subdomain (object names), if it is not.
+fn invalid_subdomain(s: &str) -> Option<&'static str> {
+    if s.len() > 253 {
+        return Some("longer than 253 characters");
+    }
+    s.split('.').find_map(|part| {
+        invalid_label(part).map(|_| "lower-case letters, digits, '-' and '.' only, alphanumeric at both ends")
+    })
+}
+
+/// Why `s` is not a DNS-1123 label (namespaces), if it is not.
+fn invalid_label(s: &str) -> Option<&'static str> {
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    if s.is_empty() || s.len() > 63 {
+        Some("1 to 63 characters")
+    } else if !ok_chars || !ok_ends {
+        Some("lower-case letters, digits and '-' only, alphanumeric at both ends")
+    } else {
+        None
+    }
 }
 
 /// Objects whose metadata `typed` checks.
