@@ -44,6 +44,10 @@ pub fn parse(text: &str) -> Vec<Node> {
 
 fn parse_level(lines: &[&str], pos: &mut usize, level: usize) -> Vec<Node> {
     let mut out: Vec<Node> = Vec::new();
+    // A line seen twice at one level is one node (as vtysh enters the same block again): a
+    // duplicated block merges its children, a duplicated leaf counts once. FRR never prints
+    // duplicates, but hand-written or corrupted text must not make a config differ from itself.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     while *pos < lines.len() {
         let l = lines[*pos];
         let ind = indent(l);
@@ -69,9 +73,24 @@ fn parse_level(lines: &[&str], pos: &mut usize, level: usize) -> Vec<Node> {
         if *pos < lines.len() && indent(lines[*pos]) == ind && TERMINATORS.contains(&lines[*pos].trim_start()) {
             *pos += 1;
         }
-        out.push(node);
+        match seen.get(&node.line) {
+            Some(&i) => merge(&mut out[i], node),
+            None => {
+                seen.insert(node.line.clone(), out.len());
+                out.push(node);
+            }
+        }
     }
     out
+}
+
+fn merge(into: &mut Node, from: Node) {
+    for c in from.children {
+        match into.children.iter().position(|n| n.line == c.line) {
+            Some(i) => merge(&mut into.children[i], c),
+            None => into.children.push(c),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +122,15 @@ mod tests {
         assert!(!bfd.children[0].is_block());
         assert_eq!(bfd.children[1].children[0].line, "detect-multiplier 5");
         assert_eq!(t[5].children[0].line, "set tag 7");
+    }
+
+    /// Found by the frr_config fuzz target: the same block twice made a config differ from itself.
+    #[test]
+    fn duplicate_blocks_merge() {
+        let t = parse("router bgp 64512\n neighbor a remote-as 1\nrouter bgp 64512\n neighbor b remote-as 2\n neighbor a remote-as 1\nexit\n");
+        assert_eq!(t.len(), 1);
+        let lines: Vec<&str> = t[0].children.iter().map(|c| c.line.as_str()).collect();
+        assert_eq!(lines, vec!["neighbor a remote-as 1", "neighbor b remote-as 2"]);
+        assert!(crate::frr::diff::diff(&t, &t).is_empty());
     }
 }
