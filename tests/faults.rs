@@ -1,0 +1,143 @@
+//! Faults in the lab, one agent and FRR against the router: the disk under --frr-config full, the
+//! manifests directory removed and created again, bgpd killed in the middle of a large apply.
+//! Nothing announced is lost, and the agent recovers without being restarted.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{lab_sh, wait_for, Lab, RouteMonitor, RouterOpts};
+
+const T: Duration = Duration::from_secs(60);
+
+const CONFIG: &str = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router-v4, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, keepaliveTime: 3s, connectTime: 2s}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router-v6, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: "2001:db8::1", holdTime: 9s, keepaliveTime: 3s, connectTime: 2s}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: public, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24, "2001:db8:1000::/116"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: public, namespace: metallb-system}
+"#;
+
+/// Services `prefix`1..=n with one ingress IP each from `ip(i)`.
+fn services(prefix: &str, n: usize, ip: impl Fn(usize) -> String) -> String {
+    (1..=n)
+        .map(|i| {
+            format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {prefix}{i}, namespace: default}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: \"{}\"}}]}}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {prefix}{i}-1, namespace: default, labels: {{kubernetes.io/service-name: {prefix}{i}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [198.51.100.1], nodeName: node1, conditions: {{ready: true}}}}]\n",
+                ip(i)
+            )
+        })
+        .collect()
+}
+
+fn v4(lab: &Lab) -> u64 {
+    let v = common::vtysh_json(&lab.router(), "show bgp ipv4 unicast statistics json");
+    v["ipv4Unicast"][0]["totalPrefixes"].as_u64().unwrap_or(0)
+}
+
+fn v6(lab: &Lab) -> u64 {
+    let v = common::vtysh_json(&lab.router(), "show bgp ipv6 unicast statistics json");
+    v["ipv6Unicast"][0]["totalPrefixes"].as_u64().unwrap_or(0)
+}
+
+/// A small tmpfs over the node's FRR config directory (where --frr-config points), unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: std::path::PathBuf, size: &str) -> SmallDisk {
+        let st = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "none"]).arg(&dir).status();
+        assert!(st.is_ok_and(|s| s.success()), "mount tmpfs");
+        SmallDisk(dir)
+    }
+
+    fn resize(&self, size: &str) {
+        let st = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status();
+        assert!(st.is_ok_and(|s| s.success()), "remount");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
+    let mut lab = Lab::new("fsf", 1, &RouterOpts::default());
+    let conf_dir = std::path::Path::new("/etc/frr").join(lab.node(1));
+    // 4 KiB: the rendered config for 200 Services (about 12 KiB) does not fit.
+    let disk = SmallDisk::mount(conf_dir.clone(), "4k");
+    lab.put("config.yaml", CONFIG);
+    lab.put("a.yaml", &services("a", 200, |i| format!("203.0.113.{i}")));
+    lab.start_agent(1);
+
+    // Disk full: FRR gets the config all the same; frr.conf follows once there is room.
+    assert!(wait_for(T, || v4(&lab) == 200).is_some(), "200 routes although frr.conf cannot be written");
+    let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
+    assert!(log.contains("cannot write frr.conf"), "the write failure is logged");
+    let conf = conf_dir.join("frr.conf");
+    assert!(!std::fs::read_to_string(&conf).unwrap_or_default().contains("network 203.0.113.200/32"));
+    assert!(
+        std::fs::read_dir(&conf_dir).map(|d| d.count()).unwrap_or(0) == 0,
+        "no temp file left behind on the full disk"
+    );
+    disk.resize("1m");
+    let written =
+        wait_for(T, || std::fs::read_to_string(&conf).unwrap_or_default().contains("network 203.0.113.200/32"));
+    assert!(written.is_some(), "frr.conf written once the disk has room, without a restart");
+
+    // The manifests directory disappears (a ConfigMap volume remounted, say), then comes back.
+    let monitor = RouteMonitor::start(&lab.router(), "-4");
+    std::thread::sleep(Duration::from_millis(500));
+    monitor.drain();
+    let aside = lab.manifests.with_extension("aside");
+    let _ = std::fs::remove_dir_all(&aside);
+    std::fs::rename(&lab.manifests, &aside).expect("move the directory away");
+    std::thread::sleep(Duration::from_secs(4));
+    let deleted: Vec<String> = monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")).collect();
+    assert!(deleted.is_empty(), "withdrawn while the directory was gone: {deleted:?}");
+    assert_eq!(v4(&lab), 200);
+    std::fs::create_dir_all(&lab.manifests).expect("recreate");
+    lab.put("config.yaml", CONFIG);
+    lab.put("a.yaml", &services("a", 199, |i| format!("203.0.113.{i}")));
+    std::fs::remove_dir_all(&aside).expect("cleanup");
+    assert!(wait_for(T, || v4(&lab) == 199).is_some(), "the recreated directory is read");
+    let mut deleted: Vec<String> = Vec::new();
+    wait_for(T, || {
+        deleted.extend(monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")));
+        !deleted.is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    deleted.extend(monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")));
+    assert_eq!(deleted.len(), 1, "only the removed Service was withdrawn: {deleted:?}");
+
+    // bgpd killed while it takes 3,000 new prefixes; started again, it gets everything.
+    lab.put("b.yaml", &services("b", 3000, |i| format!("2001:db8:1000::{i:x}")));
+    let node = lab.node(1);
+    let pidfile = common::socket_dir(&node).join("bgpd.pid");
+    let started = wait_for(T, || v6(&lab) > 0);
+    let pid: i32 = std::fs::read_to_string(&pidfile).expect("pid").trim().parse().expect("pid");
+    let partial = v6(&lab);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    println!("bgpd killed when the router had {partial} of 3000 IPv6 prefixes ({started:?} after the change)");
+    std::thread::sleep(Duration::from_millis(500));
+    lab_sh(&["daemon-start", &node, "bgpd"]);
+    let all = wait_for(T, || v6(&lab) == 3000 && v4(&lab) == 199);
+    assert!(all.is_some(), "after bgpd's restart: {} IPv6, {} IPv4 at the router", v6(&lab), v4(&lab));
+    drop(disk);
+}
