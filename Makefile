@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
 APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl
 
-.PHONY: all build test deps lint crds golden bench fuzz controlplane demo demo-down clean
+.PHONY: all build test deps lint crds golden bench soak fuzz controlplane demo demo-down clean
 
 all: build
 
@@ -41,6 +41,10 @@ crds:
 ## golden: accept the current output as the expected output of every golden case (review the diff!).
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --locked --test golden
+
+## soak: SOAK_CHANGES (10,000) random changes against one agent + FRR; RSS, fds, zombies, convergence.
+soak: deps
+	$(CARGO) bench --locked --bench soak
 
 ## fuzz: cargo fuzz (nightly) on manifests, desired state + rendering, FRR's JSON and config text;
 ## each target runs FUZZ_SECONDS (default 600), two at a time.
