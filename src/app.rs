@@ -30,7 +30,7 @@ use tracing::{error, info, warn};
 use crate::desired::{self, Options};
 use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, FrrVty};
 use crate::frr::render::render;
-use crate::frr::status::{parse_bfd, parse_neighbors};
+use crate::frr::status::{parse_bfd, parse_neighbors, BfdPeer, NeighborStatus};
 use crate::problem::{Problem, Severity};
 use crate::sources::{self, Input};
 use crate::status::http::{self, Health};
@@ -214,16 +214,8 @@ pub async fn status_report(socket_dir: &std::path::Path) -> anyhow::Result<Strin
     use crate::frr::status::parse_advertised;
     use crate::status::table::{format, NodeReport};
     let frr = FrrVty::new(socket_dir);
-    let text = frr
-        .command("show bgp vrf all neighbors json")
-        .await
-        .with_context(|| format!("asking bgpd through {}", socket_dir.display()))?;
-    let neighbors = parse_neighbors(&text)?;
-    let bfd =
-        match (frr.bfd_command("show bfd peers json").await, frr.bfd_command("show bfd peers counters json").await) {
-            (Ok(p), Ok(c)) => parse_bfd(&p, &c)?,
-            _ => Vec::new(),
-        };
+    let (neighbors, bfd) =
+        read_sessions(&frr).await.map_err(|e| anyhow::anyhow!("asking FRR through {}: {e}", socket_dir.display()))?;
     let mut advertised = std::collections::BTreeMap::new();
     for n in &neighbors {
         let vrf = n.vrf.as_deref().unwrap_or("default");
@@ -309,13 +301,7 @@ async fn compute_task(
             }
         }
         reported = now;
-        problems_tx.send_if_modified(|old| {
-            let changed = old.as_deref() != Some(&problems);
-            if changed {
-                *old = Some(Arc::new(problems.clone()));
-            }
-            changed
-        });
+        publish_if_changed(&problems_tx, problems.clone());
         let errors = problems.iter().filter(|p| p.is_error()).count() as i64;
         metrics.problems.with_label_values(&["error"]).set(errors);
         metrics.problems.with_label_values(&["warning"]).set(problems.len() as i64 - errors);
@@ -355,7 +341,9 @@ async fn drive<C: FrrControl>(
 ) {
     // What FRR was last given successfully, and which daemons took it.
     let mut applied: Option<(Arc<Rendered>, FrrIdentity)> = None;
-    let mut written: Option<String> = std::fs::read_to_string(&conf_path).ok();
+    // What frr.conf holds (shared with the channel, not copied).
+    let mut written: Option<Arc<Rendered>> =
+        std::fs::read_to_string(&conf_path).ok().map(|text| Arc::new(Rendered { text, ..Default::default() }));
     let mut failed: Option<(Arc<Rendered>, Instant)> = None;
     let mut backoff = MIN_BACKOFF;
     let mut last_error = String::new();
@@ -397,8 +385,8 @@ async fn drive<C: FrrControl>(
         let full = fast_from.is_none() || verify_due || last_full.elapsed() >= RECHECK_INTERVAL;
         let up_to_date = fast_from.as_ref().is_some_and(|r| r.text == *want);
         if up_to_date && !full {
-            if written.as_deref() != Some(want) {
-                written = write_file(&conf_path, want);
+            if written.as_ref().map(|w| &w.text) != Some(want) {
+                written = write_file(&conf_path, &want_r);
             }
             continue;
         }
@@ -443,8 +431,8 @@ async fn drive<C: FrrControl>(
                         "applied"
                     );
                 }
-                if written.as_deref() != Some(want) {
-                    written = write_file(&conf_path, want);
+                if written.as_ref().map(|w| &w.text) != Some(want) {
+                    written = write_file(&conf_path, &want_r);
                 }
                 state_tx.send_if_modified(|s| {
                     let same = s.error.is_none() && s.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, &want_r));
@@ -506,28 +494,12 @@ async fn poll_sessions<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<S
         if tx.is_closed() {
             return;
         }
-        let parsed = match frr.command("show bgp vrf all neighbors json").await {
-            Ok(text) => parse_neighbors(&text).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let bfd =
-            match (frr.bfd_command("show bfd peers json").await, frr.bfd_command("show bfd peers counters json").await)
-            {
-                (Ok(p), Ok(c)) => parse_bfd(&p, &c).unwrap_or_default(),
-                _ => Vec::new(),
-            };
-        match parsed {
-            Ok(neighbors) => {
+        match read_sessions(&frr).await {
+            Ok((neighbors, bfd)) => {
                 failing = false;
                 let facts: Vec<SessionFact> = neighbors.iter().map(SessionFact::from).collect();
                 metrics.set_sessions(neighbors, bfd);
-                tx.send_if_modified(|old| {
-                    let changed = old.as_deref() != Some(&facts);
-                    if changed {
-                        *old = Some(Arc::new(facts));
-                    }
-                    changed
-                });
+                publish_if_changed(&tx, facts);
             }
             Err(e) => {
                 if !failing {
@@ -539,16 +511,40 @@ async fn poll_sessions<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<S
     }
 }
 
+/// bgpd's neighbors and bfdd's sessions. Without bfdd (or with its answer unreadable) there are
+/// no BFD sessions to report; without bgpd there is nothing.
+async fn read_sessions<C: FrrControl>(frr: &C) -> Result<(Vec<NeighborStatus>, Vec<BfdPeer>), String> {
+    let text = frr.command("show bgp vrf all neighbors json").await.map_err(|e| e.to_string())?;
+    let neighbors = parse_neighbors(&text).map_err(|e| e.to_string())?;
+    let bfd =
+        match (frr.bfd_command("show bfd peers json").await, frr.bfd_command("show bfd peers counters json").await) {
+            (Ok(p), Ok(c)) => parse_bfd(&p, &c).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+    Ok((neighbors, bfd))
+}
+
+/// Send `value` on a latest-state channel unless it holds an equal one (receivers wake on change only).
+fn publish_if_changed<T: PartialEq>(tx: &watch::Sender<Option<Arc<T>>>, value: T) {
+    tx.send_if_modified(|old| {
+        let changed = old.as_deref() != Some(&value);
+        if changed {
+            *old = Some(Arc::new(value));
+        }
+        changed
+    });
+}
+
 /// Write frr.conf; on failure (disk full, read-only) log once and report "not written" so the
 /// next probe tries again. FRR itself already runs the config.
-fn write_file(path: &std::path::Path, text: &str) -> Option<String> {
+fn write_file(path: &std::path::Path, rendered: &Arc<Rendered>) -> Option<Arc<Rendered>> {
     static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    match write_config_file(path, text) {
+    match write_config_file(path, &rendered.text) {
         Ok(()) => {
             if FAILING.swap(false, Ordering::Relaxed) {
                 info!(path = %path.display(), "frr.conf written again");
             }
-            Some(text.to_string())
+            Some(rendered.clone())
         }
         Err(e) => {
             if !FAILING.swap(true, Ordering::Relaxed) {

@@ -61,13 +61,17 @@ pub enum StatusError {
     Shape,
 }
 
+/// FRR's JSON answer; `None` for an empty answer (bgpd gives one when no BGP instance exists).
+fn json(text: &str) -> Result<Option<Value>, StatusError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text).map(Some).map_err(|e| StatusError::Json(e.to_string()))
+}
+
 /// Parse `show bgp vrf all neighbors json`. Neighbors come out sorted by VRF, then id.
 pub fn parse_neighbors(text: &str) -> Result<Vec<NeighborStatus>, StatusError> {
-    // bgpd answers an empty string when no BGP instance exists.
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let v: Value = serde_json::from_str(text).map_err(|e| StatusError::Json(e.to_string()))?;
+    let Some(v) = json(text)? else { return Ok(Vec::new()) };
     let vrfs = v.as_object().ok_or(StatusError::Shape)?;
     let mut out = Vec::new();
     for (vrf_name, vrf) in vrfs {
@@ -130,10 +134,7 @@ pub fn parse_neighbors(text: &str) -> Result<Vec<NeighborStatus>, StatusError> {
 /// neighbors N advertised-routes json` (`advertisedRoutes` keys; FRR answers a `warning` object
 /// when the address family is not active for the neighbor: no prefixes).
 pub fn parse_advertised(text: &str) -> Result<Vec<String>, StatusError> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let v: Value = serde_json::from_str(text).map_err(|e| StatusError::Json(e.to_string()))?;
+    let Some(v) = json(text)? else { return Ok(Vec::new()) };
     let obj = v.as_object().ok_or(StatusError::Shape)?;
     Ok(obj.get("advertisedRoutes").and_then(Value::as_object).map(|r| r.keys().cloned().collect()).unwrap_or_default())
 }
@@ -164,13 +165,10 @@ pub struct BfdCounters {
 /// with `peer` and `vrf`; the same keys in FRR 8.4 and 9-10) into one list, sorted.
 pub fn parse_bfd(peers: &str, counters: &str) -> Result<Vec<BfdPeer>, StatusError> {
     let list = |text: &str| -> Result<Vec<Value>, StatusError> {
-        if text.trim().is_empty() {
-            return Ok(Vec::new());
-        }
-        let v: Value = serde_json::from_str(text).map_err(|e| StatusError::Json(e.to_string()))?;
-        match v {
-            Value::Array(a) => Ok(a),
-            _ => Err(StatusError::Shape),
+        match json(text)? {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => Ok(a),
+            Some(_) => Err(StatusError::Shape),
         }
     };
     let key = |p: &Value| -> Option<(Option<String>, String)> {

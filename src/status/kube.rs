@@ -295,7 +295,8 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
                 continue;
             }
         }
-        let Some(have) = w.have.clone() else { continue };
+        // Taken out for the planning below (no copy of every object), put back before writing.
+        let Some(have) = w.have.take() else { continue };
 
         // The facts, as known now.
         let input = src.input.borrow().clone();
@@ -359,6 +360,7 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         let mut want = wanted(&facts, &have, &now_rfc3339());
         want.retain(|(k, _), _| known.contains(k));
         let actions = plan(&have, &want, &known);
+        w.have = Some(have);
 
         // Events first (they are about now), then the objects; stop when out of tokens.
         let mut failed = None;

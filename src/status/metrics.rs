@@ -108,30 +108,43 @@ pub struct FrrCollector {
 type Sample = (Vec<(&'static str, String)>, f64);
 
 const PEER_LABELS: [&str; 2] = ["peer", "vrf"];
-/// (name, help, is a counter) of the per-BGP-peer metrics.
-const BGP_METRICS: [(&str, &str, bool); 12] = [
-    ("metallb_bgp_session_up", "BGP session state (1 is up, 0 is down)", false),
-    ("metallb_bgp_announced_prefixes_total", "Number of prefixes currently being advertised on the BGP session", false),
-    ("metallb_bgp_opens_sent", "Number of BGP open messages sent", true),
-    ("metallb_bgp_opens_received", "Number of BGP open messages received", true),
-    ("metallb_bgp_notifications_sent", "Number of BGP notification messages sent", true),
-    ("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", true),
-    ("metallb_bgp_updates_total_received", "Number of BGP UPDATE messages received", true),
-    ("metallb_bgp_keepalives_sent", "Number of BGP keepalive messages sent", true),
-    ("metallb_bgp_keepalives_received", "Number of BGP keepalive messages received", true),
-    ("metallb_bgp_route_refresh_sent", "Number of BGP route refresh messages sent", true),
-    ("metallb_bgp_total_sent", "Number of total BGP messages sent", true),
-    ("metallb_bgp_total_received", "Number of total BGP messages received", true),
+/// One per-session metric: name, help, whether it is a counter, and where its value comes from.
+type Def<T> = (&'static str, &'static str, bool, fn(&T) -> u64);
+
+const BGP_METRICS: [Def<NeighborStatus>; 12] = [
+    ("metallb_bgp_session_up", "BGP session state (1 is up, 0 is down)", false, |n| u64::from(n.established())),
+    (
+        "metallb_bgp_announced_prefixes_total",
+        "Number of prefixes currently being advertised on the BGP session",
+        false,
+        |n| n.counters.prefixes_sent,
+    ),
+    ("metallb_bgp_opens_sent", "Number of BGP open messages sent", true, |n| n.counters.opens_sent),
+    ("metallb_bgp_opens_received", "Number of BGP open messages received", true, |n| n.counters.opens_recv),
+    ("metallb_bgp_notifications_sent", "Number of BGP notification messages sent", true, |n| {
+        n.counters.notifications_sent
+    }),
+    ("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", true, |n| n.counters.updates_sent),
+    ("metallb_bgp_updates_total_received", "Number of BGP UPDATE messages received", true, |n| n.counters.updates_recv),
+    ("metallb_bgp_keepalives_sent", "Number of BGP keepalive messages sent", true, |n| n.counters.keepalives_sent),
+    ("metallb_bgp_keepalives_received", "Number of BGP keepalive messages received", true, |n| {
+        n.counters.keepalives_recv
+    }),
+    ("metallb_bgp_route_refresh_sent", "Number of BGP route refresh messages sent", true, |n| {
+        n.counters.route_refresh_sent
+    }),
+    ("metallb_bgp_total_sent", "Number of total BGP messages sent", true, |n| n.counters.total_sent),
+    ("metallb_bgp_total_received", "Number of total BGP messages received", true, |n| n.counters.total_recv),
 ];
-const BFD_METRICS: [(&str, &str, bool); 8] = [
-    ("metallb_bfd_session_up", "BFD session state (1 is up, 0 is down)", false),
-    ("metallb_bfd_control_packet_input", "Number of received BFD control packets", true),
-    ("metallb_bfd_control_packet_output", "Number of sent BFD control packets", true),
-    ("metallb_bfd_echo_packet_input", "Number of received BFD echo packets", true),
-    ("metallb_bfd_echo_packet_output", "Number of sent BFD echo packets", true),
-    ("metallb_bfd_session_up_events", "Number of BFD session up events", true),
-    ("metallb_bfd_session_down_events", "Number of BFD session down events", true),
-    ("metallb_bfd_zebra_notifications", "Number of BFD zebra notifications", true),
+const BFD_METRICS: [Def<BfdPeer>; 8] = [
+    ("metallb_bfd_session_up", "BFD session state (1 is up, 0 is down)", false, |p| u64::from(p.status == "up")),
+    ("metallb_bfd_control_packet_input", "Number of received BFD control packets", true, |p| p.counters.control_in),
+    ("metallb_bfd_control_packet_output", "Number of sent BFD control packets", true, |p| p.counters.control_out),
+    ("metallb_bfd_echo_packet_input", "Number of received BFD echo packets", true, |p| p.counters.echo_in),
+    ("metallb_bfd_echo_packet_output", "Number of sent BFD echo packets", true, |p| p.counters.echo_out),
+    ("metallb_bfd_session_up_events", "Number of BFD session up events", true, |p| p.counters.session_up),
+    ("metallb_bfd_session_down_events", "Number of BFD session down events", true, |p| p.counters.session_down),
+    ("metallb_bfd_zebra_notifications", "Number of BFD zebra notifications", true, |p| p.counters.zebra_notifications),
 ];
 const ANNOUNCED: (&str, &str) =
     ("metallb_speaker_announced", "Services being announced from this node (1 per service IP)");
@@ -140,7 +153,8 @@ const ANNOUNCED_LABELS: [&str; 4] = ["ip", "node", "protocol", "service"];
 impl FrrCollector {
     fn new() -> Result<Self, prometheus::Error> {
         let mut descs = Vec::new();
-        for (name, help, _) in BGP_METRICS.iter().chain(BFD_METRICS.iter()) {
+        let names = BGP_METRICS.iter().map(|m| (m.0, m.1)).chain(BFD_METRICS.iter().map(|m| (m.0, m.1)));
+        for (name, help) in names {
             descs.push(Desc::new(
                 name.to_string(),
                 help.to_string(),
@@ -224,58 +238,29 @@ impl Collector for FrrCollector {
         let view = self.snapshot();
         let mut out = Vec::new();
         let vrf = |v: &Option<String>| v.clone().unwrap_or_else(|| "default".into());
-        for (i, (name, help, counter)) in BGP_METRICS.iter().enumerate() {
-            let samples = view
-                .neighbors
-                .iter()
-                .map(|n| {
-                    let c = &n.counters;
-                    let value = match i {
-                        0 => u64::from(n.established()),
-                        1 => c.prefixes_sent,
-                        2 => c.opens_sent,
-                        3 => c.opens_recv,
-                        4 => c.notifications_sent,
-                        5 => c.updates_sent,
-                        6 => c.updates_recv,
-                        7 => c.keepalives_sent,
-                        8 => c.keepalives_recv,
-                        9 => c.route_refresh_sent,
-                        10 => c.total_sent,
-                        _ => c.total_recv,
-                    };
-                    // MetalLB's label: address:port of the peer (the configured port, stable
-                    // across reconnections).
-                    let port = view.ports.get(&(n.vrf.clone(), n.id.clone())).copied().unwrap_or(179);
-                    let peer = match n.id.parse::<std::net::IpAddr>() {
-                        Ok(std::net::IpAddr::V6(a)) => format!("[{a}]:{port}"),
-                        _ => format!("{}:{port}", n.id),
-                    };
-                    (vec![("peer", peer), ("vrf", vrf(&n.vrf))], value as f64)
-                })
-                .collect();
-            out.push(family(name, help, *counter, samples));
+        // MetalLB's labels, computed once per session: address:port of the peer (the configured
+        // port, stable across reconnections) and the VRF.
+        let bgp: Vec<(&NeighborStatus, Vec<(&'static str, String)>)> = view
+            .neighbors
+            .iter()
+            .map(|n| {
+                let port = view.ports.get(&(n.vrf.clone(), n.id.clone())).copied().unwrap_or(179);
+                let peer = match n.id.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V6(a)) => format!("[{a}]:{port}"),
+                    _ => format!("{}:{port}", n.id),
+                };
+                (n, vec![("peer", peer), ("vrf", vrf(&n.vrf))])
+            })
+            .collect();
+        let bfd: Vec<(&BfdPeer, Vec<(&'static str, String)>)> =
+            view.bfd.iter().map(|p| (p, vec![("peer", p.peer.clone()), ("vrf", vrf(&p.vrf))])).collect();
+        for (name, help, counter, value) in BGP_METRICS {
+            let samples = bgp.iter().map(|(n, labels)| (labels.clone(), value(n) as f64)).collect();
+            out.push(family(name, help, counter, samples));
         }
-        for (i, (name, help, counter)) in BFD_METRICS.iter().enumerate() {
-            let samples = view
-                .bfd
-                .iter()
-                .map(|p| {
-                    let c = &p.counters;
-                    let value = match i {
-                        0 => u64::from(p.status == "up"),
-                        1 => c.control_in,
-                        2 => c.control_out,
-                        3 => c.echo_in,
-                        4 => c.echo_out,
-                        5 => c.session_up,
-                        6 => c.session_down,
-                        _ => c.zebra_notifications,
-                    };
-                    (vec![("peer", p.peer.clone()), ("vrf", vrf(&p.vrf))], value as f64)
-                })
-                .collect();
-            out.push(family(name, help, *counter, samples));
+        for (name, help, counter, value) in BFD_METRICS {
+            let samples = bfd.iter().map(|(p, labels)| (labels.clone(), value(p) as f64)).collect();
+            out.push(family(name, help, counter, samples));
         }
         let samples = view
             .announced
