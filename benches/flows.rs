@@ -58,8 +58,7 @@ fn main() {
     lab.put("web.yaml", WEB);
     lab.put("nodes.yaml", &nodes(false));
     lab.start_agents();
-    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
-    assert!(wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both).is_some(), "ECMP");
+    assert!(wait_ecmp(&lab).is_some(), "ECMP");
 
     let mut rows: Vec<(String, Outcome)> = Vec::new();
 
@@ -91,37 +90,17 @@ fn main() {
     let o = scenario(&mut lab, |lab| restart_frr(lab, 2));
     rows.push(("FRR restart on node2, graceful restart off".into(), o));
 
-    let o = scenario(&mut lab, |lab| {
-        lab.put("nodes.yaml", &nodes(true));
-        std::thread::sleep(Duration::from_secs(1));
-        lab.signal_agent(2);
-        lab.wait_agent(2, T);
-    });
+    let o = scenario(&mut lab, drain_node2);
     rows.push(("planned drain of node2 (plain ECMP)".into(), o));
 
-    let o = scenario(&mut lab, |lab| {
-        lab.put("nodes.yaml", &nodes(false));
-        lab.start_agent(2);
-        let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
-        wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
-    });
+    let o = scenario(&mut lab, node2_back);
     rows.push(("node2 back after the drain (plain ECMP)".into(), o));
 
     // The same drain and return with a router that hashes through a resilient nexthop group.
     let mirror = Resilient::start(&lab);
-    let o = scenario(&mut lab, |lab| {
-        lab.put("nodes.yaml", &nodes(true));
-        std::thread::sleep(Duration::from_secs(1));
-        lab.signal_agent(2);
-        lab.wait_agent(2, T);
-    });
+    let o = scenario(&mut lab, drain_node2);
     rows.push(("planned drain of node2 (resilient nexthop group)".into(), o));
-    let o = scenario(&mut lab, |lab| {
-        lab.put("nodes.yaml", &nodes(false));
-        lab.start_agent(2);
-        let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
-        wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
-    });
+    let o = scenario(&mut lab, node2_back);
     rows.push(("node2 back after the drain (resilient nexthop group)".into(), o));
     if std::env::var_os("FLOWS_DEBUG").is_some() {
         for args in [&["route", "show", "203.0.113.10"][..], &["nexthop", "show"][..]] {
@@ -256,6 +235,27 @@ fn scenario(lab: &mut Lab, act: impl FnOnce(&mut Lab)) -> Outcome {
     flows.finish()
 }
 
+/// Cordon node2, then SIGTERM its agent: it drains (GRACEFUL_SHUTDOWN, withdraw) and exits.
+fn drain_node2(lab: &mut Lab) {
+    lab.put("nodes.yaml", &nodes(true));
+    std::thread::sleep(Duration::from_secs(1));
+    lab.signal_agent(2);
+    lab.wait_agent(2, T);
+}
+
+/// Uncordon node2 and start its agent again; wait for ECMP over both nodes.
+fn node2_back(lab: &mut Lab) {
+    lab.put("nodes.yaml", &nodes(false));
+    lab.start_agent(2);
+    wait_ecmp(lab);
+}
+
+/// Wait until the router's route to the service IP goes to both nodes.
+fn wait_ecmp(lab: &Lab) -> Option<Duration> {
+    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+    wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both)
+}
+
 /// Kill node i's FRR daemons (not the agent, not the TCP server) and start FRR again from the
 /// frr.conf the agent keeps; wait until the router has the session and the route back.
 fn restart_frr(lab: &mut Lab, i: usize) {
@@ -271,8 +271,7 @@ fn restart_frr(lab: &mut Lab, i: usize) {
     lab_sh(&["frr-start", &node]);
     let addr = format!("192.0.2.{}", 10 + i);
     wait_for(T, || lab.session(&addr).2 == "Established");
-    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
-    wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
+    wait_ecmp(lab);
 }
 
 fn settle_sessions(lab: &Lab) {
@@ -280,8 +279,7 @@ fn settle_sessions(lab: &Lab) {
     for a in ["192.0.2.11", "192.0.2.12"] {
         wait_for(T, || lab.session(a).2 == "Established");
     }
-    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
-    wait_for(T, || lab.next_hops(&format!("{SERVICE}/32")) == both);
+    wait_ecmp(lab);
 }
 
 /// The client namespace behind the router, routes back from the nodes, the service IP on each

@@ -337,11 +337,7 @@ fn running_frr_config_is_untouched_by_every_case() {
         lab.remove("case.yaml");
         // Back to the clean base before the next case (a problem is logged when it appears).
         let clean = wait_for(T, || {
-            let out = std::process::Command::new("ip")
-                .args(["netns", "exec", &lab.node(1), "curl", "-s", "127.0.0.1:7472/metrics"])
-                .output()
-                .expect("curl");
-            let m = String::from_utf8_lossy(&out.stdout).into_owned();
+            let m = lab.metrics(1);
             m.contains("frr_speaker_config_problems{severity=\"error\"} 0")
                 && m.contains("frr_speaker_config_problems{severity=\"warning\"} 0")
         });

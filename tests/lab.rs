@@ -528,13 +528,7 @@ fn drain_on_cordon_and_plain_restart() {
     assert!(wait_for(T, || lab.next_hops(prefix) == hops(&[1, 2])).is_some(), "ECMP");
 
     // MetalLB's metrics, read from FRR by the agent.
-    let scrape = || {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &lab.node(1), "curl", "-s", "127.0.0.1:7472/metrics"])
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let scrape = || lab.metrics(1);
     for line in [
         r#"metallb_bgp_session_up{peer="192.0.2.1:179",vrf="default"} 1"#,
         r#"metallb_bgp_announced_prefixes_total{peer="192.0.2.1:179",vrf="default"} 1"#,

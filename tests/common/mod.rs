@@ -199,6 +199,15 @@ impl Lab {
     }
 
     /// SIGTERM node i's agent and wait for it.
+    /// `/metrics` of node i's file-mode agent (it listens on 127.0.0.1:7472 in the node's namespace).
+    pub fn metrics(&self, i: usize) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.node(i), "curl", "-s", "127.0.0.1:7472/metrics"])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Send SIGTERM to node i's agent without waiting for it.
     pub fn signal_agent(&self, i: usize) {
         let pid = self.agents[i - 1].as_ref().expect("agent running").id();
