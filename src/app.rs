@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::desired::{self, Options};
-use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, FrrVty};
+use crate::frr::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrIdentity, FrrVty, Timeouts};
 use crate::frr::render::render;
 use crate::frr::status::{parse_bfd, parse_neighbors, BfdPeer, NeighborStatus};
 use crate::problem::{Problem, Severity};
@@ -66,6 +66,7 @@ pub struct RunConfig {
     pub drain: DrainMode,
     pub drain_gshut_wait: Duration,
     pub drain_withdraw_wait: Duration,
+    pub timeouts: Timeouts,
 }
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
@@ -116,7 +117,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     }
     tasks.spawn(compute_task(input_rx, conf_tx, problems_tx, opts, metrics.clone()));
     tasks.spawn(drive(
-        FrrVty::new(&cfg.vty_socket_dir),
+        FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts),
         conf_rx,
         apply_tx,
         cfg.frr_config.clone(),
@@ -124,7 +125,11 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         health.clone(),
     ));
     // Its own vty connections: a slow answer never delays an apply.
-    tasks.spawn(poll_sessions(FrrVty::new(&cfg.vty_socket_dir), sessions_tx, metrics.frr.clone()));
+    tasks.spawn(poll_sessions(
+        FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts),
+        sessions_tx,
+        metrics.frr.clone(),
+    ));
     tasks.spawn(announced_metric(metrics_apply_rx, cfg.node.clone(), metrics.frr.clone()));
     // Outside `tasks`: /metrics and the health endpoints keep answering while the node drains.
     let server = tokio::spawn(http::serve(listener, metrics, health));
@@ -159,7 +164,12 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     if let Err(e) = std::fs::write(&marker, b"") {
         warn!(path = %marker.display(), error = %e, "cannot write the drain marker");
     }
-    let res = drain_node(&FrrVty::new(&cfg.vty_socket_dir), cfg.drain_gshut_wait, cfg.drain_withdraw_wait).await;
+    let res = drain_node(
+        &FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts),
+        cfg.drain_gshut_wait,
+        cfg.drain_withdraw_wait,
+    )
+    .await;
     let _ = std::fs::remove_file(&marker);
     server.abort();
     match res {

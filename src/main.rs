@@ -90,6 +90,14 @@ struct RunArgs {
     /// must cover both waits).
     #[arg(long, default_value_t = 2)]
     drain_withdraw_wait: u64,
+    /// Seconds a FRR daemon may take to answer a `show` over its vty socket. A daemon that does
+    /// not answer (hung, stopped) counts as an error: the agent retries with backoff and
+    /// reconciles against the running config once the daemon answers again.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    frr_timeout: u64,
+    /// Seconds one apply script may take (10,000 lines take about a second in FRR 8.4).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    apply_timeout: u64,
 }
 
 fn parse_qps(s: &str) -> Result<f64, String> {
@@ -215,6 +223,10 @@ fn run(a: RunArgs) -> ExitCode {
         drain: a.drain_on_exit,
         drain_gshut_wait: std::time::Duration::from_secs(a.drain_gshut_wait),
         drain_withdraw_wait: std::time::Duration::from_secs(a.drain_withdraw_wait),
+        timeouts: frr_speaker::frr::driver::Timeouts {
+            show: std::time::Duration::from_secs(a.frr_timeout),
+            apply: std::time::Duration::from_secs(a.apply_timeout),
+        },
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

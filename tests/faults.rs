@@ -1,6 +1,7 @@
 //! Faults in the lab, one agent and FRR against the router: the disk under --frr-config full, the
-//! manifests directory removed and created again, bgpd killed in the middle of a large apply.
-//! Nothing announced is lost, and the agent recovers without being restarted.
+//! manifests directory removed and created again, bgpd killed in the middle of a large apply, bgpd
+//! hanging (stopped) while a change is applied, the wall clock jumping a year forward and a day
+//! back. Nothing announced is lost, and the agent recovers without being restarted.
 
 mod common;
 
@@ -140,4 +141,109 @@ fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
     let all = wait_for(T, || v6(&lab) == 3000 && v4(&lab) == 199);
     assert!(all.is_some(), "after bgpd's restart: {} IPv6, {} IPv4 at the router", v6(&lab), v4(&lab));
     drop(disk);
+}
+
+fn signal_pid_file(pidfile: &std::path::Path, sig: nix::sys::signal::Signal) {
+    let pid: i32 = std::fs::read_to_string(pidfile).expect("pid").trim().parse().expect("pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).expect("signal");
+}
+
+/// The agent's frr_speaker_last_apply_timestamp_seconds: the wall clock as the agent sees it.
+fn last_apply_stamp(lab: &Lab) -> i64 {
+    let m = lab.metrics(1);
+    let line = m.lines().find(|l| l.starts_with("frr_speaker_last_apply_timestamp_seconds ")).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as i64
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+}
+
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+#[test]
+fn hanging_bgpd_and_clock_jumps() {
+    let mut lab = Lab::new("hng", 1, &RouterOpts::default());
+    // Short timeouts so that a stopped bgpd is given up on within the test.
+    lab.agent_args = ["--frr-timeout", "2", "--apply-timeout", "3"].map(String::from).to_vec();
+    // The agent's wall clock comes from this file (libfaketime); its monotonic clock is the real
+    // one, as on a host whose clock is stepped (NTP, an operator's `date -s`).
+    let clock = std::env::temp_dir().join("frr-speaker-hng-clock");
+    std::fs::write(&clock, "+0\n").expect("clock file");
+    lab.agent_env = vec![
+        ("LD_PRELOAD".into(), FAKETIME.into()),
+        ("FAKETIME_TIMESTAMP_FILE".into(), clock.display().to_string()),
+        ("FAKETIME_NO_CACHE".into(), "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+    ];
+    assert!(std::path::Path::new(FAKETIME).exists(), "libfaketime installed (make deps)");
+    lab.put("config.yaml", CONFIG);
+    lab.put("a.yaml", &services("a", 20, |i| format!("203.0.113.{i}")));
+    lab.start_agent(1);
+    assert!(wait_for(T, || v4(&lab) == 20).is_some(), "20 routes at the router");
+    assert!(wait_for(T, || last_apply_stamp(&lab) > 0).is_some(), "an apply recorded");
+    let pid = lab.agent_pid(1).expect("agent");
+    let monitor = RouteMonitor::start(&lab.router(), "-4");
+    std::thread::sleep(Duration::from_millis(500));
+    monitor.drain();
+    let sessions = lab.session("192.0.2.11");
+
+    // bgpd stops answering (SIGSTOP: its socket still accepts connections) while a Service is added.
+    let pidfile = common::socket_dir(&lab.node(1)).join("bgpd.pid");
+    signal_pid_file(&pidfile, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(300));
+    lab.put("b.yaml", &services("b", 1, |_| "203.0.113.100".into()));
+    // The fast apply times out (3 s), then the reconcile's `show running-config` (2 s): the
+    // apply fails and is retried with backoff (bgpd's hold time at the router is 9 s).
+    let timed_out = wait_for(Duration::from_secs(7), || {
+        let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
+        log.lines().any(|l| l.contains("FRR keeps what it runs") && l.contains("timed out after 2s"))
+    });
+    signal_pid_file(&pidfile, nix::sys::signal::Signal::SIGCONT);
+    assert!(timed_out.is_some(), "the agent gives up on the stopped bgpd and says so");
+    let back = wait_for(T, || v4(&lab) == 21);
+    println!(
+        "apply failed on the stopped bgpd after {timed_out:?}; after SIGCONT the route reached the router in {back:?}"
+    );
+    assert!(back.is_some(), "the change is applied once bgpd answers again, without an agent restart");
+    assert_eq!(lab.agent_pid(1), Some(pid), "same agent process");
+    assert_eq!(lab.session("192.0.2.11"), sessions, "the BGP session did not reset");
+    // A later change takes the fast path again (the agent is not stuck in backoff).
+    lab.put("c.yaml", &services("c", 1, |_| "203.0.113.101".into()));
+    let quick = wait_for(T, || v4(&lab) == 22);
+    println!("next change after recovery: {quick:?}");
+    assert!(quick.is_some_and(|d| d < Duration::from_secs(3)), "next change applied promptly: {quick:?}");
+
+    // The wall clock jumps a year forward, then a day back: changes still land at once.
+    for (offset, secs, n, ip) in
+        [("+31536000", 31_536_000i64, 23, "203.0.113.102"), ("-86400", -86_400, 24, "203.0.113.103")]
+    {
+        std::fs::write(&clock, format!("{offset}\n")).expect("clock file");
+        std::thread::sleep(Duration::from_millis(200));
+        lab.put(&format!("jump{n}.yaml"), &services(&format!("j{n}-"), 1, |_| ip.to_string()));
+        let took = wait_for(T, || v4(&lab) == n);
+        println!("clock {offset}s: change at the router in {took:?}");
+        assert!(took.is_some_and(|d| d < Duration::from_secs(3)), "change after a clock jump of {offset}s: {took:?}");
+        let stamp = last_apply_stamp(&lab);
+        assert!((stamp - (unix_now() + secs)).abs() < 60, "the agent's clock moved by {offset}s (stamp {stamp})");
+    }
+
+    // A manifest replaced by one with the same size and an older modification time (written
+    // while the clock was behind) is read all the same: the cache compares stamps, never orders them.
+    let staged = std::env::temp_dir().join("frr-speaker-hng-staged.yaml");
+    let old = services("b", 1, |_| "203.0.113.100".into());
+    let new = services("b", 1, |_| "203.0.113.200".into());
+    assert_eq!(old.len(), new.len());
+    std::fs::write(&staged, &new).expect("staged");
+    let st = Command::new("touch").args(["-d", "2 days ago"]).arg(&staged).status().expect("touch");
+    assert!(st.success());
+    std::fs::rename(&staged, lab.manifests.join("b.yaml")).expect("same filesystem (temp dir)");
+    let replaced = wait_for(T, || lab.next_hops("203.0.113.200/32").len() == 1 && v4(&lab) == 24);
+    assert!(replaced.is_some(), "the older-stamped file was read");
+
+    let deleted: Vec<String> = monitor.lines().into_iter().filter(|l| l.starts_with("Deleted")).collect();
+    assert_eq!(deleted.len(), 1, "only the replaced address was withdrawn: {deleted:?}");
+    assert!(deleted[0].contains("203.0.113.100"), "{deleted:?}");
+    assert_eq!(lab.agent_pid(1), Some(pid), "never restarted");
+    let _ = std::fs::remove_file(&clock);
 }

@@ -472,3 +472,103 @@ async fn agent_restart_and_apiserver_outage_withdraw_nothing() {
     assert_eq!(deleted.len(), 1, "only s7 was withdrawn: {deleted:?}");
     assert!(deleted[0].contains("203.0.113.7 "), "{deleted:?}");
 }
+
+/// Where a BGP password could leak, checked with the agent logging at `trace`: its log, /metrics,
+/// every status object, every Event, and the command line of every process on the machine. A
+/// password later replaced by an invalid one is reported by field, never by value, and the
+/// session keeps the last good one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_stay_out_of_logs_metrics_status_and_events() {
+    use k8s_openapi::api::core::v1::Secret;
+    use tokio::task::block_in_place;
+    const GOOD: &str = "Zq7-secret-Kx9#w";
+    const BAD: &str = "Yp4 leaked!pass";
+    let cp = block_in_place(|| common::controlplane::ControlPlane::start("kube3"));
+    let client = cp.client("admin-token").await;
+    install(&client).await;
+    let ns = "metallb-system";
+    let pp = PostParams::default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = serde_json::json!({"metadata": {"name": "bgp-auth"}, "type": "kubernetes.io/basic-auth",
+        "stringData": {"password": GOOD}});
+    secrets.create(&pp, &obj(secret)).await.expect("secret");
+    let peers: Api<BgpPeer> = Api::namespaced(client.clone(), ns);
+    peers
+        .patch(
+            "router",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"passwordSecret": {"name": "bgp-auth"}}})),
+        )
+        .await
+        .expect("peer");
+    create_service(&client, "web", "203.0.113.10").await;
+    let opts = RouterOpts { password: Some(GOOD.into()), ..Default::default() };
+    let mut lab = block_in_place(|| Lab::new("fsk3", 1, &opts));
+    lab.agent_env = vec![("RUST_LOG".into(), "trace".into())];
+    lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17483);
+    let hops = vec!["192.0.2.11".to_string()];
+    let up = block_in_place(|| wait_for(T, || lab.next_hops("203.0.113.10/32") == hops));
+    assert!(up.is_some(), "the MD5-protected session carries the route");
+
+    // The Secret changes to a password FRR's config cannot hold: reported, nothing applied.
+    secrets
+        .patch("bgp-auth", &PatchParams::default(), &Patch::Merge(serde_json::json!({"stringData": {"password": BAD}})))
+        .await
+        .expect("patch secret");
+    let states: Api<ConfigurationState> = Api::namespaced(client.clone(), ns);
+    let invalid = eventually(T, || async {
+        let cs = states.get_opt("speaker-node1").await.expect("get");
+        cs.and_then(|c| c.status).is_some_and(|s| s.result == "Invalid" && s.last_error.contains("spec.passwordSecret"))
+    })
+    .await;
+    assert!(invalid, "the bad password is reported by field: {:?}", states.get_opt("speaker-node1").await);
+    let warned = eventually(T, || async { !events_for(&client, ns, "router", "InvalidConfig").await.is_empty() }).await;
+    assert!(warned, "a Warning event on the BGPPeer");
+    let before = lab.session("192.0.2.11");
+    block_in_place(|| std::thread::sleep(Duration::from_secs(2)));
+    assert_eq!(lab.session("192.0.2.11"), before, "the session keeps the last good password");
+    assert_eq!(lab.next_hops("203.0.113.10/32"), hops);
+
+    // Everything the agent wrote or shows, and every process's command line.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    seen.push(("agent log".into(), std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default()));
+    let metrics = block_in_place(|| {
+        std::process::Command::new("curl").args(["-s", "127.0.0.1:17483/metrics"]).output().expect("curl")
+    });
+    seen.push(("metrics".into(), String::from_utf8_lossy(&metrics.stdout).into_owned()));
+    let all = ListParams::default();
+    let s1 = Api::<ServiceBgpStatus>::namespaced(client.clone(), ns).list(&all).await.expect("list");
+    let s2 = Api::<BgpSessionState>::namespaced(client.clone(), ns).list(&all).await.expect("list");
+    let s3 = states.list(&all).await.expect("list");
+    let ev = Api::<Event>::all(client.clone()).list(&all).await.expect("events");
+    for (what, items) in [
+        ("ServiceBGPStatus", serde_json::to_string(&s1.items)),
+        ("BGPSessionState", serde_json::to_string(&s2.items)),
+        ("ConfigurationState", serde_json::to_string(&s3.items)),
+        ("Events", serde_json::to_string(&ev.items)),
+    ] {
+        seen.push((what.into(), items.expect("json")));
+    }
+    for p in std::fs::read_dir("/proc").expect("proc").flatten() {
+        if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {
+            seen.push((format!("{}/cmdline", p.path().display()), String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    assert!(seen.len() > 10 && seen[0].1.contains("TRACE"), "the log is at trace level");
+    assert!(s3.items.len() == 1 && !ev.items.is_empty(), "there is status and there are Events to look at");
+    for pw in [GOOD, BAD] {
+        // k8s-openapi serializes bytes as base64, as a Secret's data.
+        let b64 = serde_json::to_string(&k8s_openapi::ByteString(pw.as_bytes().to_vec())).expect("b64");
+        let b64 = b64.trim_matches('"').to_string();
+        for (what, text) in &seen {
+            assert!(!text.contains(pw), "{what} contains the password {pw:?}");
+            assert!(!text.contains(&b64), "{what} contains the password {pw:?} in base64");
+        }
+    }
+    // The one place it belongs: frr.conf, mode 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let conf = std::path::Path::new("/etc/frr").join(lab.node(1)).join("frr.conf");
+    let meta = std::fs::metadata(&conf).expect("frr.conf");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&conf).expect("read").contains(&format!("password {GOOD}")));
+}

@@ -17,11 +17,23 @@ use super::vty::{Answer, VtyConn, VtyError};
 
 /// Daemons the agent needs (their vty sockets are `<dir>/<daemon>.vty`).
 pub const DAEMONS: &[&str] = &["zebra", "bgpd", "bfdd"];
-/// A `show` or `clear` must answer within this over the vty socket; bgpd answers
-/// `show running-config` for 10,000 prefixes in a few milliseconds.
-const SHOW_TIMEOUT: Duration = Duration::from_secs(20);
-/// Applying 10,000 lines takes about a second in FRR 8.4; this leaves room for a loaded machine.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a daemon may take to answer before the agent gives up on the connection (a hung or
+/// stopped daemon: the agent then retries with backoff and reconciles once it answers again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A `show` or `clear`; bgpd answers `show running-config` for 10,000 prefixes in a few
+    /// milliseconds.
+    pub show: Duration,
+    /// One apply script; 10,000 lines take about a second in FRR 8.4, this leaves room for a
+    /// loaded machine.
+    pub apply: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { show: Duration::from_secs(20), apply: Duration::from_secs(120) }
+    }
+}
 /// Passes of diff + apply before a difference is reported as refused by FRR (removing BFD from a
 /// neighbor can take two).
 const MAX_PASSES: usize = 3;
@@ -75,16 +87,22 @@ pub struct FrrVty {
     zebra: VtyConn,
     bgpd: VtyConn,
     bfdd: VtyConn,
+    timeouts: Timeouts,
 }
 
 impl FrrVty {
     pub fn new(socket_dir: impl Into<PathBuf>) -> Self {
+        Self::with_timeouts(socket_dir, Timeouts::default())
+    }
+
+    pub fn with_timeouts(socket_dir: impl Into<PathBuf>, timeouts: Timeouts) -> Self {
         let socket_dir = socket_dir.into();
         FrrVty {
             zebra: VtyConn::new(&socket_dir, "zebra"),
             bgpd: VtyConn::new(&socket_dir, "bgpd"),
             bfdd: VtyConn::new(&socket_dir, "bfdd"),
             socket_dir,
+            timeouts,
         }
     }
 
@@ -171,7 +189,8 @@ impl FrrControl for FrrVty {
         // bgpd has none while zebra's copies would still show in the merged config.
         let mut text = String::new();
         for c in [&self.bgpd, &self.bfdd] {
-            let a = c.run(&["show running-config"], SHOW_TIMEOUT).await.map_err(vty_err("show running-config"))?;
+            let a =
+                c.run(&["show running-config"], self.timeouts.show).await.map_err(vty_err("show running-config"))?;
             let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
             if a.status != 0 {
                 return Err(FrrError::Vtysh { what: "show running-config", msg: first_line(&a.output) });
@@ -191,7 +210,7 @@ impl FrrControl for FrrVty {
             cmds.extend(lines.iter().copied());
             cmds.push("end");
             let conn = self.conn(target);
-            let answers = match conn.run(&cmds, APPLY_TIMEOUT).await {
+            let answers = match conn.run(&cmds, self.timeouts.apply).await {
                 Ok(a) => a,
                 Err(e) => {
                     conn.reset().await;
@@ -209,16 +228,16 @@ impl FrrControl for FrrVty {
     }
 
     async fn command(&self, cmd: &str) -> Result<String, FrrError> {
-        one_command(&self.bgpd, cmd).await
+        one_command(&self.bgpd, cmd, self.timeouts.show).await
     }
 
     async fn bfd_command(&self, cmd: &str) -> Result<String, FrrError> {
-        one_command(&self.bfdd, cmd).await
+        one_command(&self.bfdd, cmd, self.timeouts.show).await
     }
 }
 
-async fn one_command(conn: &VtyConn, cmd: &str) -> Result<String, FrrError> {
-    let a = conn.run(&[cmd], SHOW_TIMEOUT).await.map_err(vty_err("command"))?;
+async fn one_command(conn: &VtyConn, cmd: &str, timeout: Duration) -> Result<String, FrrError> {
+    let a = conn.run(&[cmd], timeout).await.map_err(vty_err("command"))?;
     let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
     if a.status != 0 {
         return Err(FrrError::Vtysh { what: "command", msg: first_line(&a.output) });

@@ -122,6 +122,9 @@ pub struct Lab {
     pub nodes: usize,
     pub manifests: PathBuf,
     agents: Vec<Option<Child>>,
+    /// Extra flags and environment for agents started from now on.
+    pub agent_args: Vec<String>,
+    pub agent_env: Vec<(String, String)>,
     _ns: Namespaces,
 }
 
@@ -143,7 +146,15 @@ impl Lab {
         let manifests = std::env::temp_dir().join(format!("frr-speaker-{prefix}-manifests"));
         let _ = std::fs::remove_dir_all(&manifests);
         std::fs::create_dir_all(&manifests).expect("manifests dir");
-        Lab { prefix: prefix.to_string(), nodes, manifests, agents: (0..nodes).map(|_| None).collect(), _ns: ns }
+        Lab {
+            prefix: prefix.to_string(),
+            nodes,
+            manifests,
+            agents: (0..nodes).map(|_| None).collect(),
+            agent_args: Vec::new(),
+            agent_env: Vec::new(),
+            _ns: ns,
+        }
     }
 
     pub fn router(&self) -> String {
@@ -189,7 +200,9 @@ impl Lab {
             .arg("--vty-socket-dir")
             .arg(socket_dir(&node))
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(&self.agent_args)
             .env("RUST_LOG", "info,frr_speaker=debug")
+            .envs(self.agent_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
