@@ -55,6 +55,7 @@ fuzz:
 ## bench: render/load 10,000 prefixes, then the agent in the namespace lab (root; several minutes).
 bench: deps
 	$(CARGO) bench --locked --bench render_load
+	$(CARGO) bench --locked --bench alloc
 	$(CARGO) bench --locked --bench lab_apply
 	$(CARGO) bench --locked --bench flows
 

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: sources -> index (snapshot) -> desired::compute (pure) -> frr::render (pure)
 //! -> FRR. See README.md for the whole picture.
+pub mod alloc;
 pub mod app;
 pub mod desired;
 pub mod frr;

@@ -36,10 +36,43 @@ enum Cmd {
     /// File mode (--manifests DIR) watches a directory of manifests; without it the agent watches
     /// Kubernetes (in-cluster config, or KUBECONFIG). Logging: RUST_LOG (default info), to stderr.
     Run(RunArgs),
+    /// Run the IP allocator: give Services of type LoadBalancer their addresses from the
+    /// IPAddressPools (MetalLB's semantics and annotations). Safe with several replicas: one
+    /// leads (a coordination.k8s.io Lease), the others wait. Logging: RUST_LOG (default info).
+    Controller(ControllerArgs),
     /// Print this node's BGP sessions, BFD sessions and announced prefixes, read from the
     /// co-located FRR through its vty sockets (run it where the agent runs, e.g. with
     /// `kubectl exec -c frr-speaker`). Exit 1 if FRR does not answer.
     Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct ControllerArgs {
+    /// Namespace of the IPAddressPools and of the Lease.
+    #[arg(long, default_value = "metallb-system")]
+    namespace: String,
+    /// Handle only Services with this spec.loadBalancerClass (default: Services without one).
+    #[arg(long)]
+    lb_class: Option<String>,
+    /// This replica's name in the Lease (default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Name of the coordination.k8s.io Lease the replicas compete for.
+    #[arg(long, default_value = "frr-speaker-controller")]
+    lease_name: String,
+    /// Seconds a lease holds without renewal before another replica takes it.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    lease_duration: u64,
+    /// Seconds the leader keeps trying to renew before it gives up and exits (less than
+    /// --lease-duration).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    renew_deadline: u64,
+    /// Seconds between attempts to take or renew the lease.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=600))]
+    retry_period: u64,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:7473")]
+    metrics_addr: std::net::SocketAddr,
 }
 
 #[derive(Args)]
@@ -134,6 +167,7 @@ fn main() -> ExitCode {
         Cmd::Render(o) => offline(o, true),
         Cmd::Check(o) => offline(o, false),
         Cmd::Run(a) => run(a),
+        Cmd::Controller(a) => controller(a),
         Cmd::Status(a) => status(a),
         Cmd::Crds => match crds_yaml() {
             Ok(y) => {
@@ -202,7 +236,7 @@ fn offline(o: Offline, print_config: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(a: RunArgs) -> ExitCode {
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -211,6 +245,52 @@ fn run(a: RunArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn block_on(what: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(what) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn controller(a: ControllerArgs) -> ExitCode {
+    init_logging();
+    if a.renew_deadline >= a.lease_duration {
+        eprintln!("error: --renew-deadline must be less than --lease-duration");
+        return ExitCode::FAILURE;
+    }
+    let identity = a.identity.unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "frr-speaker-controller".into())
+    });
+    let cfg = frr_speaker::alloc::controller::ControllerConfig {
+        namespace: a.namespace,
+        lb_class: a.lb_class,
+        identity,
+        lease_name: a.lease_name,
+        lease_duration: std::time::Duration::from_secs(a.lease_duration),
+        renew_deadline: std::time::Duration::from_secs(a.renew_deadline),
+        retry_period: std::time::Duration::from_secs(a.retry_period),
+        metrics_addr: a.metrics_addr,
+    };
+    block_on(frr_speaker::alloc::controller::run(cfg))
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    init_logging();
     let cfg = app::RunConfig {
         node: a.node,
         manifests: a.manifests,
@@ -228,18 +308,5 @@ fn run(a: RunArgs) -> ExitCode {
             apply: std::time::Duration::from_secs(a.apply_timeout),
         },
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(app::run(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(app::run(cfg))
 }

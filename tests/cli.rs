@@ -82,3 +82,10 @@ fn missing_path_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("error: Manifest does/not/exist.yaml: cannot read"));
 }
+
+#[test]
+fn controller_rejects_a_renew_deadline_not_below_the_lease_duration() {
+    let out = bin(&["controller", "--lease-duration", "5", "--renew-deadline", "5", "--metrics-addr", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--renew-deadline must be less than --lease-duration"), "{}", text(&out.stderr));
+}

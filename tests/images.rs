@@ -42,6 +42,16 @@ fn dockerfiles_scripts_and_deploy_agree() {
     );
     // The FRR container waits for the marker the agent keeps while it drains.
     assert!(ds.contains(&format!("/var/run/frr/{}", frr_speaker::app::DRAIN_MARKER)));
+    // The controller runs the agent's image as the same user; its args parse.
+    let ctl = std::fs::read_to_string(root().join("deploy/controller.yaml")).expect("read");
+    assert!(ctl.contains("image: frr-speaker:dev") && ctl.contains("runAsUser: 65532"));
+    let args = ctl.lines().find_map(|l| l.trim().strip_prefix("args: [")).expect("controller args");
+    let args: Vec<&str> = args.trim_end_matches(']').split(',').map(str::trim).collect();
+    assert_eq!(args[0], "controller");
+    let mut help = vec!["--help"];
+    help.splice(0..0, args.iter().copied());
+    let out = Command::new(env!("CARGO_BIN_EXE_frr-speaker")).args(&help).output().expect("runs");
+    assert!(out.status.success(), "deploy/controller.yaml args: {}", String::from_utf8_lossy(&out.stderr));
     let daemons = std::fs::read_to_string(root().join("frr/daemons")).expect("read");
     assert!(daemons.contains("bgpd=yes") && daemons.contains("bfdd=yes"));
 }

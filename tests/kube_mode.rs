@@ -6,11 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde::Deserialize;
 
 use common::{wait_for, Lab, RouterOpts};
 use frr_speaker::model::crds::{
@@ -24,31 +23,7 @@ fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
     serde_json::from_value(v).expect("object")
 }
 
-/// Create every object of a deploy/ file through its typed API (`dry_run`: server-side only).
-async fn apply_file(client: &kube::Client, file: &str, dry_run: bool) {
-    use k8s_openapi::api::apps::v1::DaemonSet;
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    let text = std::fs::read_to_string(common::root().join(file)).expect("deploy file");
-    let pp = PostParams { dry_run, ..Default::default() };
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let v = serde_json::Value::deserialize(doc).expect("yaml");
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
-        let kind = v["kind"].as_str().unwrap_or("").to_string();
-        let c = client.clone();
-        let res = match kind.as_str() {
-            "Namespace" => Api::<Namespace>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
-            "ServiceAccount" => Api::<ServiceAccount>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
-            "ClusterRole" => Api::<ClusterRole>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
-            "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
-            "Role" => Api::<Role>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
-            "RoleBinding" => Api::<RoleBinding>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
-            "DaemonSet" => Api::<DaemonSet>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
-            other => panic!("{file}: unexpected kind {other}"),
-        };
-        res.unwrap_or_else(|e| panic!("{file}: {kind}: {e}"));
-    }
-}
+use common::controlplane::apply_file;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_created_through_the_api_reach_the_router() {

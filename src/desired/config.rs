@@ -309,7 +309,7 @@ fn pool(p: &Obj<IpAddressPoolSpec>) -> Result<PoolConf, Vec<Problem>> {
 }
 
 /// `192.0.2.0/28` or `192.0.2.10-192.0.2.20` (spaces around `-` allowed).
-fn parse_range(s: &str) -> Result<(IpAddr, IpAddr), String> {
+pub fn parse_range(s: &str) -> Result<(IpAddr, IpAddr), String> {
     if let Some((a, b)) = s.split_once('-') {
         let (Ok(a), Ok(b)) = (values::parse_unicast_ip(a.trim()), values::parse_unicast_ip(b.trim())) else {
             return Err(format!("{:?} is neither a CIDR nor a range of two addresses", truncate(s)));

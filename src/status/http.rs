@@ -26,6 +26,14 @@ pub struct Health {
 }
 
 pub async fn serve(listener: TcpListener, metrics: Metrics, health: Arc<Health>) {
+    serve_with(listener, Arc::new(move |path: &str| respond(path, &metrics, &health))).await
+}
+
+/// What a path answers: status code and body.
+pub type Responder = Arc<dyn Fn(&str) -> (StatusCode, String) + Send + Sync>;
+
+/// Serve `respond` over HTTP/1 until the task is dropped.
+pub async fn serve_with(listener: TcpListener, respond: Responder) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -35,11 +43,13 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, health: Arc<Health>)
                 continue;
             }
         };
-        let (metrics, health) = (metrics.clone(), health.clone());
+        let respond = respond.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let (metrics, health) = (metrics.clone(), health.clone());
-                async move { Ok::<_, Infallible>(respond(req.uri().path(), &metrics, &health)) }
+                let (code, body) = respond(req.uri().path());
+                let mut r = Response::new(Full::new(Bytes::from(body)));
+                *r.status_mut() = code;
+                async move { Ok::<_, Infallible>(r) }
             });
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
                 debug!(peer = %peer, error = %e, "metrics connection");
@@ -48,8 +58,8 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, health: Arc<Health>)
     }
 }
 
-fn respond(path: &str, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
-    let (code, body) = match path {
+fn respond(path: &str, metrics: &Metrics, health: &Health) -> (StatusCode, String) {
+    match path {
         "/metrics" => (StatusCode::OK, metrics.encode()),
         "/healthz" => (StatusCode::OK, "ok\n".to_string()),
         "/readyz" => {
@@ -62,10 +72,7 @@ fn respond(path: &str, metrics: &Metrics, health: &Health) -> Response<Full<Byte
             }
         }
         _ => (StatusCode::NOT_FOUND, "not found\n".to_string()),
-    };
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = code;
-    r
+    }
 }
 
 pub fn bind_addr(s: &str) -> Result<SocketAddr, String> {

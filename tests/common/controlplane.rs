@@ -106,7 +106,7 @@ impl ControlPlane {
         run(Command::new("openssl").args(["rsa", "-in", &d("sa.key"), "-pubout", "-out", &d("sa.pub")]));
         std::fs::write(
             dir.join("tokens.csv"),
-            "admin-token,admin,admin-uid,\"system:masters\"\nspeaker-token,system:serviceaccount:metallb-system:frr-speaker,speaker-uid,\"system:serviceaccounts,system:serviceaccounts:metallb-system\"\n",
+            "admin-token,admin,admin-uid,\"system:masters\"\nspeaker-token,system:serviceaccount:metallb-system:frr-speaker,speaker-uid,\"system:serviceaccounts,system:serviceaccounts:metallb-system\"\ncontroller-token,system:serviceaccount:metallb-system:frr-speaker-controller,controller-uid,\"system:serviceaccounts,system:serviceaccounts:metallb-system\"\n",
         )
         .expect("tokens");
 
@@ -276,4 +276,38 @@ pub async fn install_crds(client: &kube::Client) -> Vec<String> {
         assert!(established, "{name} never became Established");
     }
     names
+}
+
+/// Create every object of a deploy/ file through its typed API (`dry_run`: server-side only).
+pub async fn apply_file(client: &kube::Client, file: &str, dry_run: bool) {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    use kube::api::{Api, PostParams};
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(super::root().join(file)).expect("deploy file");
+    let pp = PostParams { dry_run, ..Default::default() };
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let v = serde_json::Value::deserialize(doc).expect("yaml");
+        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let kind = v["kind"].as_str().unwrap_or("").to_string();
+        let c = client.clone();
+        let res = match kind.as_str() {
+            "Namespace" => Api::<Namespace>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
+            "ServiceAccount" => Api::<ServiceAccount>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "ClusterRole" => Api::<ClusterRole>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
+            "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(c).create(&pp, &obj(v)).await.map(|_| ()),
+            "Role" => Api::<Role>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "RoleBinding" => Api::<RoleBinding>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "DaemonSet" => Api::<DaemonSet>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            "Deployment" => Api::<Deployment>::namespaced(c, &ns).create(&pp, &obj(v)).await.map(|_| ()),
+            other => panic!("{file}: unexpected kind {other}"),
+        };
+        res.unwrap_or_else(|e| panic!("{file}: {kind}: {e}"));
+    }
+}
+
+fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
+    serde_json::from_value(v).expect("object")
 }

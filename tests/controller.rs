@@ -1,0 +1,373 @@
+//! `frr-speaker controller` against a real kube-apiserver + etcd, running as the ServiceAccount of
+//! deploy/controller.yaml: allocation, explicit addresses, sharing, exhaustion, release, pool
+//! shrink, pool status and metrics, restart stability, two replicas with leader election, and the
+//! whole path: the controller allocates, the speaker announces, the router has the route.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use common::controlplane::{apply_file, ControlPlane};
+use common::{wait_for, Lab, RouterOpts};
+use frr_speaker::model::crds::{
+    BgpAdvertisement, BgpAdvertisementSpec, BgpPeer, BgpPeerSpec, IpAddressPool, IpAddressPoolSpec,
+};
+
+const T: Duration = Duration::from_secs(30);
+const POOL: &str = "metallb.io/ip-allocated-from-pool";
+
+fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
+    serde_json::from_value(v).expect("object")
+}
+
+/// A controller process, killed on drop.
+struct Controller {
+    child: Option<Child>,
+    log: std::path::PathBuf,
+}
+
+impl Controller {
+    fn start(kubeconfig: &std::path::Path, identity: &str, port: u16) -> Controller {
+        let log = std::env::temp_dir().join(format!("frr-speaker-controller-{identity}.log"));
+        let _ = std::fs::remove_file(&log);
+        let child = Command::new(env!("CARGO_BIN_EXE_frr-speaker"))
+            .args(["controller", "--identity", identity, "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--lease-duration", "4", "--renew-deadline", "3", "--retry-period", "1"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,frr_speaker=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("controller starts");
+        Controller { child: Some(child), log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&mut self, sig: nix::sys::signal::Signal) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig);
+            let _ = c.wait();
+        }
+        self.child = None;
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+async fn create_service(client: &kube::Client, name: &str, annotations: serde_json::Value, ports: serde_json::Value) {
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    let svc = json!({"metadata": {"name": name, "annotations": annotations},
+        "spec": {"type": "LoadBalancer", "ports": ports, "selector": {"app": name}}});
+    svcs.create(&PostParams::default(), &obj(svc)).await.expect("service");
+    let slice = json!({
+        "metadata": {"name": format!("{name}-1"), "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["198.51.100.200"], "nodeName": "node1", "conditions": {"ready": true}}]
+    });
+    Api::<EndpointSlice>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &obj(slice))
+        .await
+        .expect("endpointslice");
+}
+
+fn tcp(port: i32) -> serde_json::Value {
+    json!([{"port": port, "protocol": "TCP"}])
+}
+
+/// (ingress IPs, pool annotation) of every Service.
+async fn assignments(client: &kube::Client) -> BTreeMap<String, (Vec<String>, Option<String>)> {
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    let mut out = BTreeMap::new();
+    for s in svcs.list(&ListParams::default()).await.expect("list").items {
+        let ips = s
+            .status
+            .and_then(|s| s.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .map(|i| i.into_iter().filter_map(|i| i.ip).collect())
+            .unwrap_or_default();
+        let pool = s.metadata.annotations.and_then(|a| a.get(POOL).cloned());
+        out.insert(s.metadata.name.unwrap_or_default(), (ips, pool));
+    }
+    out
+}
+
+async fn ips_of(client: &kube::Client, name: &str) -> Vec<String> {
+    assignments(client).await.remove(name).map(|(ips, _)| ips).unwrap_or_default()
+}
+
+async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f().await {
+            return Some(t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+async fn notes(client: &kube::Client, name: &str, reason: &str) -> Vec<String> {
+    let evs: Api<Event> = Api::namespaced(client.clone(), "default");
+    let lp = ListParams::default().fields(&format!("regarding.name={name}"));
+    evs.list(&lp)
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+async fn holder(client: &kube::Client) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "metallb-system");
+    leases.get_opt("frr-speaker-controller").await.ok().flatten().and_then(|l| l.spec?.holder_identity)
+}
+
+async fn pool_status(client: &kube::Client, name: &str) -> Option<(u64, u64)> {
+    let pools: Api<IpAddressPool> = Api::namespaced(client.clone(), "metallb-system");
+    let s = pools.get(name).await.ok()?.status?;
+    Some((s.assigned_ipv4, s.available_ipv4))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_allocates_and_the_router_sees_it() {
+    use tokio::task::block_in_place;
+    let cp = block_in_place(|| ControlPlane::start("ctl"));
+    let client = cp.client("admin-token").await;
+    common::controlplane::install_crds(&client).await;
+    for f in ["deploy/namespace.yaml", "deploy/rbac.yaml", "deploy/controller.yaml"] {
+        apply_file(&client, f, false).await;
+    }
+    let ns = "metallb-system";
+    let pp = PostParams::default();
+    let pools: Api<IpAddressPool> = Api::namespaced(client.clone(), ns);
+    let public = IpAddressPoolSpec {
+        addresses: vec!["203.0.113.0/26".into()],
+        avoid_buggy_ips: Some(true),
+        ..Default::default()
+    };
+    pools.create(&pp, &IpAddressPool::new("public", public)).await.expect("pool");
+    let tiny =
+        IpAddressPoolSpec { addresses: vec!["198.51.100.0/31".into()], auto_assign: Some(false), ..Default::default() };
+    pools.create(&pp, &IpAddressPool::new("tiny", tiny)).await.expect("pool");
+    // The speaker's side: node1, a peer, an advertisement.
+    Api::<Node>::all(client.clone()).create(&pp, &obj(json!({"metadata": {"name": "node1"}}))).await.expect("node");
+    let peer = BgpPeerSpec {
+        my_asn: 64512,
+        peer_asn: Some(64500),
+        peer_address: Some("192.0.2.1".into()),
+        hold_time: Some("9s".into()),
+        keepalive_time: Some("3s".into()),
+        connect_time: Some("2s".into()),
+        ..Default::default()
+    };
+    Api::<BgpPeer>::namespaced(client.clone(), ns).create(&pp, &BgpPeer::new("router", peer)).await.expect("peer");
+    Api::<BgpAdvertisement>::namespaced(client.clone(), ns)
+        .create(&pp, &BgpAdvertisement::new("all", BgpAdvertisementSpec::default()))
+        .await
+        .expect("ad");
+    let mut lab = block_in_place(|| Lab::new("fsc", 1, &RouterOpts::default()));
+    lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17490);
+    let kubeconfig = cp.kubeconfig_for("controller-token");
+    let mut a = Controller::start(&kubeconfig, "ctl-a", 17491);
+
+    // Allocation, and the whole path to the router.
+    let t0 = Instant::now();
+    create_service(&client, "web", json!({}), tcp(80)).await;
+    let got = eventually(T, || async { ips_of(&client, "web").await == ["203.0.113.1"] }).await;
+    assert!(got.is_some(), "web got the first usable address: {:?}", assignments(&client).await);
+    let routed = block_in_place(|| wait_for(T, || lab.next_hops("203.0.113.1/32") == ["192.0.2.11"]));
+    assert!(routed.is_some(), "the router has web's address via node1");
+    println!("Service created → ingress {got:?}, → router route {:?} after creation", t0.elapsed());
+    assert_eq!(assignments(&client).await["web"].1.as_deref(), Some("public"));
+    assert!(
+        eventually(T, || async { !notes(&client, "web", "IPAllocated").await.is_empty() }).await.is_some(),
+        "an IPAllocated event"
+    );
+
+    // Explicit addresses, from a pool that does not auto-assign; a second claim conflicts.
+    create_service(&client, "fixed", json!({"metallb.io/loadBalancerIPs": "198.51.100.1"}), tcp(80)).await;
+    create_service(&client, "clash", json!({"metallb.universe.tf/loadBalancerIPs": "198.51.100.1"}), tcp(80)).await;
+    assert!(eventually(T, || async { ips_of(&client, "fixed").await == ["198.51.100.1"] }).await.is_some());
+    let conflict = eventually(T, || async {
+        notes(&client, "clash", "AllocationFailed")
+            .await
+            .iter()
+            .any(|n| n.contains("198.51.100.1 is already in use by default/fixed"))
+    })
+    .await;
+    assert!(conflict.is_some(), "conflict reported: {:?}", notes(&client, "clash", "AllocationFailed").await);
+    assert!(ips_of(&client, "clash").await.is_empty());
+
+    // Sharing: same key, other protocol on the same port.
+    create_service(
+        &client,
+        "dns-tcp",
+        json!({"metallb.io/allow-shared-ip": "dns"}),
+        json!([{"port": 53, "protocol": "TCP"}]),
+    )
+    .await;
+    create_service(
+        &client,
+        "dns-udp",
+        json!({"metallb.io/allow-shared-ip": "dns"}),
+        json!([{"port": 53, "protocol": "UDP"}]),
+    )
+    .await;
+    let shared = eventually(T, || async {
+        let a = ips_of(&client, "dns-tcp").await;
+        !a.is_empty() && a == ips_of(&client, "dns-udp").await
+    })
+    .await;
+    assert!(shared.is_some(), "one address for both: {:?}", assignments(&client).await);
+    let dns_ip = ips_of(&client, "dns-tcp").await;
+
+    // Exhaustion of a named pool, then release on delete hands the address on.
+    create_service(&client, "t1", json!({"metallb.io/address-pool": "tiny"}), tcp(80)).await;
+    assert!(eventually(T, || async { ips_of(&client, "t1").await == ["198.51.100.0"] }).await.is_some());
+    create_service(&client, "t2", json!({"metallb.io/address-pool": "tiny"}), tcp(80)).await;
+    let full = eventually(T, || async {
+        notes(&client, "t2", "AllocationFailed").await.iter().any(|n| n.contains("no available IPs in pool \"tiny\""))
+    })
+    .await;
+    assert!(full.is_some(), "exhaustion reported: {:?}", notes(&client, "t2", "AllocationFailed").await);
+    let counted = eventually(T, || async { pool_status(&client, "tiny").await == Some((2, 0)) }).await;
+    assert!(counted.is_some(), "pool status of tiny: {:?}", pool_status(&client, "tiny").await);
+    let m = block_in_place(|| Command::new("curl").args(["-s", "127.0.0.1:17491/metrics"]).output().expect("curl"));
+    let m = String::from_utf8_lossy(&m.stdout).into_owned();
+    assert!(m.contains("metallb_allocator_addresses_in_use_total{pool=\"tiny\"} 2"), "{m}");
+    assert!(m.contains("metallb_allocator_addresses_total{pool=\"public\"} 63"), "{m}");
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    svcs.delete("t1", &DeleteParams::default()).await.expect("delete");
+    let handed_on = eventually(T, || async { ips_of(&client, "t2").await == ["198.51.100.0"] }).await;
+    assert!(handed_on.is_some(), "t2 gets the released address");
+
+    // Type change: the address and the annotation go.
+    svcs.patch(
+        "dns-udp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"type": "ClusterIP", "ports": [{"port": 53, "protocol": "UDP"}]}})),
+    )
+    .await
+    .expect("patch");
+    let cleared = eventually(T, || async {
+        assignments(&client).await.get("dns-udp").is_some_and(|(ips, pool)| ips.is_empty() && pool.is_none())
+    })
+    .await;
+    assert!(cleared.is_some(), "ClusterIP Service released: {:?}", assignments(&client).await);
+    assert_eq!(ips_of(&client, "dns-tcp").await, dns_ip, "the other sharer keeps it");
+
+    // The pool shrinks under web's address: web moves, nobody else does, the router follows.
+    let before = assignments(&client).await;
+    pools
+        .patch(
+            "public",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"addresses": ["203.0.113.2-203.0.113.62"]}})),
+        )
+        .await
+        .expect("shrink");
+    let moved = eventually(T, || async {
+        let w = ips_of(&client, "web").await;
+        !w.is_empty() && w != ["203.0.113.1"]
+    })
+    .await;
+    assert!(moved.is_some(), "web moved into the pool");
+    let after = assignments(&client).await;
+    for (name, v) in &before {
+        if name != "web" {
+            assert_eq!(after.get(name), Some(v), "{name} untouched by the shrink");
+        }
+    }
+    let web_ip = after["web"].0[0].clone();
+    assert!(!after.iter().any(|(n, (ips, _))| n != "web" && ips.contains(&web_ip)), "no address taken from another");
+    let followed = block_in_place(|| {
+        wait_for(T, || {
+            lab.next_hops(&format!("{web_ip}/32")) == ["192.0.2.11"] && lab.next_hops("203.0.113.1/32").is_empty()
+        })
+    });
+    assert!(followed.is_some(), "the router moved with web");
+
+    // A crashed controller's successor keeps every assignment.
+    let snapshot = assignments(&client).await;
+    a.signal(nix::sys::signal::Signal::SIGKILL);
+    let mut b = Controller::start(&kubeconfig, "ctl-b", 17492);
+    let t_kill = Instant::now();
+    let led = eventually(T, || async { holder(&client).await.as_deref() == Some("ctl-b") }).await;
+    assert!(led.is_some(), "ctl-b took the lease");
+    println!("after a SIGKILLed leader, the next took the lease in {:?}", t_kill.elapsed());
+    let passed = eventually(T, || async { b.log().contains("allocation pass") }).await;
+    assert!(passed.is_some());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(assignments(&client).await, snapshot, "nothing changed across the restart");
+
+    // Two replicas: the second waits; Services created in a burst get distinct addresses.
+    let mut a = Controller::start(&kubeconfig, "ctl-a", 17491);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(holder(&client).await.as_deref(), Some("ctl-b"));
+    let mut burst = Vec::new();
+    for i in 0..20 {
+        let c = client.clone();
+        burst.push(tokio::spawn(async move { create_service(&c, &format!("burst{i}"), json!({}), tcp(80)).await }));
+    }
+    for h in burst {
+        h.await.expect("create");
+    }
+    let all = eventually(T, || async {
+        let a = assignments(&client).await;
+        (0..20).all(|i| a.get(&format!("burst{i}")).is_some_and(|(ips, _)| ips.len() == 1))
+    })
+    .await;
+    assert!(all.is_some(), "every burst Service got an address");
+    assert!(!a.log().contains("leading"), "the second replica only waits while the first leads");
+    // A clean stop hands over at once.
+    let t_term = Instant::now();
+    b.signal(nix::sys::signal::Signal::SIGTERM);
+    let took = eventually(T, || async { holder(&client).await.as_deref() == Some("ctl-a") }).await;
+    assert!(took.is_some(), "ctl-a took over");
+    println!("after SIGTERM of the leader, the other took the lease in {:?}", t_term.elapsed());
+    let t_late = Instant::now();
+    create_service(&client, "late", json!({}), tcp(80)).await;
+    assert!(eventually(T, || async { ips_of(&client, "late").await.len() == 1 }).await.is_some());
+    let late = ips_of(&client, "late").await.remove(0);
+    let routed = block_in_place(|| wait_for(T, || lab.next_hops(&format!("{late}/32")) == ["192.0.2.11"]));
+    assert!(routed.is_some(), "the new leader's allocation reaches the router");
+    println!("Service created (sessions up) → route at the router: {:?}", t_late.elapsed());
+    let a_all = assignments(&client).await;
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, (ips, _)) in &a_all {
+        for ip in ips {
+            seen.entry(ip.clone()).or_default().push(name.clone());
+        }
+    }
+    let dup: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1 && *v != &vec!["dns-tcp".to_string()]).collect();
+    assert!(dup.is_empty(), "an address handed out twice: {dup:?}");
+    let used: BTreeSet<&String> = seen.keys().collect();
+    assert_eq!(used.len(), a_all.values().filter(|(ips, _)| !ips.is_empty()).count(), "distinct addresses");
+    for log in [a.log(), b.log()] {
+        assert!(!log.to_lowercase().contains("forbidden"), "refused by RBAC:\n{log}");
+    }
+    a.signal(nix::sys::signal::Signal::SIGTERM);
+}
