@@ -56,6 +56,24 @@ impl Controller {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    fn send(&self, sig: nix::sys::signal::Signal) {
+        if let Some(c) = self.child.as_ref() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig);
+        }
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     fn signal(&mut self, sig: nix::sys::signal::Signal) {
         if let Some(c) = self.child.as_mut() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig);
@@ -342,11 +360,38 @@ async fn controller_allocates_and_the_router_sees_it() {
     .await;
     assert!(all.is_some(), "every burst Service got an address");
     assert!(!a.log().contains("leading"), "the second replica only waits while the first leads");
-    // A clean stop hands over at once.
-    let t_term = Instant::now();
-    b.signal(nix::sys::signal::Signal::SIGTERM);
+    // Quiet first: every burst Service written by the leader, nothing in flight.
+    let quiet = eventually(T, || async {
+        let log = b.log();
+        (0..20).all(|i| log.contains(&format!("service=default/burst{i} ips=")))
+    })
+    .await;
+    assert!(quiet.is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The leader freezes (SIGSTOP) past the lease: the other takes over and allocates; the old
+    // leader, thawed, writes nothing and exits.
+    use nix::sys::signal::Signal;
+    b.send(Signal::SIGSTOP);
+    let t_stop = Instant::now();
     let took = eventually(T, || async { holder(&client).await.as_deref() == Some("ctl-a") }).await;
-    assert!(took.is_some(), "ctl-a took over");
+    assert!(took.is_some(), "ctl-a took over from the frozen leader");
+    println!("leader frozen: the other took the lease after {:?}", t_stop.elapsed());
+    create_service(&client, "during", json!({}), tcp(80)).await;
+    assert!(eventually(T, || async { ips_of(&client, "during").await.len() == 1 }).await.is_some());
+    let writes = |log: &str| log.lines().filter(|l| l.contains("written")).count();
+    let before = writes(&b.log());
+    b.send(Signal::SIGCONT);
+    let exited = block_in_place(|| b.wait_exit(Duration::from_secs(10)));
+    assert!(exited.is_some_and(|st| !st.success()), "the thawed leader exits: {exited:?}");
+    assert_eq!(writes(&b.log()), before, "and writes nothing after the thaw");
+    assert!(b.log().contains("no longer leading"), "{}", b.log());
+    // A clean stop hands over at once.
+    let mut b = Controller::start(&kubeconfig, "ctl-b", 17492);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t_term = Instant::now();
+    a.signal(Signal::SIGTERM);
+    let took = eventually(T, || async { holder(&client).await.as_deref() == Some("ctl-b") }).await;
+    assert!(took.is_some(), "ctl-b took over");
     println!("after SIGTERM of the leader, the other took the lease in {:?}", t_term.elapsed());
     let t_late = Instant::now();
     create_service(&client, "late", json!({}), tcp(80)).await;
@@ -369,5 +414,5 @@ async fn controller_allocates_and_the_router_sees_it() {
     for log in [a.log(), b.log()] {
         assert!(!log.to_lowercase().contains("forbidden"), "refused by RBAC:\n{log}");
     }
-    a.signal(nix::sys::signal::Signal::SIGTERM);
+    b.signal(Signal::SIGTERM);
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,9 +93,14 @@ pub async fn run(cfg: ControllerConfig) -> anyhow::Result<()> {
     let mut elector = Elector::new(&client, &cfg);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     info!(identity = %cfg.identity, lease = %format!("{}/{}", cfg.namespace, cfg.lease_name), "waiting to lead");
+    let tenure = Arc::new(Tenure::new(cfg.renew_deadline));
     loop {
+        let sent = Instant::now();
         match elector.try_acquire_or_renew().await {
-            Ok(true) => break,
+            Ok(true) => {
+                tenure.renewed(sent);
+                break;
+            }
             Ok(false) => {}
             Err(e) => warn!(error = %e, "cannot read or take the lease"),
         }
@@ -105,8 +111,13 @@ pub async fn run(cfg: ControllerConfig) -> anyhow::Result<()> {
     }
     info!(identity = %cfg.identity, "leading");
     metrics.leader.set(1);
-    let work = tokio::spawn(allocate(client.clone(), cfg.namespace.clone(), cfg.lb_class.clone(), metrics.clone()));
-    let mut last_renewed = Instant::now();
+    let work = tokio::spawn(allocate(
+        client.clone(),
+        cfg.namespace.clone(),
+        cfg.lb_class.clone(),
+        metrics.clone(),
+        tenure.clone(),
+    ));
     let result = loop {
         tokio::select! {
             _ = tokio::time::sleep(cfg.retry_period) => {}
@@ -120,14 +131,15 @@ pub async fn run(cfg: ControllerConfig) -> anyhow::Result<()> {
                 break Ok(());
             }
         }
+        let sent = Instant::now();
         match elector.try_acquire_or_renew().await {
-            Ok(true) => last_renewed = Instant::now(),
+            Ok(true) => tenure.renewed(sent),
             Ok(false) => {
                 break Err(anyhow::anyhow!("another replica took the lease"));
             }
             Err(e) => {
                 warn!(error = %e, "cannot renew the lease");
-                if last_renewed.elapsed() >= cfg.renew_deadline {
+                if !tenure.valid() {
                     break Err(anyhow::anyhow!("lease not renewed within {:?}", cfg.renew_deadline));
                 }
             }
@@ -143,6 +155,44 @@ pub async fn run(cfg: ControllerConfig) -> anyhow::Result<()> {
         error!(error = %e, "no longer leading: exiting so that only the leader writes");
     }
     result
+}
+
+/// How long this replica may still write: until its last successful renewal (counted from when the
+/// request was sent) plus the renew deadline, which is shorter than the lease duration another
+/// replica waits before taking over. After a pause (a stopped process, a stalled machine) the
+/// tenure has lapsed before the renew loop runs again: writes wait, and the renewal either
+/// succeeds or ends the process.
+pub struct Tenure {
+    base: Instant,
+    renewed_ms: AtomicU64,
+    deadline: Duration,
+}
+
+impl Tenure {
+    pub fn new(deadline: Duration) -> Tenure {
+        Tenure { base: Instant::now(), renewed_ms: AtomicU64::new(0), deadline }
+    }
+
+    pub fn renewed(&self, sent: Instant) {
+        let ms = sent.saturating_duration_since(self.base).as_millis() as u64;
+        self.renewed_ms.fetch_max(ms, Ordering::SeqCst);
+    }
+
+    pub fn valid(&self) -> bool {
+        self.base.elapsed() < Duration::from_millis(self.renewed_ms.load(Ordering::SeqCst)) + self.deadline
+    }
+
+    /// Wait until writing is allowed (the renew loop ends the process if it never is again).
+    async fn wait(&self) {
+        let mut logged = false;
+        while !self.valid() {
+            if !logged {
+                warn!("lease not renewed within the renew deadline: holding writes");
+                logged = true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// Leader election on a Lease, judged by local time: a lease whose record has not changed for its
@@ -299,6 +349,7 @@ impl<T: kube::Resource> Mirror<T> {
 
 struct Writer {
     client: Client,
+    tenure: Arc<Tenure>,
     recorder: Recorder,
     /// The last outcome reported per Service (an Event only when it changes).
     reported: HashMap<ObjKey, String>,
@@ -328,6 +379,10 @@ fn shown(svc: &Service) -> Shown {
 }
 
 impl Writer {
+    /// Write what the Service should show. Each patch carries the resourceVersion it was computed
+    /// from: a Service changed meanwhile (by a user, or by a new leader while this replica was
+    /// paused mid-write) is not overwritten; its newer version comes through the watch and is
+    /// looked at again.
     async fn show(&self, svc: &Service, want: &Shown) -> Result<(), kube::Error> {
         let have = shown(svc);
         if have == *want {
@@ -336,15 +391,31 @@ impl Writer {
         let ns = svc.namespace().unwrap_or_default();
         let api: Api<Service> = Api::namespaced(self.client.clone(), &ns);
         let name = svc.name_any();
+        let mut version = svc.resource_version();
+        let stale = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 409);
         if have.pool != want.pool {
-            let patch = json!({"metadata": {"annotations": {POOL_ANNOTATION: want.pool}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+            let patch = json!({"metadata": {"resourceVersion": version, "annotations": {POOL_ANNOTATION: want.pool}}});
+            match api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+                Ok(s) => version = s.resource_version(),
+                Err(e) if stale(&e) => {
+                    debug!(service = %format!("{ns}/{name}"), "changed meanwhile: not written");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
         if have.ips != want.ips {
             let ingress: Vec<_> = want.ips.iter().map(|ip| json!({"ip": ip})).collect();
             let lb = if ingress.is_empty() { json!({"ingress": null}) } else { json!({"ingress": ingress}) };
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"loadBalancer": lb}})))
-                .await?;
+            let patch = json!({"metadata": {"resourceVersion": version}, "status": {"loadBalancer": lb}});
+            match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+                Ok(_) => {}
+                Err(e) if stale(&e) => {
+                    debug!(service = %format!("{ns}/{name}"), "changed meanwhile: not written");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
         debug!(service = %format!("{ns}/{name}"), ips = ?want.ips, pool = ?want.pool, "written");
         Ok(())
@@ -372,6 +443,7 @@ impl Writer {
     }
 
     async fn pool_event(&self, pool: &IpAddressPool, note: String) {
+        self.tenure.wait().await;
         let reference = ObjectReference {
             api_version: Some("metallb.io/v1beta1".into()),
             kind: Some("IPAddressPool".into()),
@@ -423,6 +495,7 @@ impl Writer {
                 Some((true, "AllocationFailed", format!("Failed to allocate IP for \"{key}\": {e}"))),
             ),
         };
+        self.tenure.wait().await;
         if let Err(e) = self.show(svc, &want).await {
             warn!(service = %key, error = %e, "cannot write the Service");
         }
@@ -490,7 +563,7 @@ fn pass_order(services: &BTreeMap<ObjKey, Service>) -> Vec<&Service> {
     v
 }
 
-async fn allocate(client: Client, namespace: String, lb_class: Option<String>, metrics: Metrics) {
+async fn allocate(client: Client, namespace: String, lb_class: Option<String>, metrics: Metrics, tenure: Arc<Tenure>) {
     let wc = watcher::Config::default();
     let services = watcher(Api::<Service>::all(client.clone()), wc.clone())
         .default_backoff()
@@ -505,6 +578,7 @@ async fn allocate(client: Client, namespace: String, lb_class: Option<String>, m
     let reporter = Reporter { controller: "frr-speaker-controller".into(), instance: None };
     let mut w = Writer {
         client: client.clone(),
+        tenure,
         recorder: Recorder::new(client.clone(), reporter),
         reported: HashMap::new(),
         pool_status: BTreeMap::new(),
@@ -640,6 +714,7 @@ async fn publish_pools(w: &mut Writer, al: &Allocator, pools: &Mirror<IpAddressP
         if w.pool_status.get(name) == Some(s) {
             continue;
         }
+        w.tenure.wait().await;
         let Some(obj) = pools.items.values().find(|p| p.name_any() == *name) else { continue };
         let api: Api<IpAddressPool> = Api::namespaced(w.client.clone(), &obj.namespace().unwrap_or_default());
         let status = json!({"status": {"assignedIPv4": s.assigned_v4, "assignedIPv6": s.assigned_v6,
@@ -649,4 +724,24 @@ async fn publish_pools(w: &mut Writer, al: &Allocator, pools: &Mirror<IpAddressP
         }
     }
     w.pool_status = stats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenure_lapses_without_renewal() {
+        let t = Tenure::new(Duration::from_millis(200));
+        assert!(!t.valid() || t.base.elapsed() < Duration::from_millis(200));
+        let sent = Instant::now();
+        t.renewed(sent);
+        assert!(t.valid());
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(!t.valid(), "no renewal for longer than the deadline");
+        // A renewal counts from when it was sent, and an older one never moves it back.
+        t.renewed(Instant::now());
+        t.renewed(sent);
+        assert!(t.valid());
+    }
 }
