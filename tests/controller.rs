@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -400,6 +400,52 @@ async fn controller_allocates_and_the_router_sees_it() {
     let routed = block_in_place(|| wait_for(T, || lab.next_hops(&format!("{late}/32")) == ["192.0.2.11"]));
     assert!(routed.is_some(), "the new leader's allocation reaches the router");
     println!("Service created (sessions up) → route at the router: {:?}", t_late.elapsed());
+    // Dual-stack: one address per family from a pool that has both; the router gets both.
+    let dual = IpAddressPoolSpec {
+        addresses: vec!["203.0.113.128/28".into(), "2001:db8:1000::/120".into()],
+        auto_assign: Some(false),
+        ..Default::default()
+    };
+    pools.create(&pp, &IpAddressPool::new("dual", dual)).await.expect("pool");
+    let peer6 = BgpPeerSpec {
+        my_asn: 64512,
+        peer_asn: Some(64500),
+        peer_address: Some("2001:db8::1".into()),
+        hold_time: Some("9s".into()),
+        keepalive_time: Some("3s".into()),
+        connect_time: Some("2s".into()),
+        // The agent runs in the root namespace here (next to the apiserver), where 2001:db8::/64
+        // is not a connected network, so the multihop rule would (rightly) refuse the peer.
+        ebgp_multi_hop: Some(true),
+        ..Default::default()
+    };
+    Api::<BgpPeer>::namespaced(client.clone(), ns).create(&pp, &BgpPeer::new("router-v6", peer6)).await.expect("peer");
+    let svc = json!({"metadata": {"name": "ds", "annotations": {"metallb.io/address-pool": "dual"}},
+        "spec": {"type": "LoadBalancer", "ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"],
+                 "ports": [{"port": 80}], "selector": {"app": "ds"}}});
+    svcs.create(&pp, &obj(svc)).await.expect("dual-stack service");
+    for (family, addr) in [("IPv4", "198.51.100.201"), ("IPv6", "2001:db8:ffff::201")] {
+        let slice = json!({"metadata": {"name": format!("ds-{}", family.to_lowercase()), "labels": {"kubernetes.io/service-name": "ds"}},
+            "addressType": family, "endpoints": [{"addresses": [addr], "nodeName": "node1", "conditions": {"ready": true}}]});
+        Api::<EndpointSlice>::namespaced(client.clone(), "default").create(&pp, &obj(slice)).await.expect("slice");
+    }
+    let both = eventually(T, || async { ips_of(&client, "ds").await == ["203.0.113.128", "2001:db8:1000::"] }).await;
+    assert!(both.is_some(), "one address per family: {:?}", ips_of(&client, "ds").await);
+    let routed = block_in_place(|| {
+        wait_for(T, || {
+            lab.next_hops("203.0.113.128/32") == ["192.0.2.11"] && !lab.next_hops("2001:db8:1000::/128").is_empty()
+        })
+    });
+    assert!(routed.is_some(), "both families at the router: {:?}", lab.next_hops("2001:db8:1000::/128"));
+    assert_eq!(
+        pools.get("dual").await.ok().and_then(|p| p.status).map(|s| (
+            s.assigned_ipv4,
+            s.assigned_ipv6,
+            s.available_ipv6
+        )),
+        Some((1, 1, 255))
+    );
+
     let a_all = assignments(&client).await;
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, (ips, _)) in &a_all {
@@ -407,10 +453,10 @@ async fn controller_allocates_and_the_router_sees_it() {
             seen.entry(ip.clone()).or_default().push(name.clone());
         }
     }
-    let dup: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1 && *v != &vec!["dns-tcp".to_string()]).collect();
-    assert!(dup.is_empty(), "an address handed out twice: {dup:?}");
-    let used: BTreeSet<&String> = seen.keys().collect();
-    assert_eq!(used.len(), a_all.values().filter(|(ips, _)| !ips.is_empty()).count(), "distinct addresses");
+    // dns-udp became a ClusterIP Service: no address is shared any more.
+    let dup: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(dup.is_empty(), "an address held by two Services: {dup:?}");
+    assert_eq!(seen.len(), a_all.values().map(|(ips, _)| ips.len()).sum::<usize>());
     for log in [a.log(), b.log()] {
         assert!(!log.to_lowercase().contains("forbidden"), "refused by RBAC:\n{log}");
     }

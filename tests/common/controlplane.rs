@@ -146,7 +146,8 @@ impl ControlPlane {
             "--client-ca-file",
             &d("ca.crt"),
             "--service-cluster-ip-range",
-            "198.51.100.0/24",
+            // Dual-stack: Services may ask for both families (tests/controller.rs does).
+            "198.51.100.0/24,2001:db8:ffff::/112",
             "--service-account-issuer",
             "https://kubernetes.default.svc",
             "--service-account-key-file",
