@@ -393,8 +393,11 @@ impl Allocator {
     /// selects it by priority (lower first, unset last), then those without serviceAllocation.
     fn candidates(&self, req: &Request) -> Result<Vec<usize>, AllocError> {
         if let Some(name) = &req.pool {
-            let i =
-                self.pools.iter().position(|p| p.name == *name).ok_or_else(|| AllocError::UnknownPool(name.clone()))?;
+            let i = self
+                .pools
+                .iter()
+                .position(|p| p.name == *name)
+                .ok_or_else(|| AllocError::UnknownPool(crate::desired::values::truncate(name)))?;
             return Ok(vec![i]);
         }
         let mut c: Vec<usize> = (0..self.pools.len()).filter(|&i| self.pools[i].allows(req)).collect();
@@ -468,7 +471,7 @@ impl Allocator {
             }
         }
         Err(match (&req.pool, auto.as_slice()) {
-            (Some(name), _) => AllocError::PoolExhausted(name.clone()),
+            (Some(name), _) => AllocError::PoolExhausted(crate::desired::values::truncate(name)),
             (None, [i]) => AllocError::PoolExhausted(self.pools[*i].name.clone()),
             (None, []) => AllocError::NoneAvailable(": no IPAddressPool with autoAssign may serve this Service".into()),
             (None, _) => AllocError::NoneAvailable(String::new()),

@@ -331,3 +331,15 @@ fn a_large_pool_is_searched_from_a_cursor() {
     assert_eq!(ips(&al.assign(&v6(5000)).unwrap()), ["2001:db8::1388"]);
     assert_eq!(ips(&al.assign(&v6(5001)).unwrap()), ["2001:db8::1389"]);
 }
+
+#[test]
+fn hostile_annotations_are_reported_short_and_escaped() {
+    let mut al = Allocator::new(vec![simple("p", &["192.0.2.0/30"])]);
+    let huge = "x\n".repeat(100_000);
+    let by_pool = req(json!({"metadata": {"name": "a", "annotations": {"metallb.io/address-pool": huge}}}));
+    let msg = al.assign(&by_pool).unwrap_err().to_string();
+    assert!(msg.len() < 200 && !msg.contains('\n'), "{msg:.300}");
+    let by_ip = req(json!({"metadata": {"name": "b", "annotations": {"metallb.io/loadBalancerIPs": huge}}}));
+    let msg = al.assign(&by_ip).unwrap_err().to_string();
+    assert!(msg.len() < 300 && !msg.contains('\n'), "{msg:.400}");
+}
