@@ -18,3 +18,4 @@ wait $a && wait $b
 run frr_json & a=$!
 run frr_config & b=$!
 wait $a && wait $b
+run alloc

@@ -316,7 +316,11 @@ impl<T: kube::Resource> Mirror<T> {
     }
 
     /// Apply one event; returns the keys that changed (None: everything may have).
-    fn apply(&mut self, ev: watcher::Event<T>) -> Option<Vec<ObjKey>> {
+    fn apply(&mut self, mut ev: watcher::Event<T>) -> Option<Vec<ObjKey>> {
+        // managedFields are often the larger part of an object, and never read here.
+        if let watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o) = &mut ev {
+            o.meta_mut().managed_fields = None;
+        }
         match ev {
             watcher::Event::Apply(o) => {
                 let k = Self::key(&o);
