@@ -16,7 +16,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use common::controlplane::{apply_file, ControlPlane};
+use common::controlplane::{apply_file, eventually, lab_peer, obj, ControlPlane};
 use common::{wait_for, Lab, RouterOpts};
 use frr_speaker::model::crds::{
     BgpAdvertisement, BgpAdvertisementSpec, BgpPeer, BgpPeerSpec, IpAddressPool, IpAddressPoolSpec,
@@ -24,10 +24,6 @@ use frr_speaker::model::crds::{
 
 const T: Duration = Duration::from_secs(30);
 const POOL: &str = "metallb.io/ip-allocated-from-pool";
-
-fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
-    serde_json::from_value(v).expect("object")
-}
 
 /// A controller process, killed on drop.
 struct Controller {
@@ -130,21 +126,6 @@ async fn ips_of(client: &kube::Client, name: &str) -> Vec<String> {
     assignments(client).await.remove(name).map(|(ips, _)| ips).unwrap_or_default()
 }
 
-async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if f().await {
-            return Some(t0.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 async fn notes(client: &kube::Client, name: &str, reason: &str) -> Vec<String> {
     let evs: Api<Event> = Api::namespaced(client.clone(), "default");
     let lp = ListParams::default().fields(&format!("regarding.name={name}"));
@@ -192,16 +173,10 @@ async fn controller_allocates_and_the_router_sees_it() {
     pools.create(&pp, &IpAddressPool::new("tiny", tiny)).await.expect("pool");
     // The speaker's side: node1, a peer, an advertisement.
     Api::<Node>::all(client.clone()).create(&pp, &obj(json!({"metadata": {"name": "node1"}}))).await.expect("node");
-    let peer = BgpPeerSpec {
-        my_asn: 64512,
-        peer_asn: Some(64500),
-        peer_address: Some("192.0.2.1".into()),
-        hold_time: Some("9s".into()),
-        keepalive_time: Some("3s".into()),
-        connect_time: Some("2s".into()),
-        ..Default::default()
-    };
-    Api::<BgpPeer>::namespaced(client.clone(), ns).create(&pp, &BgpPeer::new("router", peer)).await.expect("peer");
+    Api::<BgpPeer>::namespaced(client.clone(), ns)
+        .create(&pp, &BgpPeer::new("router", lab_peer("192.0.2.1")))
+        .await
+        .expect("peer");
     Api::<BgpAdvertisement>::namespaced(client.clone(), ns)
         .create(&pp, &BgpAdvertisement::new("all", BgpAdvertisementSpec::default()))
         .await
@@ -407,18 +382,9 @@ async fn controller_allocates_and_the_router_sees_it() {
         ..Default::default()
     };
     pools.create(&pp, &IpAddressPool::new("dual", dual)).await.expect("pool");
-    let peer6 = BgpPeerSpec {
-        my_asn: 64512,
-        peer_asn: Some(64500),
-        peer_address: Some("2001:db8::1".into()),
-        hold_time: Some("9s".into()),
-        keepalive_time: Some("3s".into()),
-        connect_time: Some("2s".into()),
-        // The agent runs in the root namespace here (next to the apiserver), where 2001:db8::/64
-        // is not a connected network, so the multihop rule would (rightly) refuse the peer.
-        ebgp_multi_hop: Some(true),
-        ..Default::default()
-    };
+    // The agent runs in the root namespace here (next to the apiserver), where 2001:db8::/64 is
+    // not a connected network, so the multihop rule would (rightly) refuse the peer without it.
+    let peer6 = BgpPeerSpec { ebgp_multi_hop: Some(true), ..lab_peer("2001:db8::1") };
     Api::<BgpPeer>::namespaced(client.clone(), ns).create(&pp, &BgpPeer::new("router-v6", peer6)).await.expect("peer");
     let svc = json!({"metadata": {"name": "ds", "annotations": {"metallb.io/address-pool": "dual"}},
         "spec": {"type": "LoadBalancer", "ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"],

@@ -19,11 +19,7 @@ use frr_speaker::model::crds::{
 
 const T: Duration = Duration::from_secs(30);
 
-fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
-    serde_json::from_value(v).expect("object")
-}
-
-use common::controlplane::apply_file;
+use common::controlplane::{apply_file, eventually, lab_peer, obj};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_created_through_the_api_reach_the_router() {
@@ -60,7 +56,8 @@ async fn objects_created_through_the_api_reach_the_router() {
         let l = sbs.list(&by_service).await.expect("list");
         l.items.first().and_then(|o| o.status.clone()).is_some_and(|s| s.peers == ["router"])
     })
-    .await;
+    .await
+    .is_some();
     assert!(found, "ServiceBGPStatus for web: {:?}", sbs.list(&by_service).await.map(|l| l.items));
     let web_status = sbs.list(&by_service).await.expect("list").items.remove(0);
     let st = web_status.status.clone().expect("status");
@@ -79,7 +76,8 @@ async fn objects_created_through_the_api_reach_the_router() {
             s.peer == "192.0.2.1" && s.bgp_status == "Established" && s.bfd_status == "N/A" && s.node == "node1"
         })
     })
-    .await;
+    .await
+    .is_some();
     assert!(established, "BGPSessionState says Established");
     let states: Api<ConfigurationState> = Api::namespaced(client.clone(), ns);
     let valid = eventually(T, || async {
@@ -90,10 +88,13 @@ async fn objects_created_through_the_api_reach_the_router() {
                 && s.conditions.iter().any(|c| c.type_ == "Applied" && c.status == "True")
         })
     })
-    .await;
+    .await
+    .is_some();
     assert!(valid, "ConfigurationState Valid and Applied: {:?}", states.get_opt("speaker-node1").await);
     assert!(
-        eventually(T, || async { !events_for(&client, "default", "web", "Announcing").await.is_empty() }).await,
+        eventually(T, || async { !events_for(&client, "default", "web", "Announcing").await.is_empty() })
+            .await
+            .is_some(),
         "an Announcing event on the Service"
     );
     let ev = events_for(&client, "default", "web", "Announcing").await.remove(0);
@@ -147,9 +148,11 @@ async fn objects_created_through_the_api_reach_the_router() {
                 && s.conditions.iter().any(|c| c.type_ == "ConfigValid" && c.status == "False")
         })
     })
-    .await;
+    .await
+    .is_some();
     assert!(invalid, "ConfigurationState shows the error: {:?}", states.get_opt("speaker-node1").await);
-    let warned = eventually(T, || async { !events_for(&client, ns, "bad", "InvalidConfig").await.is_empty() }).await;
+    let warned =
+        eventually(T, || async { !events_for(&client, ns, "bad", "InvalidConfig").await.is_empty() }).await.is_some();
     assert!(warned, "a Warning event on the invalid BGPPeer");
     let ev = events_for(&client, ns, "bad", "InvalidConfig").await.remove(0);
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
@@ -159,7 +162,8 @@ async fn objects_created_through_the_api_reach_the_router() {
         let cs = states.get_opt("speaker-node1").await.expect("get");
         cs.and_then(|c| c.status).is_some_and(|s| s.result == "Valid")
     })
-    .await;
+    .await
+    .is_some();
     assert!(valid_again, "Valid again once the bad peer is gone");
 
     // externalTrafficPolicy Local, driven through the EndpointSlice API.
@@ -210,22 +214,6 @@ async fn objects_created_through_the_api_reach_the_router() {
         .await
         .expect("join");
     assert!(gone.is_some(), "withdrawn on delete");
-}
-
-/// Poll an async condition until it holds or `limit` passes.
-async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t = std::time::Instant::now();
-    while t.elapsed() < limit {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
 }
 
 /// events.k8s.io Events about the object `name` in `ns` with this reason.
@@ -283,14 +271,15 @@ async fn etp_local_transitions(client: &kube::Client, lab: &std::sync::Arc<Lab>)
     set(vec![endpoint("node1", "198.51.100.10", false, true), endpoint("node2", "198.51.100.20", true, false)]).await;
     let terminating = wait_hops(vec![]).await.expect("join");
     assert!(terminating.is_some(), "withdrawn when the local endpoint terminates");
-    let withdrawn =
-        eventually(T, || async { !events_for(client, "default", "local", "Withdrawn").await.is_empty() }).await;
+    let withdrawn = eventually(T, || async { !events_for(client, "default", "local", "Withdrawn").await.is_empty() })
+        .await
+        .is_some();
     assert!(withdrawn, "a Withdrawn event on the Service");
     // The status object goes with the announcement.
     let sbs: Api<ServiceBgpStatus> = Api::namespaced(client.clone(), "metallb-system");
     let by_service = ListParams::default().labels("metallb.io/node=node1,metallb.io/service-name=local");
     assert!(
-        eventually(T, || async { sbs.list(&by_service).await.expect("list").items.is_empty() }).await,
+        eventually(T, || async { sbs.list(&by_service).await.expect("list").items.is_empty() }).await.is_some(),
         "ServiceBGPStatus deleted once not announced"
     );
     // Ready again, then gone from the slice altogether.
@@ -305,7 +294,8 @@ async fn etp_local_transitions(client: &kube::Client, lab: &std::sync::Arc<Lab>)
         let ev = events_for(client, "default", "local", "Withdrawn").await;
         ev.len() == 1 && ev[0].series.as_ref().is_some_and(|s| s.count == 2)
     })
-    .await;
+    .await
+    .is_some();
     assert!(
         series,
         "second Withdrawn counted in the event's series: {:?}",
@@ -329,16 +319,10 @@ async fn install(client: &kube::Client) {
     Api::<Node>::all(client.clone()).create(&PostParams::default(), &node).await.expect("node");
     let pp = PostParams::default();
     let ns = "metallb-system";
-    let spec = BgpPeerSpec {
-        my_asn: 64512,
-        peer_asn: Some(64500),
-        peer_address: Some("192.0.2.1".into()),
-        hold_time: Some("9s".into()),
-        keepalive_time: Some("3s".into()),
-        connect_time: Some("2s".into()),
-        ..Default::default()
-    };
-    Api::<BgpPeer>::namespaced(client.clone(), ns).create(&pp, &BgpPeer::new("router", spec)).await.expect("peer");
+    Api::<BgpPeer>::namespaced(client.clone(), ns)
+        .create(&pp, &BgpPeer::new("router", lab_peer("192.0.2.1")))
+        .await
+        .expect("peer");
     let pool_spec = IpAddressPoolSpec { addresses: vec!["203.0.113.0/24".into()], ..Default::default() };
     Api::<IpAddressPool>::namespaced(client.clone(), ns)
         .create(&pp, &IpAddressPool::new("public", pool_spec))
@@ -495,9 +479,12 @@ async fn passwords_stay_out_of_logs_metrics_status_and_events() {
         let cs = states.get_opt("speaker-node1").await.expect("get");
         cs.and_then(|c| c.status).is_some_and(|s| s.result == "Invalid" && s.last_error.contains("spec.passwordSecret"))
     })
-    .await;
+    .await
+    .is_some();
     assert!(invalid, "the bad password is reported by field: {:?}", states.get_opt("speaker-node1").await);
-    let warned = eventually(T, || async { !events_for(&client, ns, "router", "InvalidConfig").await.is_empty() }).await;
+    let warned = eventually(T, || async { !events_for(&client, ns, "router", "InvalidConfig").await.is_empty() })
+        .await
+        .is_some();
     assert!(warned, "a Warning event on the BGPPeer");
     let before = lab.session("192.0.2.11");
     block_in_place(|| std::thread::sleep(Duration::from_secs(2)));

@@ -309,6 +309,36 @@ pub async fn apply_file(client: &kube::Client, file: &str, dry_run: bool) {
     }
 }
 
-fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
+/// A typed object from JSON.
+pub fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
     serde_json::from_value(v).expect("object")
+}
+
+/// Poll an async condition every 50 ms until it holds (Some(time taken)) or `limit` passes.
+pub async fn eventually<F, Fut>(limit: std::time::Duration, mut f: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if f().await {
+            return Some(t0.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// A BGPPeer from node AS 64512 to the lab router (AS 64500) at `addr`, with the lab's short timers.
+pub fn lab_peer(addr: &str) -> frr_speaker::model::crds::BgpPeerSpec {
+    frr_speaker::model::crds::BgpPeerSpec {
+        my_asn: 64512,
+        peer_asn: Some(64500),
+        peer_address: Some(addr.into()),
+        hold_time: Some("9s".into()),
+        keepalive_time: Some("3s".into()),
+        connect_time: Some("2s".into()),
+        ..Default::default()
+    }
 }
