@@ -15,7 +15,7 @@ use anyhow::Context;
 use futures::{FutureExt, StreamExt};
 use hyper::StatusCode;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Service};
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -362,6 +362,19 @@ struct Writer {
     invalid_reported: BTreeSet<(String, String)>,
 }
 
+/// A conditional write's result: None when the object changed since it was read (409 Conflict; its
+/// newer version comes through the watch and is looked at again).
+fn unchanged<T>(r: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            debug!("changed meanwhile: not written");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// What a Service should show.
 #[derive(PartialEq, Debug)]
 struct Shown {
@@ -396,44 +409,28 @@ impl Writer {
         let api: Api<Service> = Api::namespaced(self.client.clone(), &ns);
         let name = svc.name_any();
         let mut version = svc.resource_version();
-        let stale = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 409);
         if have.pool != want.pool {
             let patch = json!({"metadata": {"resourceVersion": version, "annotations": {POOL_ANNOTATION: want.pool}}});
-            match api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
-                Ok(s) => version = s.resource_version(),
-                Err(e) if stale(&e) => {
-                    debug!(service = %format!("{ns}/{name}"), "changed meanwhile: not written");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+            match unchanged(api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await)? {
+                Some(s) => version = s.resource_version(),
+                None => return Ok(()),
             }
         }
         if have.ips != want.ips {
             let ingress: Vec<_> = want.ips.iter().map(|ip| json!({"ip": ip})).collect();
             let lb = if ingress.is_empty() { json!({"ingress": null}) } else { json!({"ingress": ingress}) };
             let patch = json!({"metadata": {"resourceVersion": version}, "status": {"loadBalancer": lb}});
-            match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
-                Ok(_) => {}
-                Err(e) if stale(&e) => {
-                    debug!(service = %format!("{ns}/{name}"), "changed meanwhile: not written");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+            if unchanged(api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await)?.is_none() {
+                return Ok(());
             }
         }
         debug!(service = %format!("{ns}/{name}"), ips = ?want.ips, pool = ?want.pool, "written");
         Ok(())
     }
 
-    async fn event(&self, svc: &Service, warning: bool, reason: &str, note: String) {
-        let reference = ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Service".into()),
-            name: svc.metadata.name.clone(),
-            namespace: svc.metadata.namespace.clone(),
-            uid: svc.metadata.uid.clone(),
-            ..Default::default()
-        };
+    /// An Event about `obj` (a Service or an IPAddressPool).
+    async fn event<K: kube::Resource<DynamicType = ()>>(&self, obj: &K, warning: bool, reason: &str, note: String) {
+        self.tenure.wait().await;
         let ev = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
@@ -441,30 +438,8 @@ impl Writer {
             action: "Allocate".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
             warn!(reason, error = %e, "cannot publish event");
-        }
-    }
-
-    async fn pool_event(&self, pool: &IpAddressPool, note: String) {
-        self.tenure.wait().await;
-        let reference = ObjectReference {
-            api_version: Some("metallb.io/v1beta1".into()),
-            kind: Some("IPAddressPool".into()),
-            name: pool.metadata.name.clone(),
-            namespace: pool.metadata.namespace.clone(),
-            uid: pool.metadata.uid.clone(),
-            ..Default::default()
-        };
-        let ev = Event {
-            type_: EventType::Warning,
-            reason: "InvalidConfig".into(),
-            note: Some(note),
-            action: "Allocate".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
-            warn!(error = %e, "cannot publish event");
         }
     }
 
@@ -482,18 +457,11 @@ impl Writer {
                 let still_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
                 (Shown { ips: if still_lb { shown(svc).ips } else { vec![] }, pool: None }, None)
             }
-            Some(Ok(a)) => (
-                Shown { ips: a.ips.iter().map(|i| i.to_string()).collect(), pool: Some(a.pool.clone()) },
-                Some((
-                    false,
-                    "IPAllocated",
-                    format!(
-                        "Assigned IP {:?} from pool {:?}",
-                        a.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-                        a.pool
-                    ),
-                )),
-            ),
+            Some(Ok(a)) => {
+                let ips: Vec<String> = a.ips.iter().map(|i| i.to_string()).collect();
+                let note = format!("Assigned IP {ips:?} from pool {:?}", a.pool);
+                (Shown { ips, pool: Some(a.pool.clone()) }, Some((false, "IPAllocated", note)))
+            }
             Some(Err(e)) => (
                 Shown { ips: vec![], pool: None },
                 Some((true, "AllocationFailed", format!("Failed to allocate IP for \"{key}\": {e}"))),
@@ -595,7 +563,6 @@ async fn allocate(client: Client, namespace: String, lb_class: Option<String>, m
     let mut full = true;
     let mut dirty: BTreeSet<ObjKey> = BTreeSet::new();
     let lb_class = lb_class.as_deref();
-    let mut first = true;
     // Services that got no addresses.
     let mut failed: BTreeSet<ObjKey> = BTreeSet::new();
     loop {
@@ -626,33 +593,38 @@ async fn allocate(client: Client, namespace: String, lb_class: Option<String>, m
         }
         let t0 = Instant::now();
         if full {
+            // Invalid pools, and pools overlapping an earlier one, are left out and reported once.
             let mut pools = Vec::new();
+            let mut invalid = Vec::new();
             for p in pls.items.values() {
                 match Pool::from_object(p) {
                     Ok(pool) => pools.push(pool),
-                    Err((field, msg)) => {
-                        let name = p.name_any();
-                        if w.invalid_reported.insert((name.clone(), msg.clone())) {
-                            warn!(pool = %name, field = %field, "invalid IPAddressPool: {msg}");
-                            w.pool_event(p, format!("{field}: {msg}")).await;
-                        }
-                    }
+                    Err((field, msg)) => invalid.push((p.name_any(), field, msg)),
                 }
             }
             al = Allocator::new(pools);
-            for (name, field, msg) in al.invalid.clone() {
+            invalid.extend(al.invalid.iter().cloned());
+            for (name, field, msg) in invalid {
                 if w.invalid_reported.insert((name.clone(), msg.clone())) {
                     warn!(pool = %name, field = %field, "invalid IPAddressPool: {msg}");
                     if let Some(p) = pls.items.get(&ObjKey::new(namespace.clone(), name)) {
-                        w.pool_event(p, format!("{field}: {msg}")).await;
+                        w.event(p, true, "InvalidConfig", format!("{field}: {msg}")).await;
                     }
                 }
             }
-            let order = pass_order(&svcs.items);
-            let reqs: Vec<Option<Request>> = order.iter().map(|s| request(s, &nss, lb_class)).collect();
-            let mut results = al.assign_all(&reqs.iter().flatten().cloned().collect::<Vec<_>>()).into_iter();
-            let outcomes: Vec<(&Service, Option<Result<Assigned, AllocError>>)> =
-                order.into_iter().zip(&reqs).map(|(s, r)| (s, r.as_ref().and_then(|_| results.next()))).collect();
+            let (mut ours, mut reqs, mut others) = (Vec::new(), Vec::new(), Vec::new());
+            for s in pass_order(&svcs.items) {
+                match request(s, &nss, lb_class) {
+                    Some(r) => {
+                        ours.push(s);
+                        reqs.push(r);
+                    }
+                    None => others.push(s),
+                }
+            }
+            let results = al.assign_all(&reqs);
+            let outcomes =
+                ours.into_iter().zip(results.into_iter().map(Some)).chain(others.into_iter().map(|s| (s, None)));
             failed.clear();
             for (s, o) in outcomes {
                 failed_now(&mut failed, &Mirror::<Service>::key(s), &o);
@@ -685,7 +657,7 @@ async fn allocate(client: Client, namespace: String, lb_class: Option<String>, m
                 }
             }
         }
-        if first || full {
+        if full {
             info!(
                 services = svcs.items.len(),
                 pools = al.pools().len(),
@@ -693,7 +665,6 @@ async fn allocate(client: Client, namespace: String, lb_class: Option<String>, m
                 "allocation pass"
             );
         }
-        first = false;
         full = false;
         dirty.clear();
         publish_pools(&mut w, &al, &pls, &metrics).await;
