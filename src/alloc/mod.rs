@@ -104,53 +104,53 @@ impl Pool {
         ns_ok && selector::any_matches(&a.service_selectors, &req.labels).unwrap_or(false)
     }
 
-    /// Usable addresses of one family (saturating: an IPv6 /64 is "very many").
+    /// The ranges of one family, as numbers.
+    fn family(&self, v4: bool) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.ranges.iter().filter(move |(a, _)| a.is_ipv4() == v4).map(|(a, b)| (num(*a), num(*b)))
+    }
+
+    /// Addresses of one family, before the buggy-IP filter.
+    fn span(&self, v4: bool) -> u128 {
+        self.family(v4).fold(0u128, |s, (a, b)| s.saturating_add(len(a, b)))
+    }
+
+    /// Usable addresses of one family (saturating: ::/0 counts as u128::MAX).
     pub fn size(&self, v4: bool) -> u128 {
-        self.ranges
-            .iter()
-            .filter(|(a, _)| a.is_ipv4() == v4)
-            .map(|(a, b)| {
-                let n = num(*b) - num(*a) + 1;
-                if v4 && self.avoid_buggy_ips {
-                    n - count_mod256(num(*a), num(*b), 0) - count_mod256(num(*a), num(*b), 255)
-                } else {
-                    n
-                }
-            })
-            .fold(0u128, |s, n| s.saturating_add(n))
+        let buggy = if v4 && self.avoid_buggy_ips {
+            self.family(v4).map(|(a, b)| count_mod256(a, b, 0) + count_mod256(a, b, 255)).sum()
+        } else {
+            0
+        };
+        self.span(v4) - buggy
     }
 
     /// The `offset`-th address of one family (ranges in order), before the buggy-IP filter.
     fn nth(&self, v4: bool, mut offset: u128) -> Option<IpAddr> {
-        for (a, b) in self.ranges.iter().filter(|(a, _)| a.is_ipv4() == v4) {
-            let n = num(*b) - num(*a) + 1;
-            if offset < n {
-                return Some(from_num(num(*a) + offset, v4));
+        for (a, b) in self.family(v4) {
+            if offset < len(a, b) {
+                return Some(from_num(a + offset, v4));
             }
-            offset -= n;
+            offset -= len(a, b);
         }
         None
     }
 
     /// Inverse of `nth`.
     fn offset(&self, v4: bool, ip: IpAddr) -> Option<u128> {
-        let mut acc = 0u128;
-        for (a, b) in self.ranges.iter().filter(|(a, _)| a.is_ipv4() == v4) {
-            if *a <= ip && ip <= *b {
-                return Some(acc + num(ip) - num(*a));
+        let (n, mut acc) = (num(ip), 0u128);
+        for (a, b) in self.family(v4) {
+            if a <= n && n <= b {
+                return Some(acc + n - a);
             }
-            acc = acc.saturating_add(num(*b) - num(*a) + 1);
+            acc = acc.saturating_add(len(a, b));
         }
         None
     }
+}
 
-    fn span(&self, v4: bool) -> u128 {
-        self.ranges
-            .iter()
-            .filter(|(a, _)| a.is_ipv4() == v4)
-            .map(|(a, b)| num(*b) - num(*a) + 1)
-            .fold(0u128, |s, n| s.saturating_add(n))
-    }
+/// Addresses in [a, b], saturating (the whole IPv6 space has one more than u128::MAX).
+fn len(a: u128, b: u128) -> u128 {
+    (b - a).saturating_add(1)
 }
 
 fn num(ip: IpAddr) -> u128 {
@@ -462,7 +462,7 @@ impl Allocator {
                         // A fresh address moves the cursor on; a shared one does not.
                         if !self.by_ip.contains_key(ip) {
                             if let Some(off) = self.pools[i].offset(v4, *ip) {
-                                self.cursors.insert((i, v4), off + 1);
+                                self.cursors.insert((i, v4), off.saturating_add(1));
                             }
                         }
                     }
@@ -494,10 +494,11 @@ impl Allocator {
             }
         }
         let span = p.span(v4);
-        let start = self.cursors.get(&(i, v4)).copied().unwrap_or(0);
+        let start = self.cursors.get(&(i, v4)).copied().unwrap_or(0) % span.max(1);
         let mut k: u128 = 0;
         while k < span {
-            let off = (start + k) % span;
+            // (start + k) mod span, without overflowing near u128::MAX.
+            let off = if k >= span - start { k - (span - start) } else { start + k };
             k += 1;
             let ip = p.nth(v4, off)?;
             if p.avoid_buggy_ips && buggy(ip) {

@@ -343,3 +343,29 @@ fn hostile_annotations_are_reported_short_and_escaped() {
     let msg = al.assign(&by_ip).unwrap_err().to_string();
     assert!(msg.len() < 300 && !msg.contains('\n'), "{msg:.400}");
 }
+
+#[test]
+fn the_whole_ipv6_space_as_a_pool() {
+    // 2^128 addresses do not fit a u128 count: sizes saturate instead of overflowing.
+    let mut al = Allocator::new(vec![simple("all", &["::/0"])]);
+    assert_eq!(al.pools()[0].size(false), u128::MAX);
+    let v6 = req(json!({"metadata": {"name": "a"}, "spec": {"ipFamilies": ["IPv6"]}}));
+    let got = al.assign(&v6).unwrap();
+    assert!(al.pools()[0].contains(got.ips[0]));
+    assert_eq!(al.stats()["all"].available_v6, i64::MAX as u64);
+}
+
+#[test]
+fn the_cursor_wraps_at_the_end_of_the_address_space() {
+    let mut al = Allocator::new(vec![simple("top", &["ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"])]);
+    let v6 = |n: &str| req(json!({"metadata": {"name": n}, "spec": {"ipFamilies": ["IPv6"]}}));
+    assert_eq!(ips(&al.assign(&v6("a")).unwrap()), ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"]);
+    assert_eq!(ips(&al.assign(&v6("b")).unwrap()), ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]);
+    al.release(&ObjKey::new("default", "a"));
+    assert_eq!(ips(&al.assign(&v6("c")).unwrap()), ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"]);
+    let mut all = Allocator::new(vec![simple("all", &["::/0"])]);
+    let mut last = v6("z");
+    last.requested = vec!["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap()];
+    all.assign(&last).unwrap();
+    assert!(all.assign(&v6("y")).is_ok());
+}
