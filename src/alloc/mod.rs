@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use crate::desired::config::parse_range;
+use crate::desired::config::{parse_range, ranges_contain, ranges_overlap};
 use crate::desired::selector;
 use crate::model::core::ObjKey;
 use crate::model::crds::IpAddressPool;
@@ -79,7 +79,7 @@ impl Pool {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.ranges.iter().any(|(a, b)| a.is_ipv4() == ip.is_ipv4() && *a <= ip && ip <= *b)
+        ranges_contain(&self.ranges, ip)
     }
 
     /// An address this pool may hand out (inside it, and not .0/.255 when it avoids those).
@@ -88,9 +88,7 @@ impl Pool {
     }
 
     fn overlaps(&self, other: &Pool) -> bool {
-        self.ranges
-            .iter()
-            .any(|(a, b)| other.ranges.iter().any(|(c, d)| a.is_ipv4() == c.is_ipv4() && a <= d && c <= b))
+        self.ranges.iter().any(|r| other.ranges.iter().any(|o| ranges_overlap(*r, *o)))
     }
 
     /// May `req`'s Service use this pool (its serviceAllocation namespaces and selectors)?

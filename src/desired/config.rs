@@ -69,7 +69,7 @@ pub struct PoolConf {
 
 impl PoolConf {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.ranges.iter().any(|(a, b)| a.is_ipv4() == ip.is_ipv4() && *a <= ip && ip <= *b)
+        ranges_contain(&self.ranges, ip)
     }
 
     /// The CIDRs that exactly cover the pool.
@@ -169,8 +169,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
         match pool(p) {
             Ok(pc) => {
                 for (a, b) in &pc.ranges {
-                    if let Some((_, _, other)) =
-                        all_ranges.iter().find(|(x, y, _)| x.is_ipv4() == a.is_ipv4() && x <= b && a <= y)
+                    if let Some((_, _, other)) = all_ranges.iter().find(|(x, y, _)| ranges_overlap((*x, *y), (*a, *b)))
                     {
                         let what = if *other == p.key {
                             "another entry of this pool".to_string()
@@ -306,6 +305,16 @@ fn pool(p: &Obj<IpAddressPoolSpec>) -> Result<PoolConf, Vec<Problem>> {
     } else {
         Err(errs)
     }
+}
+
+/// Is `ip` in one of the inclusive `ranges` (of its own family)?
+pub fn ranges_contain(ranges: &[(IpAddr, IpAddr)], ip: IpAddr) -> bool {
+    ranges.iter().any(|(a, b)| a.is_ipv4() == ip.is_ipv4() && *a <= ip && ip <= *b)
+}
+
+/// Do two inclusive ranges share an address?
+pub fn ranges_overlap((a, b): (IpAddr, IpAddr), (c, d): (IpAddr, IpAddr)) -> bool {
+    a.is_ipv4() == c.is_ipv4() && a <= d && c <= b
 }
 
 /// `192.0.2.0/28` or `192.0.2.10-192.0.2.20` (spaces around `-` allowed).
