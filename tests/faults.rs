@@ -130,9 +130,8 @@ fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
     // bgpd killed while it takes 3,000 new prefixes; started again, it gets everything.
     lab.put("b.yaml", &services("b", 3000, |i| format!("2001:db8:1000::{i:x}")));
     let node = lab.node(1);
-    let pidfile = common::socket_dir(&node).join("bgpd.pid");
     let started = wait_for(T, || v6(&lab) > 0);
-    let pid: i32 = std::fs::read_to_string(&pidfile).expect("pid").trim().parse().expect("pid");
+    let pid = common::daemon_pid(&node, "bgpd");
     let partial = v6(&lab);
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     println!("bgpd killed when the router had {partial} of 3000 IPv6 prefixes ({started:?} after the change)");
@@ -141,11 +140,6 @@ fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
     let all = wait_for(T, || v6(&lab) == 3000 && v4(&lab) == 199);
     assert!(all.is_some(), "after bgpd's restart: {} IPv6, {} IPv4 at the router", v6(&lab), v4(&lab));
     drop(disk);
-}
-
-fn signal_pid_file(pidfile: &std::path::Path, sig: nix::sys::signal::Signal) {
-    let pid: i32 = std::fs::read_to_string(pidfile).expect("pid").trim().parse().expect("pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).expect("signal");
 }
 
 /// The agent's frr_speaker_last_apply_timestamp_seconds: the wall clock as the agent sees it.
@@ -189,8 +183,7 @@ fn hanging_bgpd_and_clock_jumps() {
     let sessions = lab.session("192.0.2.11");
 
     // bgpd stops answering (SIGSTOP: its socket still accepts connections) while a Service is added.
-    let pidfile = common::socket_dir(&lab.node(1)).join("bgpd.pid");
-    signal_pid_file(&pidfile, nix::sys::signal::Signal::SIGSTOP);
+    common::signal_daemon(&lab.node(1), "bgpd", nix::sys::signal::Signal::SIGSTOP);
     std::thread::sleep(Duration::from_millis(300));
     lab.put("b.yaml", &services("b", 1, |_| "203.0.113.100".into()));
     // The fast apply times out (3 s), then the reconcile's `show running-config` (2 s): the
@@ -199,7 +192,7 @@ fn hanging_bgpd_and_clock_jumps() {
         let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
         log.lines().any(|l| l.contains("FRR keeps what it runs") && l.contains("timed out after 2s"))
     });
-    signal_pid_file(&pidfile, nix::sys::signal::Signal::SIGCONT);
+    common::signal_daemon(&lab.node(1), "bgpd", nix::sys::signal::Signal::SIGCONT);
     assert!(timed_out.is_some(), "the agent gives up on the stopped bgpd and says so");
     let back = wait_for(T, || v4(&lab) == 21);
     println!(

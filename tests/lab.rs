@@ -123,9 +123,7 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
     lab.put("db.yaml", &service("db", &["203.0.113.20"], true, &[1]));
     assert!(wait_for(T, || lab.next_hops("203.0.113.20/32") == hops(&[1])).is_some());
     let node = lab.node(1);
-    let pid: i32 =
-        std::fs::read_to_string(format!("/var/run/frr/{node}/bgpd.pid")).expect("pid").trim().parse().expect("pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill bgpd");
+    common::signal_daemon(&node, "bgpd", nix::sys::signal::Signal::SIGKILL);
     assert!(wait_for(T, || lab.next_hops("203.0.113.20/32").is_empty()).is_some());
     let up = Instant::now();
     lab_sh(&["daemon-start", &node, "bgpd"]);
@@ -350,12 +348,7 @@ fn config_changes_do_not_reset_sessions() {
 /// time how long the router keeps sending traffic to it.
 fn silent_failure(lab: &Lab) -> Duration {
     let node = lab.node(2);
-    let pids: Vec<i32> = ["bgpd", "bfdd"]
-        .iter()
-        .map(|d| {
-            std::fs::read_to_string(format!("/var/run/frr/{node}/{d}.pid")).expect("pid").trim().parse().expect("pid")
-        })
-        .collect();
+    let pids: Vec<i32> = ["bgpd", "bfdd"].iter().map(|d| common::daemon_pid(&node, d)).collect();
     let sig = |s| {
         for p in &pids {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p), s).expect("signal");

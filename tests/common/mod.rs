@@ -50,6 +50,17 @@ pub fn vtysh_json(ns: &str, cmd: &str) -> serde_json::Value {
     serde_json::from_str(&vtysh(ns, cmd)).unwrap_or(serde_json::Value::Null)
 }
 
+/// The pid of FRR daemon `daemon` in lab namespace `ns`, from its pid file.
+pub fn daemon_pid(ns: &str, daemon: &str) -> i32 {
+    let file = socket_dir(ns).join(format!("{daemon}.pid"));
+    std::fs::read_to_string(&file).expect("pid file").trim().parse().expect("pid")
+}
+
+/// Send `sig` to FRR daemon `daemon` in lab namespace `ns`.
+pub fn signal_daemon(ns: &str, daemon: &str, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon_pid(ns, daemon)), sig).expect("signal");
+}
+
 pub fn socket_dir(ns: &str) -> PathBuf {
     Path::new("/var/run/frr").join(ns)
 }
