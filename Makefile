@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Go builds the test control plane (kube-apiserver + etcd) from their published modules.
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
-APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl faketime
+APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl faketime jq
 
 .PHONY: all build test deps lint crds golden bench soak fuzz controlplane demo demo-down clean
 

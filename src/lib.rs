@@ -5,9 +5,14 @@
 pub mod alloc;
 pub mod app;
 pub mod desired;
+pub mod drain;
 pub mod frr;
+pub mod grammar;
 pub mod index;
+pub mod latest;
 pub mod model;
+pub mod pipeline;
 pub mod problem;
+pub mod retry;
 pub mod sources;
 pub mod status;

@@ -7,10 +7,10 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 use frr_speaker::app;
-use frr_speaker::desired::{self, Options};
-use frr_speaker::frr::render::render;
+use frr_speaker::desired::Options;
+use frr_speaker::drain::{DrainMode, Waits};
 use frr_speaker::model::crds::crds_yaml;
-use frr_speaker::problem::Problem;
+use frr_speaker::pipeline;
 use frr_speaker::sources::files;
 
 /// Kubernetes BGP load-balancer speaker driving FRR (metallb.io compatible).
@@ -115,7 +115,7 @@ struct RunArgs {
     /// nothing); `always`; `never`. Draining = GRACEFUL_SHUTDOWN (65535:0) on every route, wait,
     /// withdraw every prefix, wait, exit.
     #[arg(long, value_enum, default_value = "auto")]
-    drain_on_exit: app::DrainMode,
+    drain_on_exit: DrainMode,
     /// Seconds routes carry GRACEFUL_SHUTDOWN before they are withdrawn.
     #[arg(long, default_value_t = 5)]
     drain_gshut_wait: u64,
@@ -190,7 +190,7 @@ fn status(a: StatusArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(app::status_report(&a.vty_socket_dir)) {
+    match rt.block_on(frr_speaker::frr::sessions::report(&a.vty_socket_dir)) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -203,37 +203,34 @@ fn status(a: StatusArgs) -> ExitCode {
 }
 
 fn offline(o: Offline, print_config: bool) -> ExitCode {
-    let (snap, mut problems) = files::load(&o.paths, &o.namespace);
+    let (snap, read_problems) = files::load(&o.paths, &o.namespace);
     let opts = Options {
         node: o.node,
         namespace: o.namespace,
         lb_class: o.lb_class,
         connected: (!o.connected.is_empty()).then_some(o.connected),
     };
-    let outcome = desired::compute(&snap, &opts);
-    problems.extend(outcome.problems.iter().cloned());
-    problems.sort();
-    problems.dedup();
-    for p in &problems {
+    let out = pipeline::run(&snap, &read_problems, &opts);
+    for p in &out.problems {
         eprintln!("{p}");
     }
-    if problems.iter().any(Problem::is_error) {
-        return ExitCode::FAILURE;
-    }
-    if print_config {
-        let Some(state) = outcome.state else {
-            eprintln!("error: no configuration computed");
-            return ExitCode::FAILURE;
-        };
-        match render(&state) {
-            Ok(text) => print!("{text}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+    match out.config {
+        _ if out.has_errors() => ExitCode::FAILURE,
+        Some(Ok(rendered)) => {
+            if print_config {
+                print!("{}", rendered.text);
             }
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        None => {
+            eprintln!("error: no configuration computed");
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
 }
 
 fn init_logging() {
@@ -301,8 +298,10 @@ fn run(a: RunArgs) -> ExitCode {
         lb_class: a.lb_class,
         status_qps: a.status_qps,
         drain: a.drain_on_exit,
-        drain_gshut_wait: std::time::Duration::from_secs(a.drain_gshut_wait),
-        drain_withdraw_wait: std::time::Duration::from_secs(a.drain_withdraw_wait),
+        drain_waits: Waits {
+            gshut: std::time::Duration::from_secs(a.drain_gshut_wait),
+            withdraw: std::time::Duration::from_secs(a.drain_withdraw_wait),
+        },
         timeouts: frr_speaker::frr::driver::Timeouts {
             show: std::time::Duration::from_secs(a.frr_timeout),
             apply: std::time::Duration::from_secs(a.apply_timeout),

@@ -7,8 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use frr_speaker::desired::{compute, Options};
-use frr_speaker::frr::render::render;
+use frr_speaker::desired::Options;
+use frr_speaker::pipeline;
 use frr_speaker::sources::files;
 
 fn case_dirs() -> Vec<PathBuf> {
@@ -35,17 +35,17 @@ fn run_case(dir: &Path) -> (Option<String>, String) {
     // Paths relative to the crate root, so problems name files the same on every machine.
     let rel = dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).expect("under the crate").to_path_buf();
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("chdir");
-    let (snap, mut problems) = files::load(&[rel], &opts.namespace);
-    let outcome = compute(&snap, &opts);
-    problems.extend(outcome.problems.iter().cloned());
-    problems.sort();
-    problems.dedup();
-    let text: String = problems.iter().map(|p| format!("{p}\n")).collect();
-    let conf = if problems.iter().any(|p| p.is_error()) {
-        None
-    } else {
-        Some(render(outcome.state.as_ref().expect("no errors means a state")).expect("renders"))
-    };
+    // Exactly what `frr-speaker render` and the agent run.
+    let (snap, read_problems) = files::load(&[rel], &opts.namespace);
+    let out = pipeline::run(&snap, &read_problems, &opts);
+    let text: String = out.problems.iter().map(|p| format!("{p}\n")).collect();
+    let conf = out.config.map(|c| c.expect("renders").text);
+    assert_eq!(
+        conf.is_none(),
+        out.problems.iter().any(|p| p.is_error()),
+        "{}: a config exactly when valid",
+        dir.display()
+    );
     (conf, text)
 }
 

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use frr_speaker::desired::{compute, Options};
+use frr_speaker::desired::Options;
+use frr_speaker::pipeline;
 use frr_speaker::sources::files::load;
 
 /// A valid node configuration the cases are added to.
@@ -276,12 +277,10 @@ fn problems(manifests: &[&str]) -> (Vec<String>, bool) {
     for (i, m) in manifests.iter().enumerate() {
         std::fs::write(dir.join(format!("{i}.yaml")), m).expect("write");
     }
-    let (snap, mut problems) = load(std::slice::from_ref(&dir), "metallb-system");
+    let (snap, read_problems) = load(std::slice::from_ref(&dir), "metallb-system");
     let _ = std::fs::remove_dir_all(&dir);
-    let out = compute(&snap, &Options::new("node1"));
-    problems.extend(out.problems);
-    let errors = problems.iter().any(|p| p.is_error());
-    (problems.iter().map(|p| p.to_string()).collect(), errors)
+    let out = pipeline::run(&snap, &read_problems, &Options::new("node1"));
+    (out.problems.iter().map(|p| p.to_string()).collect(), out.has_errors())
 }
 
 #[test]

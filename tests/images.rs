@@ -41,7 +41,7 @@ fn dockerfiles_scripts_and_deploy_agree() {
             && std::fs::read_to_string(root().join("docker/agent.Dockerfile")).expect("read").contains("USER 65532")
     );
     // The FRR container waits for the marker the agent keeps while it drains.
-    assert!(ds.contains(&format!("/var/run/frr/{}", frr_speaker::app::DRAIN_MARKER)));
+    assert!(ds.contains(&format!("/var/run/frr/{}", frr_speaker::drain::DRAIN_MARKER)));
     // The controller runs the agent's image as the same user; its args parse.
     let ctl = std::fs::read_to_string(root().join("deploy/controller.yaml")).expect("read");
     assert!(ctl.contains("image: frr-speaker:dev") && ctl.contains("runAsUser: 65532"));

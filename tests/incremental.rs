@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use frr_speaker::desired::{compute, Options};
-use frr_speaker::frr::render::render;
+use frr_speaker::desired::Options;
 use frr_speaker::index::Snapshot;
+use frr_speaker::pipeline;
 use frr_speaker::sources::manifest::{parse_stream, Parsed};
 
 const BASE: &str = include_str!("golden/many-services/input.yaml");
@@ -19,8 +19,8 @@ fn conf(yaml: &str) -> String {
             Parsed::Unreadable(p) => panic!("{p}"),
         }
     }
-    let out = compute(&snap, &Options::new("node1"));
-    render(out.state.as_ref().unwrap_or_else(|| panic!("{:?}", out.problems))).expect("renders")
+    let out = pipeline::run(&snap, &[], &Options::new("node1"));
+    out.config.unwrap_or_else(|| panic!("{:?}", out.problems)).expect("renders").text
 }
 
 /// Lines only in `a`, lines only in `b` (the configs have no meaningful duplicate lines apart

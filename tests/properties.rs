@@ -6,9 +6,10 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use frr_speaker::desired::{compute, Options};
-use frr_speaker::frr::render::{check_grammar, render};
+use frr_speaker::desired::Options;
+use frr_speaker::frr::render::check_grammar;
 use frr_speaker::index::Snapshot;
+use frr_speaker::pipeline;
 use frr_speaker::sources::manifest::{parse_stream, Parsed};
 
 fn to_yaml(docs: &[Value]) -> String {
@@ -24,8 +25,8 @@ fn run(yaml: &str, opts: &Options) -> (Option<String>, Vec<String>) {
             Parsed::Unreadable(p) => snap.apply_unreadable(p),
         }
     }
-    let out = compute(&snap, opts);
-    let conf = out.state.as_ref().map(|s| render(s).expect("a computed state always renders"));
+    let out = pipeline::run(&snap, &[], opts);
+    let conf = out.config.map(|c| c.expect("a computed state always renders").text);
     (conf, out.problems.iter().map(|p| p.to_string()).collect())
 }
 

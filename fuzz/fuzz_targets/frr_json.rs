@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-use frr_speaker::frr::status::{parse_advertised, parse_bfd, parse_neighbors};
+use frr_speaker::frr::show::{parse_advertised, parse_bfd, parse_neighbors};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

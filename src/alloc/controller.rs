@@ -599,7 +599,7 @@ async fn allocate(client: Client, namespace: String, lb_class: Option<String>, m
             for p in pls.items.values() {
                 match Pool::from_object(p) {
                     Ok(pool) => pools.push(pool),
-                    Err((field, msg)) => invalid.push((p.name_any(), field, msg)),
+                    Err(errs) => invalid.extend(errs.into_iter().map(|(field, msg)| (p.name_any(), field, msg))),
                 }
             }
             al = Allocator::new(pools);

@@ -14,10 +14,9 @@ pub mod request;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-
-use crate::desired::config::{parse_range, ranges_contain, ranges_overlap};
-use crate::desired::selector;
+use crate::grammar::pool::{self, Allocation, FieldError};
+use crate::grammar::range::{ranges_contain, ranges_overlap};
+use crate::grammar::selector;
 use crate::model::core::ObjKey;
 use crate::model::crds::IpAddressPool;
 
@@ -33,48 +32,16 @@ pub struct Pool {
     pub allocation: Option<Allocation>,
 }
 
-/// MetalLB's `serviceAllocation`.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct Allocation {
-    pub priority: Option<i32>,
-    pub namespaces: Vec<String>,
-    pub namespace_selectors: Vec<LabelSelector>,
-    pub service_selectors: Vec<LabelSelector>,
-}
-
 impl Pool {
-    /// Validate a pool object; the error names the field.
-    pub fn from_object(p: &IpAddressPool) -> Result<Pool, (String, String)> {
-        let name = p.metadata.name.clone().unwrap_or_default();
-        if p.spec.addresses.is_empty() {
-            return Err(("spec.addresses".into(), "must list at least one CIDR or range".into()));
-        }
-        let mut ranges = Vec::new();
-        for (i, a) in p.spec.addresses.iter().enumerate() {
-            ranges.push(parse_range(a).map_err(|e| (format!("spec.addresses[{i}]"), e))?);
-        }
-        let allocation = p.spec.service_allocation.as_ref().map(|a| Allocation {
-            priority: a.priority,
-            namespaces: a.namespaces.clone(),
-            namespace_selectors: a.namespace_selectors.clone(),
-            service_selectors: a.service_selectors.clone(),
-        });
-        if let Some(a) = &allocation {
-            let empty = BTreeMap::new();
-            for (field, sels) in
-                [("namespaceSelectors", &a.namespace_selectors), ("serviceSelectors", &a.service_selectors)]
-            {
-                if let Err((i, e)) = selector::any_matches(sels, &empty) {
-                    return Err((format!("spec.serviceAllocation.{field}[{i}]"), e));
-                }
-            }
-        }
+    /// Validate a pool object (`grammar::pool`, as the speaker does); the errors name the field.
+    pub fn from_object(p: &IpAddressPool) -> Result<Pool, Vec<FieldError>> {
+        let c = pool::check(&p.spec)?;
         Ok(Pool {
-            name,
-            ranges,
-            auto_assign: p.spec.auto_assign.unwrap_or(true),
-            avoid_buggy_ips: p.spec.avoid_buggy_ips.unwrap_or(false),
-            allocation,
+            name: p.metadata.name.clone().unwrap_or_default(),
+            ranges: c.ranges,
+            auto_assign: c.auto_assign,
+            avoid_buggy_ips: c.avoid_buggy_ips,
+            allocation: c.allocation,
         })
     }
 
@@ -395,7 +362,7 @@ impl Allocator {
                 .pools
                 .iter()
                 .position(|p| p.name == *name)
-                .ok_or_else(|| AllocError::UnknownPool(crate::desired::values::truncate(name)))?;
+                .ok_or_else(|| AllocError::UnknownPool(crate::grammar::values::truncate(name)))?;
             return Ok(vec![i]);
         }
         let mut c: Vec<usize> = (0..self.pools.len()).filter(|&i| self.pools[i].allows(req)).collect();
@@ -469,7 +436,7 @@ impl Allocator {
             }
         }
         Err(match (&req.pool, auto.as_slice()) {
-            (Some(name), _) => AllocError::PoolExhausted(crate::desired::values::truncate(name)),
+            (Some(name), _) => AllocError::PoolExhausted(crate::grammar::values::truncate(name)),
             (None, [i]) => AllocError::PoolExhausted(self.pools[*i].name.clone()),
             (None, []) => AllocError::NoneAvailable(": no IPAddressPool with autoAssign may serve this Service".into()),
             (None, _) => AllocError::NoneAvailable(String::new()),

@@ -104,7 +104,7 @@ pub fn request_for(
         Some("PreferDualStack") => Families::PreferDual(v4_first),
         Some("RequireDualStack") => Families::RequireDual(v4_first),
         Some(other) => {
-            errs.push(format!("spec.ipFamilyPolicy: unknown policy {:?}", crate::desired::values::truncate(other)));
+            errs.push(format!("spec.ipFamilyPolicy: unknown policy {:?}", crate::grammar::values::truncate(other)));
             Families::Single(v4_first)
         }
     };
@@ -125,7 +125,7 @@ pub fn request_for(
     };
     if let Some(text) = text {
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match crate::desired::values::parse_unicast_ip(part) {
+            match crate::grammar::values::parse_unicast_ip(part) {
                 Ok(ip) => requested.push(ip),
                 Err(e) => errs.push(format!("{field}: {e}")),
             }

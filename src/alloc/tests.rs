@@ -273,7 +273,7 @@ fn service_allocation_priority_namespaces_and_selectors() {
         "bad",
         serde_json::from_value(json!({"addresses": ["192.0.2.0/30"], "serviceAllocation": {"serviceSelectors": [{"matchExpressions": [{"key": "a", "operator": "Near"}]}]}})).unwrap(),
     );
-    assert_eq!(Pool::from_object(&bad).unwrap_err().0, "spec.serviceAllocation.serviceSelectors[0]");
+    assert_eq!(Pool::from_object(&bad).unwrap_err()[0].0, "spec.serviceAllocation.serviceSelectors[0]");
 }
 
 #[test]

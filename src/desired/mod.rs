@@ -17,22 +17,21 @@
 //! - several advertisements selecting the same prefix for the same peer merge: communities are
 //!   united; differing local preferences are a warning and the highest wins.
 
-pub mod config;
-pub mod selector;
 pub mod state;
-pub mod values;
+pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::grammar::selector;
+use crate::grammar::values::{self, standard_community_text, CommunityValue};
 use crate::index::Snapshot;
 use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, ServiceInfo};
 use crate::problem::{Kind, Problem};
-use config::{AdConf, PeerConf, ValidConfig, MAX_COMMUNITIES};
 use state::{DesiredState, Network, PolicyEntry, Router};
-use values::{standard_community_text, CommunityValue};
+use validate::{AdConf, PeerConf, ValidConfig, MAX_COMMUNITIES};
 
 /// What the computation needs besides the snapshot.
 #[derive(Clone, Debug)]
@@ -89,7 +88,7 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
         .get(&opts.node)
         .cloned()
         .unwrap_or_else(|| NodeInfo { name: opts.node.clone(), ..Default::default() });
-    let (cfg, probs) = config::validate(snap, opts, &node.labels);
+    let (cfg, probs) = validate::validate(snap, opts, &node.labels);
     problems.extend(probs.0);
 
     let mut state = None;

@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::values::{IfName, ProfileName};
+use crate::grammar::values::{IfName, ProfileName};
 use crate::model::core::{ObjKey, Redacted};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

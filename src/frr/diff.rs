@@ -142,8 +142,14 @@ fn leaf_diff(have: &[&str], want: &[&str], skip: &dyn Fn(&str) -> bool) -> Vec<S
     out
 }
 
+/// A block's own lines. An address-family is a block even when it is empty (FRR prints an empty
+/// one as header + `exit-address-family`): it never counts as a line of its router.
 fn leaves(n: &Node) -> Vec<&str> {
-    n.children.iter().filter(|c| !c.is_block()).map(|c| c.line.as_str()).collect()
+    n.children.iter().filter(|c| !c.is_block() && !is_address_family(c)).map(|c| c.line.as_str()).collect()
+}
+
+fn is_address_family(n: &Node) -> bool {
+    n.line.starts_with("address-family ")
 }
 
 /// Write `header` + indented `body` + terminator.
@@ -180,10 +186,29 @@ fn count_lines(n: &Node) -> usize {
 /// Compute the script that makes `running` equal to `desired` in what we manage.
 pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
     let mut d = Delta::default();
+    // Script parts in the order they run: what others refer to, BGP, then what nothing uses.
     let mut prepare = String::new();
+    let mut bgp = String::new();
     let mut cleanup = String::new();
+    bfd_profiles(running, desired, &mut d, &mut prepare, &mut cleanup);
+    let changed_maps = route_maps(running, desired, &mut d, &mut prepare, &mut cleanup);
+    let want_r = routers(running, desired, &mut d, &mut bgp);
+    d.soft_out = soft_outs(&want_r, &changed_maps);
+    let top = |cfg: &[Node], l: &str| cfg.iter().any(|n| n.line == l && n.children.is_empty());
+    for g in MANAGED_GLOBALS {
+        match (top(running, g), top(desired, g)) {
+            (false, true) => prepare.insert_str(0, &format!("{g}\n")),
+            (true, false) => cleanup.push_str(&format!("no {g}\n")),
+            _ => continue,
+        }
+        d.changes += 1;
+    }
+    d.script = format!("{prepare}{bgp}{cleanup}");
+    d
+}
 
-    // BFD profiles.
+/// BFD profiles: new and changed ones into `prepare`, removed ones into `cleanup`.
+fn bfd_profiles(running: &[Node], desired: &[Node], d: &mut Delta, prepare: &mut String, cleanup: &mut String) {
     let profiles = |cfg: &[Node]| -> BTreeMap<String, Node> {
         cfg.iter()
             .filter(|n| n.line == "bfd")
@@ -231,8 +256,17 @@ pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
         }
         cleanup.push_str("exit\n");
     }
+}
 
-    // Our route-map entries.
+/// Our route-map entries: new and changed ones into `prepare`, removed ones into `cleanup`.
+/// Returns the names of the maps whose entries changed in place (their users need a soft refresh).
+fn route_maps(
+    running: &[Node],
+    desired: &[Node],
+    d: &mut Delta,
+    prepare: &mut String,
+    cleanup: &mut String,
+) -> BTreeSet<String> {
     let rmaps = |cfg: &[Node]| -> BTreeMap<String, Node> {
         cfg.iter().filter(|n| is_own_route_map(n)).map(|n| (n.line.clone(), n.clone())).collect()
     };
@@ -241,14 +275,14 @@ pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
     for (h, w) in &want_rm {
         match have_rm.get(h) {
             None => {
-                whole(w, 0, &mut prepare);
+                whole(w, 0, prepare);
                 d.changes += count_lines(w);
             }
             Some(hn) => {
                 let lines = leaf_diff(&leaves(hn), &leaves(w), &|_| false);
                 if !lines.is_empty() {
                     d.changes += lines.len();
-                    block(&mut prepare, 0, h, &lines, "exit");
+                    block(prepare, 0, h, &lines, "exit");
                     if let Some(name) = h.split(' ').nth(1) {
                         changed_maps.insert(name.to_string());
                     }
@@ -260,15 +294,18 @@ pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
         cleanup.push_str(&format!("no {h}\n"));
         d.changes += 1;
     }
+    changed_maps
+}
 
-    // BGP instances: the default one is created first and removed last.
+/// BGP instances into `bgp`: the default one is created first and removed last. Returns the
+/// desired instances.
+fn routers(running: &[Node], desired: &[Node], d: &mut Delta, bgp: &mut String) -> Vec<Node> {
     let routers = |cfg: &[Node]| -> Vec<Node> {
         let mut r: Vec<Node> = cfg.iter().filter(|n| is_router(n)).cloned().collect();
         r.sort_by_key(|n| (router_vrf(&n.line).is_some(), n.line.clone()));
         r
     };
     let (have_r, want_r) = (routers(running), routers(desired));
-    let mut bgp = String::new();
     // Removals first: a default instance whose ASN changes must be gone before the new one exists
     // (FRR runs one per VRF), and VRF instances go before the default one.
     for h in have_r.iter().rev().filter(|h| !want_r.iter().any(|w| w.line == h.line)) {
@@ -278,40 +315,35 @@ pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
     for w in &want_r {
         match have_r.iter().find(|h| h.line == w.line) {
             None => {
-                whole(w, 0, &mut bgp);
+                whole(w, 0, bgp);
                 d.changes += count_lines(w);
             }
-            Some(h) => router_diff(h, w, &mut bgp, &mut d),
+            Some(h) => router_diff(h, w, bgp, d),
         }
     }
-    // Neighbors whose outbound route-map entries changed in place.
-    for w in &want_r {
+    want_r
+}
+
+/// Neighbors whose outbound route-map entries changed in place.
+fn soft_outs(want_r: &[Node], changed_maps: &BTreeSet<String>) -> Vec<SoftOut> {
+    let mut out = Vec::new();
+    for w in want_r {
         let vrf = router_vrf(&w.line);
-        for af in w.children.iter().filter(|c| c.line.starts_with("address-family ")) {
+        for af in w.children.iter().filter(|c| is_address_family(c)) {
             let afi = af.line.split(' ').nth(1).unwrap_or("ipv4").to_string();
             for l in leaves(af) {
                 let t: Vec<&str> = l.split(' ').collect();
                 if let ["neighbor", n, "route-map", m, "out"] = t.as_slice() {
                     if changed_maps.contains(*m) {
-                        d.soft_out.push(SoftOut { vrf: vrf.clone(), afi: afi.clone(), neighbor: n.to_string() });
+                        out.push(SoftOut { vrf: vrf.clone(), afi: afi.clone(), neighbor: n.to_string() });
                     }
                 }
             }
         }
     }
-    d.soft_out.sort();
-    d.soft_out.dedup();
-    let top = |cfg: &[Node], l: &str| cfg.iter().any(|n| n.line == l && n.children.is_empty());
-    for g in MANAGED_GLOBALS {
-        match (top(running, g), top(desired, g)) {
-            (false, true) => prepare.insert_str(0, &format!("{g}\n")),
-            (true, false) => cleanup.push_str(&format!("no {g}\n")),
-            _ => continue,
-        }
-        d.changes += 1;
-    }
-    d.script = format!("{prepare}{bgp}{cleanup}");
-    d
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
@@ -328,7 +360,8 @@ fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
             block(&mut sub, 1, &w.line, &lines, "exit-address-family");
         }
     }
-    for h in have.children.iter().filter(|c| c.is_block() && want.child(&c.line).is_none()) {
+    // Address families that are gone, or empty, in `want`.
+    for h in have.children.iter().filter(|c| c.is_block() && want.child(&c.line).is_none_or(|w| !w.is_block())) {
         let lines = leaf_diff(&leaves(h), &[], &skip);
         if !lines.is_empty() {
             d.changes += lines.len();
@@ -351,6 +384,20 @@ fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
 mod tests {
     use super::super::config::parse;
     use super::*;
+
+    #[test]
+    fn an_address_family_left_empty_loses_its_lines() {
+        let have = "router bgp 64512\n neighbor 192.0.2.1 remote-as 64500\n address-family ipv4 unicast\n  network 203.0.113.1/32\n exit-address-family\nexit\n";
+        let want = "router bgp 64512\n neighbor 192.0.2.1 remote-as 64500\n address-family ipv4 unicast\n exit-address-family\nexit\n";
+        let d = diff(&parse(have), &parse(want));
+        assert_eq!(
+            d.script,
+            "router bgp 64512\n address-family ipv4 unicast\n  no network 203.0.113.1/32\n exit-address-family\nexit\n"
+        );
+        assert!(diff(&parse(want), &parse(want)).is_empty());
+        let back = diff(&parse(want), &parse(have));
+        assert_eq!(back.changes, 1, "{}", back.script);
+    }
 
     #[test]
     fn graceful_shutdown_is_managed() {

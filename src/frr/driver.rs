@@ -383,54 +383,12 @@ mod tests {
     }
 
     use super::*;
-    use std::sync::Mutex;
-
-    /// A fake FRR: a fixed running config unless `accept` is set, in which case a successful
-    /// apply makes the running config equal to the desired one.
-    struct Fake {
-        running: Mutex<String>,
-        desired: String,
-        accept: bool,
-        scripts: Mutex<Vec<String>>,
-        commands: Mutex<Vec<String>>,
-    }
-
-    impl FrrControl for Fake {
-        async fn identity(&self) -> Result<FrrIdentity, FrrError> {
-            Ok(FrrIdentity(vec![1]))
-        }
-        async fn running_config(&self) -> Result<String, FrrError> {
-            Ok(self.running.lock().expect("lock").clone())
-        }
-        async fn apply(&self, script: &str) -> Result<(bool, String), FrrError> {
-            self.scripts.lock().expect("lock").push(script.to_string());
-            if self.accept {
-                *self.running.lock().expect("lock") = self.desired.clone();
-                Ok((true, String::new()))
-            } else {
-                Ok((false, "% Unknown command".into()))
-            }
-        }
-        async fn command(&self, cmd: &str) -> Result<String, FrrError> {
-            self.commands.lock().expect("lock").push(cmd.to_string());
-            Ok(String::new())
-        }
-
-        async fn bfd_command(&self, cmd: &str) -> Result<String, FrrError> {
-            self.command(cmd).await
-        }
-    }
+    use crate::frr::fake::{FakeFrr, Mode};
 
     const HAVE: &str = "route-map fs-out-192.0.2.1 permit 7\n match tag 7\n set community 65000:1\nexit\nrouter bgp 64512\n neighbor 192.0.2.1 remote-as 64500\n neighbor 192.0.2.1 password old-secret\n address-family ipv4 unicast\n  neighbor 192.0.2.1 route-map fs-out-192.0.2.1 out\n exit-address-family\nexit\n";
 
-    fn fake(accept: bool, want: &str) -> Fake {
-        Fake {
-            running: Mutex::new(HAVE.into()),
-            desired: want.into(),
-            accept,
-            scripts: Mutex::new(vec![]),
-            commands: Mutex::new(vec![]),
-        }
+    fn fake(accept: bool, want: &str) -> FakeFrr {
+        FakeFrr::new(HAVE, want, if accept { Mode::Accept } else { Mode::Refuse })
     }
 
     fn block_on<F: Future>(f: F) -> F::Output {

@@ -1,9 +1,14 @@
-//! Everything that speaks FRR: rendering the configuration (pure), comparing configurations
-//! (pure), parsing FRR's session state (pure), and the driver that applies the difference over
-//! FRR's vty sockets (I/O).
+//! Everything that speaks FRR. Pure: rendering the configuration (`render`), parsing and comparing
+//! configurations (`config`, `diff`), parsing FRR's `show` output (`show`). I/O: the vty protocol
+//! (`vty`), the `FrrControl` trait with apply and reconcile (`driver`), the loop that keeps FRR
+//! running the newest config (`applier`), and the session poller (`sessions`).
+pub mod applier;
 pub mod config;
 pub mod diff;
 pub mod driver;
+#[cfg(test)]
+pub mod fake;
 pub mod render;
-pub mod status;
+pub mod sessions;
+pub mod show;
 pub mod vty;

@@ -121,13 +121,15 @@ fn to_parsed(obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
     parse_json(v, ns)
 }
 
-fn key_of(obj: &DynamicObject, kind: Kind) -> ObjKey {
+fn object_key(obj: &DynamicObject, kind: Kind) -> ObjKey {
     let ns = if kind == Kind::Node { String::new() } else { obj.metadata.namespace.clone().unwrap_or_default() };
     ObjKey::new(ns, obj.metadata.name.clone().unwrap_or_default())
 }
 
-/// Watch everything and publish snapshots on `tx`.
-pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
+type Changes = futures::stream::SelectAll<futures::stream::BoxStream<'static, Change>>;
+
+/// One watch per kind, merged; and each kind's API resource (for parsing).
+fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap<Kind, ApiResource>) {
     let mut streams = Vec::new();
     let mut resources: BTreeMap<Kind, ApiResource> = BTreeMap::new();
     for w in watched() {
@@ -135,7 +137,7 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
         resources.insert(w.kind, ar.clone());
         let (api, cfg): (Api<DynamicObject>, watcher::Config) = match w.scope {
             Scope::ConfigNamespace => {
-                (Api::namespaced_with(client.clone(), &namespace, &ar), watcher::Config::default())
+                (Api::namespaced_with(client.clone(), namespace, &ar), watcher::Config::default())
             }
             Scope::Cluster => (Api::all_with(client.clone(), &ar), watcher::Config::default()),
             Scope::ThisNode => (
@@ -164,87 +166,117 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
             });
         streams.push(s.boxed());
     }
-    let mut all = futures::stream::select_all(streams);
+    (futures::stream::select_all(streams), resources)
+}
 
-    // Shared with the published inputs; copied only if compute still holds the previous one.
-    let mut snap: Arc<Snapshot> = Arc::default();
-    let mut uids: Arc<Uids> = Arc::default();
-    let mut relisting: BTreeMap<Kind, Vec<Parsed>> = BTreeMap::new();
-    let mut relisting_uids: BTreeMap<Kind, Vec<(ObjKey, String)>> = BTreeMap::new();
-    let mut synced: BTreeSet<Kind> = BTreeSet::new();
-    let total = resources.len();
-    let mut dirty = false;
-    loop {
-        // Apply everything that is ready now, then publish once: a burst becomes one snapshot.
-        let change = if dirty {
-            match futures::FutureExt::now_or_never(all.next()) {
-                Some(c) => c,
-                None => {
-                    if synced.len() == total {
-                        let input = Input { snapshot: snap.clone(), problems: Vec::new(), uids: uids.clone() };
-                        let _ = tx.send(Some(Arc::new(input)));
-                    }
-                    dirty = false;
-                    continue;
-                }
-            }
-        } else {
-            all.next().await
-        };
-        let Some(change) = change else { return };
-        dirty = true;
+/// What the watches have said so far: the snapshot and uids (shared with the published inputs;
+/// copied only if compute still holds the previous one), and the lists in progress.
+struct View {
+    namespace: String,
+    resources: BTreeMap<Kind, ApiResource>,
+    snap: Arc<Snapshot>,
+    uids: Arc<Uids>,
+    relisting: BTreeMap<Kind, Vec<Parsed>>,
+    relisting_uids: BTreeMap<Kind, Vec<(ObjKey, String)>>,
+    synced: BTreeSet<Kind>,
+}
+
+impl View {
+    /// Has every kind finished its first list?
+    fn complete(&self) -> bool {
+        self.synced.len() == self.resources.len()
+    }
+
+    fn input(&self) -> Input {
+        Input { snapshot: self.snap.clone(), problems: Vec::new(), uids: self.uids.clone() }
+    }
+
+    fn parse(&self, kind: Kind, obj: &DynamicObject) -> Vec<Parsed> {
+        to_parsed(obj, &self.resources[&kind], &self.namespace)
+    }
+
+    fn apply(&mut self, change: Change) {
         match change {
             Change::Init(kind) => {
-                relisting.insert(kind, Vec::new());
-                relisting_uids.insert(kind, Vec::new());
+                self.relisting.insert(kind, Vec::new());
+                self.relisting_uids.insert(kind, Vec::new());
             }
             Change::Item { kind, init: true, obj } => {
-                let parsed = to_parsed(&obj, &resources[&kind], &namespace);
-                relisting.entry(kind).or_default().extend(parsed);
+                let parsed = self.parse(kind, &obj);
+                self.relisting.entry(kind).or_default().extend(parsed);
                 if let Some(uid) = obj.metadata.uid.clone() {
-                    relisting_uids.entry(kind).or_default().push((key_of(&obj, kind), uid));
+                    self.relisting_uids.entry(kind).or_default().push((object_key(&obj, kind), uid));
                 }
             }
-            Change::InitDone(kind) => {
-                // A (re)list replaces everything known of this kind.
-                let items = relisting.remove(&kind).unwrap_or_default();
-                let listed = relisting_uids.remove(&kind).unwrap_or_default();
-                let u = Arc::make_mut(&mut uids);
-                u.retain(|(k, _), _| *k != kind);
-                u.extend(listed.into_iter().map(|(key, uid)| ((kind, key), uid)));
-                let mut seen = BTreeSet::new();
-                for p in items {
-                    seen.insert(apply(Arc::make_mut(&mut snap), p));
-                }
-                for k in snap.keys(kind) {
-                    if !seen.contains(&k) {
-                        Arc::make_mut(&mut snap).delete(kind, &k);
-                    }
-                }
-                let n = seen.len();
-                if !synced.insert(kind) {
-                    debug!(kind = %kind, objects = n, "relisted");
-                } else {
-                    debug!(kind = %kind, objects = n, "initial list done");
-                    if synced.len() == total {
-                        info!("every watch has listed: publishing the first snapshot");
-                    }
-                }
-            }
+            Change::InitDone(kind) => self.listed(kind),
             Change::Item { kind, init: false, obj } => {
                 if let Some(uid) = obj.metadata.uid.clone() {
-                    Arc::make_mut(&mut uids).insert((kind, key_of(&obj, kind)), uid);
+                    Arc::make_mut(&mut self.uids).insert((kind, object_key(&obj, kind)), uid);
                 }
-                for p in to_parsed(&obj, &resources[&kind], &namespace) {
-                    apply(Arc::make_mut(&mut snap), p);
+                for p in self.parse(kind, &obj) {
+                    apply(Arc::make_mut(&mut self.snap), p);
                 }
             }
             Change::Delete(kind, obj) => {
-                let key = key_of(&obj, kind);
+                let key = object_key(&obj, kind);
                 debug!(kind = %kind, object = %key, "deleted");
-                Arc::make_mut(&mut uids).remove(&(kind, key.clone()));
-                Arc::make_mut(&mut snap).delete(kind, &key);
+                Arc::make_mut(&mut self.uids).remove(&(kind, key.clone()));
+                Arc::make_mut(&mut self.snap).delete(kind, &key);
             }
+        }
+    }
+
+    /// A (re)list of `kind` is complete: it replaces everything known of this kind.
+    fn listed(&mut self, kind: Kind) {
+        let items = self.relisting.remove(&kind).unwrap_or_default();
+        let listed = self.relisting_uids.remove(&kind).unwrap_or_default();
+        let u = Arc::make_mut(&mut self.uids);
+        u.retain(|(k, _), _| *k != kind);
+        u.extend(listed.into_iter().map(|(key, uid)| ((kind, key), uid)));
+        let mut seen = BTreeSet::new();
+        for p in items {
+            seen.insert(apply(Arc::make_mut(&mut self.snap), p));
+        }
+        for k in self.snap.keys(kind) {
+            if !seen.contains(&k) {
+                Arc::make_mut(&mut self.snap).delete(kind, &k);
+            }
+        }
+        let n = seen.len();
+        if !self.synced.insert(kind) {
+            debug!(kind = %kind, objects = n, "relisted");
+        } else {
+            debug!(kind = %kind, objects = n, "initial list done");
+            if self.complete() {
+                info!("every watch has listed: publishing the first snapshot");
+            }
+        }
+    }
+}
+
+/// Watch everything and publish snapshots on `tx`.
+pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
+    let (mut all, resources) = watch_all(&client, &namespace, &node);
+    let mut view = View {
+        namespace,
+        resources,
+        snap: Arc::default(),
+        uids: Arc::default(),
+        relisting: BTreeMap::new(),
+        relisting_uids: BTreeMap::new(),
+        synced: BTreeSet::new(),
+    };
+    while let Some(change) = all.next().await {
+        view.apply(change);
+        // Apply everything that is ready now, then publish once: a burst becomes one snapshot.
+        while let Some(more) = futures::FutureExt::now_or_never(all.next()) {
+            match more {
+                Some(c) => view.apply(c),
+                None => return,
+            }
+        }
+        if view.complete() {
+            let _ = tx.send(Some(Arc::new(view.input())));
         }
     }
 }

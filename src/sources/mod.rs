@@ -1,8 +1,9 @@
 //! Where objects come from: manifest files (file mode, `render`, `check`) or Kubernetes.
+pub mod file_watch;
 pub mod files;
+pub mod interfaces;
 pub mod kube;
 pub mod manifest;
-pub mod watch;
 
 use crate::index::Snapshot;
 use crate::problem::Problem;

@@ -24,21 +24,23 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, debug_span, info, warn, Instrument};
 
 use super::objects::{
     announced, announcement_events, plan, problem_events, wanted, Action, Announced, ConfigFacts, EventSpec, Facts,
     SessionFact, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL, SERVICE_NAMESPACE_LABEL,
     SERVICE_NAME_LABEL, VRF_LABEL,
 };
-use super::ApplyState;
+use crate::frr::applier::ApplyState;
 use crate::model::core::ObjKey;
 use crate::problem::{Kind, Problem};
+use crate::retry::{self, Backoff as _};
 use crate::sources::Input;
 
 const FIELD_MANAGER: &str = "frr-speaker";
 const RELIST_INTERVAL: Duration = Duration::from_secs(600);
 const MAX_QUEUED_EVENTS: usize = 1000;
+/// First retry of a failed write (jittered up to twice this), doubling up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -250,6 +252,164 @@ impl Writer {
     }
 }
 
+/// Events waiting to be published, and what they were computed against.
+#[derive(Default)]
+struct EventQueue {
+    /// What this node announced at the last round (`None` before the first apply).
+    announced_before: Option<Announced>,
+    problems_before: BTreeSet<Problem>,
+    queue: VecDeque<EventSpec>,
+}
+
+impl EventQueue {
+    /// Queue the events for what changed since the last round. `have` is what the API holds: on
+    /// the first round after a start, the Services this node already announced.
+    fn observe(
+        &mut self,
+        node: &str,
+        facts: &Facts,
+        problems: Option<&[Problem]>,
+        have: &BTreeMap<(StatusKind, String), Wanted>,
+    ) {
+        if let Some(ann) = &facts.announcements {
+            let before = self.announced_before.get_or_insert_with(|| {
+                have.iter()
+                    .filter(|((k, _), _)| *k == StatusKind::ServiceBgpStatus)
+                    .filter_map(|(_, w)| {
+                        let s = &w.status;
+                        Some((ObjKey::new(s["serviceNamespace"].as_str()?, s["serviceName"].as_str()?), None))
+                    })
+                    .collect()
+            });
+            self.queue.extend(announcement_events(node, before, ann));
+            self.announced_before = Some(announced(ann));
+        }
+        if let Some(p) = problems {
+            self.queue.extend(problem_events(node, &self.problems_before, p));
+            self.problems_before = p.iter().cloned().collect();
+        }
+        let mut dropped = 0usize;
+        while self.queue.len() > MAX_QUEUED_EVENTS {
+            self.queue.pop_front();
+            dropped += 1;
+        }
+        if dropped > 0 {
+            warn!(dropped, "too many events queued: the oldest were dropped");
+        }
+    }
+}
+
+/// How a round of writes ended.
+enum Round {
+    /// Everything planned was written.
+    Done,
+    /// Out of tokens: go on at this time.
+    Throttled(Instant),
+    /// A write failed: list again, with backoff.
+    Failed(kube::Error),
+}
+
+/// The facts as known now, from the sources' latest values.
+fn facts(src: &Sources, node: &str) -> Facts {
+    let input = src.input.borrow().clone();
+    let apply = src.apply.borrow().clone();
+    let problems = src.problems.borrow().clone();
+    let sessions = src.sessions.borrow().clone();
+    let node_uid = input.as_ref().and_then(|i| i.uids.get(&(Kind::Node, ObjKey::new("", node))).cloned());
+    Facts {
+        node: node.to_string(),
+        node_uid,
+        announcements: apply.applied.as_ref().map(|r| r.announcements.clone()),
+        sessions: sessions.as_ref().map(|s| s.to_vec()),
+        config: problems.as_ref().map(|p| ConfigFacts {
+            errors: p.iter().filter(|p| p.is_error()).map(|p| p.to_string()).collect(),
+            applied: match (&apply.applied, &apply.error) {
+                (_, Some(_)) => Some(false),
+                (Some(_), None) => Some(true),
+                (None, None) => None,
+            },
+            apply_error: apply.error.clone(),
+        }),
+    }
+}
+
+impl Writer {
+    /// The writes that make the API say `facts`, for the kinds whose facts are known and whose
+    /// CRD is installed.
+    fn plan(&self, facts: &Facts, have: &BTreeMap<(StatusKind, String), Wanted>) -> Vec<Action> {
+        let known: BTreeSet<StatusKind> = [
+            (StatusKind::ConfigurationState, facts.config.is_some()),
+            (StatusKind::BgpSessionState, facts.sessions.is_some()),
+            (StatusKind::ServiceBgpStatus, facts.announcements.is_some()),
+        ]
+        .into_iter()
+        .filter(|(k, k_known)| *k_known && !self.missing.contains(k))
+        .map(|(k, _)| k)
+        .collect();
+        let mut want = wanted(facts, have, &now_rfc3339());
+        want.retain(|(k, _), _| known.contains(k));
+        plan(have, &want, &known)
+    }
+
+    /// Events first (they are about now), then the objects; stop when out of tokens.
+    async fn write(
+        &mut self,
+        bucket: &mut Bucket,
+        events: &mut VecDeque<EventSpec>,
+        actions: &[Action],
+        namespace: &str,
+        input: Option<&Input>,
+    ) -> Round {
+        while let Some(ev) = events.front() {
+            if let Err(at) = bucket.take() {
+                return Round::Throttled(at);
+            }
+            if let Err(e) = self.publish(ev, input).await {
+                // An event is worth one try: it describes a moment.
+                warn!(object = %ev.object, reason = ev.reason, error = %e, "cannot publish event");
+            }
+            events.pop_front();
+        }
+        let mut done = 0;
+        let mut round = Round::Done;
+        for a in actions {
+            if let Err(at) = bucket.take() {
+                round = Round::Throttled(at);
+                break;
+            }
+            if let Err(e) = self.execute(a, namespace).await {
+                round = Round::Failed(e);
+                break;
+            }
+            done += 1;
+        }
+        if done > 0 {
+            debug!(done, pending = actions.len() - done, "status written");
+        }
+        round
+    }
+}
+
+/// Log an error once per streak of the same message; say when it stops.
+#[derive(Default)]
+struct OnceLog(Option<String>);
+
+impl OnceLog {
+    fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        let msg = e.to_string();
+        if self.0.as_deref() != Some(&msg) {
+            warn!(error = %msg, "{what}");
+            self.0 = Some(msg);
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.0.take().is_some() {
+            info!("status writes work again");
+        }
+    }
+}
+
 /// Write status and Events until the sources close.
 pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut src: Sources) {
     let apis = StatusKind::ALL
@@ -266,13 +426,10 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         listed_at: Instant::now(),
     };
     let mut bucket = Bucket::new(qps);
-    let mut announced_before: Option<Announced> = None;
-    let mut problems_before: BTreeSet<Problem> = BTreeSet::new();
-    let mut events: VecDeque<EventSpec> = VecDeque::new();
-    let mut dropped_events = 0usize;
+    let mut events = EventQueue::default();
     let mut wake_at: Option<Instant> = None;
-    let mut backoff = MIN_BACKOFF;
-    let mut last_error = String::new();
+    let mut backoff = retry::backoff(MIN_BACKOFF, MAX_BACKOFF);
+    let mut errors = OnceLog::default();
     loop {
         let sleep = tokio::time::sleep_until(wake_at.unwrap_or_else(|| Instant::now() + RELIST_INTERVAL).into());
         tokio::select! {
@@ -284,132 +441,32 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         wake_at = None;
         if w.have.is_none() || w.listed_at.elapsed() >= RELIST_INTERVAL {
             if let Err(e) = w.list().await {
-                let msg = e.to_string();
-                if msg != last_error {
-                    warn!(error = %msg, "cannot list this node's status objects; retrying");
-                    last_error = msg;
-                }
+                errors.failed("cannot list this node's status objects; retrying", &e);
                 w.have = None;
-                wake_at = Some(Instant::now() + backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wake_at = Some(Instant::now() + backoff.next().unwrap_or(MAX_BACKOFF));
                 continue;
             }
         }
-        // Taken out for the planning below (no copy of every object), put back before writing.
-        let Some(have) = w.have.take() else { continue };
-
-        // The facts, as known now.
-        let input = src.input.borrow().clone();
-        let apply = src.apply.borrow().clone();
+        let Some(have) = w.have.as_ref() else { continue };
+        let facts = facts(&src, &node);
         let problems = src.problems.borrow().clone();
-        let sessions = src.sessions.borrow().clone();
-        let node_uid = input.as_ref().and_then(|i| i.uids.get(&(Kind::Node, ObjKey::new("", node.clone()))).cloned());
-        let facts = Facts {
-            node: node.clone(),
-            node_uid,
-            announcements: apply.applied.as_ref().map(|r| r.announcements.clone()),
-            sessions: sessions.as_ref().map(|s| s.to_vec()),
-            config: problems.as_ref().map(|p| ConfigFacts {
-                errors: p.iter().filter(|p| p.is_error()).map(|p| p.to_string()).collect(),
-                applied: match (&apply.applied, &apply.error) {
-                    (_, Some(_)) => Some(false),
-                    (Some(_), None) => Some(true),
-                    (None, None) => None,
-                },
-                apply_error: apply.error.clone(),
-            }),
-        };
-
-        // Events: what changed since the last round.
-        if let Some(ann) = &facts.announcements {
-            let before = announced_before.get_or_insert_with(|| {
-                // First round after start: what the API says this node announced.
-                have.keys()
-                    .filter(|(k, _)| *k == StatusKind::ServiceBgpStatus)
-                    .filter_map(|key| {
-                        let s = &have[key].status;
-                        Some((ObjKey::new(s["serviceNamespace"].as_str()?, s["serviceName"].as_str()?), None))
-                    })
-                    .collect()
-            });
-            events.extend(announcement_events(&node, before, ann));
-            announced_before = Some(announced(ann));
-        }
-        if let Some(p) = &problems {
-            events.extend(problem_events(&node, &problems_before, p));
-            problems_before = p.iter().cloned().collect();
-        }
-        while events.len() > MAX_QUEUED_EVENTS {
-            events.pop_front();
-            dropped_events += 1;
-        }
-        if dropped_events > 0 {
-            warn!(dropped = dropped_events, "too many events queued: the oldest were dropped");
-            dropped_events = 0;
-        }
-
-        let known: BTreeSet<StatusKind> = [
-            (StatusKind::ConfigurationState, facts.config.is_some()),
-            (StatusKind::BgpSessionState, facts.sessions.is_some()),
-            (StatusKind::ServiceBgpStatus, facts.announcements.is_some()),
-        ]
-        .into_iter()
-        .filter(|(k, k_known)| *k_known && !w.missing.contains(k))
-        .map(|(k, _)| k)
-        .collect();
-        let mut want = wanted(&facts, &have, &now_rfc3339());
-        want.retain(|(k, _), _| known.contains(k));
-        let actions = plan(&have, &want, &known);
-        w.have = Some(have);
-
-        // Events first (they are about now), then the objects; stop when out of tokens.
-        let mut failed = None;
-        while let Some(ev) = events.front() {
-            if let Err(at) = bucket.take() {
+        events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
+        let actions = w.plan(&facts, have);
+        let input = src.input.borrow().clone();
+        let span = debug_span!("status_write", actions = actions.len(), events = events.queue.len());
+        match w.write(&mut bucket, &mut events.queue, &actions, &namespace, input.as_deref()).instrument(span).await {
+            Round::Done => {
+                errors.recovered();
+                backoff.reset();
+            }
+            Round::Throttled(at) => {
                 wake_at = Some(at);
-                break;
+                backoff.reset();
             }
-            if let Err(e) = w.publish(ev, input.as_deref()).await {
-                // An event is worth one try: it describes a moment.
-                warn!(object = %ev.object, reason = ev.reason, error = %e, "cannot publish event");
-            }
-            events.pop_front();
-        }
-        let total = actions.len();
-        let mut done = 0;
-        if wake_at.is_none() {
-            for a in &actions {
-                if let Err(at) = bucket.take() {
-                    wake_at = Some(at);
-                    break;
-                }
-                if let Err(e) = w.execute(a, &namespace).await {
-                    failed = Some(e);
-                    break;
-                }
-                done += 1;
-            }
-        }
-        if done > 0 {
-            debug!(done, pending = total - done, "status written");
-        }
-        match failed {
-            Some(e) => {
-                let msg = e.to_string();
-                if msg != last_error {
-                    warn!(error = %msg, "status write failed; re-listing and retrying");
-                    last_error = msg;
-                }
+            Round::Failed(e) => {
+                errors.failed("status write failed; re-listing and retrying", &e);
                 w.have = None;
-                wake_at = Some(Instant::now() + backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            None => {
-                if !last_error.is_empty() && wake_at.is_none() {
-                    info!("status writes work again");
-                    last_error.clear();
-                }
-                backoff = MIN_BACKOFF;
+                wake_at = Some(Instant::now() + backoff.next().unwrap_or(MAX_BACKOFF));
             }
         }
     }

@@ -11,7 +11,8 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use crate::frr::status::{BfdPeer, NeighborStatus};
+use crate::frr::applier::ApplyState;
+use crate::frr::show::{BfdPeer, NeighborStatus};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -192,6 +193,20 @@ impl FrrCollector {
         }
     }
 
+    /// Keep `metallb_speaker_announced` and the peer ports equal to what FRR runs, until the
+    /// applier's channel closes.
+    pub async fn follow_applied(self, mut rx: tokio::sync::watch::Receiver<ApplyState>, node: String) {
+        while rx.changed().await.is_ok() {
+            let Some(applied) = rx.borrow_and_update().applied.clone() else { continue };
+            let list = applied
+                .announcements
+                .iter()
+                .flat_map(|(svc, prefixes)| prefixes.keys().map(move |p| (svc.to_string(), p.addr().to_string())));
+            self.set_announced(&node, list.collect::<Vec<_>>());
+            self.set_ports(applied.ports.clone());
+        }
+    }
+
     fn snapshot(&self) -> FrrView {
         self.view.read().map(|v| v.clone()).unwrap_or_default()
     }
@@ -283,7 +298,7 @@ impl Collector for FrrCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frr::status::{parse_bfd, parse_neighbors};
+    use crate::frr::show::{parse_bfd, parse_neighbors};
 
     #[test]
     fn frr_metrics_carry_metallb_names_and_labels() {

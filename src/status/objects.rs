@@ -16,7 +16,8 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use crate::desired::fnv1a;
-use crate::frr::status::NeighborStatus;
+use crate::frr::applier::ApplyError;
+use crate::frr::show::NeighborStatus;
 use crate::model::core::ObjKey;
 use crate::problem::{Kind, Problem};
 
@@ -110,7 +111,7 @@ pub struct ConfigFacts {
     /// `Some(true)`: FRR runs the config of the newest valid input; `Some(false)`: the last apply
     /// failed (`apply_error` says why); `None`: not applied yet.
     pub applied: Option<bool>,
-    pub apply_error: Option<String>,
+    pub apply_error: Option<ApplyError>,
 }
 
 /// A DNS-1123 subdomain name from parts: a readable, sanitized prefix and a hash of the exact
@@ -243,13 +244,15 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&Value>, now: &str) -> Value {
     };
     let (applied_status, applied_reason, applied_msg) = match (cfg.applied, &cfg.apply_error) {
         (Some(true), _) => ("True", "Applied", "FRR runs the configuration".to_string()),
-        (Some(false), e) => ("False", "ApplyFailed", e.clone().unwrap_or_default()),
+        (Some(false), Some(ApplyError::Refused(e))) => ("False", "FRRRefused", e.clone()),
+        (Some(false), Some(ApplyError::Unavailable(e))) => ("False", "FRRUnavailable", e.clone()),
+        (Some(false), None) => ("False", "ApplyFailed", String::new()),
         (None, _) => ("Unknown", "Pending", "not applied yet".to_string()),
     };
     let last_error = if !valid {
         summary(&cfg.errors)
     } else if cfg.applied == Some(false) {
-        cfg.apply_error.clone().unwrap_or_default()
+        cfg.apply_error.as_ref().map(ApplyError::to_string).unwrap_or_default()
     } else {
         String::new()
     };

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::frr::status::{BfdPeer, NeighborStatus};
+use crate::frr::show::{BfdPeer, NeighborStatus};
 
 /// What the status command read from FRR.
 #[derive(Clone, Debug, Default)]
@@ -109,7 +109,7 @@ pub fn format(report: &NodeReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frr::status::{parse_bfd, parse_neighbors};
+    use crate::frr::show::{parse_bfd, parse_neighbors};
 
     #[test]
     fn tables_show_sessions_bfd_and_prefixes() {

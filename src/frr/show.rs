@@ -1,5 +1,5 @@
 //! What FRR reports about its sessions, parsed from bgpd's `show bgp vrf all neighbors json`.
-//! Pure: text in, data out; the poller in `app` does the I/O.
+//! Pure: text in, data out; the poller in `frr::sessions` does the I/O.
 //!
 //! The keys read here (`bgpState`, `messageStats.*`, `peerBfdInfo.status`,
 //! `addressFamilyInfo.*.sentPrefixCounter`, `connectionsEstablished`/`Dropped`) are the same in

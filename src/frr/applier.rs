@@ -1,0 +1,354 @@
+//! Keeps FRR running the latest rendered config: apply on change, after an FRR restart, and as a
+//! slow periodic check; retry failures with a jittered exponential backoff.
+//!
+//! The decision is a pure function of a small state value (`Applier::decide`): skip, write
+//! frr.conf only, fast apply, full reconcile, or back off. `run` only executes it against an
+//! `FrrControl` and records the outcome, so the decisions are unit-tested without FRR, and the loop
+//! with a fake FRR under tokio's paused clock.
+//!
+//! A change is applied on the fast path (the difference from what FRR was last given, without
+//! reading its config first) and verified against FRR's running config `VERIFY_AFTER` later; a
+//! full reconcile (read, diff, apply, verify) runs at start, after an FRR restart or a failure, and
+//! every `RECHECK_INTERVAL`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube::runtime::utils::Backoff as _;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{error, info, info_span, warn, Instrument};
+
+use super::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrError, FrrIdentity, Report};
+use crate::pipeline::Rendered;
+use crate::retry::{backoff, RetryBackoff};
+use crate::status::http::Health;
+use crate::status::metrics::Metrics;
+
+/// How often FRR's daemons are probed (restart detection, readiness): a restart is re-applied
+/// within this plus one reconcile.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// Even with no change, compare FRR's running config with the desired one this often, so that a
+/// manual edit in vtysh is undone.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// A change applied on the fast path (without reading FRR's config first) is verified against
+/// the running config this long after, when no newer change is pending.
+pub const VERIFY_AFTER: Duration = Duration::from_secs(1);
+/// First retry after a failure (jittered up to twice this), doubling up to `MAX_BACKOFF`.
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why the newest config is not running.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// FRR answered and did not take lines of this config: the same config would be refused
+    /// again, so it is retried only with backoff (or after FRR restarts).
+    #[error("FRR refused the configuration: {0}")]
+    Refused(String),
+    /// FRR did not answer (a daemon down, hung or restarting, a socket gone, a timeout): transient.
+    #[error("FRR did not answer: {0}")]
+    Unavailable(String),
+}
+
+impl From<&FrrError> for ApplyError {
+    fn from(e: &FrrError) -> Self {
+        if e.is_refusal() {
+            ApplyError::Refused(e.to_string())
+        } else {
+            ApplyError::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// What the applier last achieved (applier → status writer, metrics).
+#[derive(Clone, Debug, Default)]
+pub struct ApplyState {
+    /// The config FRR runs, once an apply succeeded.
+    pub applied: Option<Arc<Rendered>>,
+    /// Why the newest config is not running (cleared by the next success).
+    pub error: Option<ApplyError>,
+}
+
+/// Why a full reconcile runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Nothing applied yet (start), or the last attempt failed.
+    Unknown,
+    /// FRR's daemons are not the ones that took the last config.
+    Restarted,
+    /// A fast-path change is `VERIFY_AFTER` old.
+    Verify,
+    /// `RECHECK_INTERVAL` since the last full reconcile.
+    Recheck,
+}
+
+/// One step of the loop.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// FRR runs the newest config: at most frr.conf needs writing.
+    WriteFileOnly,
+    /// Send the difference from `from` (what these daemons were last given).
+    FastApply { from: Arc<Rendered> },
+    /// Read FRR's running config, apply the difference, verify.
+    Reconcile(Reason),
+    /// This very config failed a moment ago: wait until `until`.
+    BackOff { until: Instant },
+}
+
+/// The loop's memory: everything `decide` looks at.
+pub struct Applier {
+    /// What FRR was last given successfully, and which daemons took it.
+    applied: Option<(Arc<Rendered>, FrrIdentity)>,
+    /// The config that failed last, and when it may be tried again (unless FRR restarts).
+    failed: Option<(Arc<Rendered>, Instant)>,
+    backoff: RetryBackoff,
+    last_full: Instant,
+    unverified_since: Option<Instant>,
+}
+
+impl Applier {
+    pub fn new(now: Instant) -> Self {
+        Applier {
+            applied: None,
+            failed: None,
+            backoff: backoff(MIN_BACKOFF, MAX_BACKOFF),
+            last_full: now,
+            unverified_since: None,
+        }
+    }
+
+    /// What to do about `want` while FRR's daemons are `id`.
+    pub fn decide(&self, want: &Arc<Rendered>, id: &FrrIdentity, now: Instant) -> Decision {
+        let restarted = self.applied.as_ref().is_some_and(|(_, old)| old != id);
+        let fast_from = self.applied.as_ref().filter(|(_, old)| old == id).map(|(r, _)| r);
+        let reason = match fast_from {
+            None if restarted => Some(Reason::Restarted),
+            None => Some(Reason::Unknown),
+            Some(_) if self.unverified_since.is_some_and(|t| now - t >= VERIFY_AFTER) => Some(Reason::Verify),
+            Some(_) if now - self.last_full >= RECHECK_INTERVAL => Some(Reason::Recheck),
+            Some(_) => None,
+        };
+        if let (Some(from), None) = (fast_from, reason) {
+            if from.text == want.text {
+                return Decision::WriteFileOnly;
+            }
+        }
+        if let Some((f, until)) = &self.failed {
+            if f.text == want.text && now < *until && !restarted {
+                return Decision::BackOff { until: *until };
+            }
+        }
+        match (fast_from, reason) {
+            (Some(from), None) => Decision::FastApply { from: from.clone() },
+            (_, Some(r)) => Decision::Reconcile(r),
+            // `reason` is None only with a `fast_from`.
+            (None, None) => Decision::Reconcile(Reason::Unknown),
+        }
+    }
+
+    /// FRR took `want` (`full`: and was verified against its running config).
+    pub fn succeeded(&mut self, want: &Arc<Rendered>, id: FrrIdentity, full: bool, now: Instant) {
+        if full {
+            self.last_full = now;
+            self.unverified_since = None;
+        } else {
+            self.unverified_since.get_or_insert(now);
+        }
+        self.applied = Some((want.clone(), id));
+        self.failed = None;
+        self.backoff.reset();
+    }
+
+    /// Applying `want` failed: look at FRR afresh next time, not before the returned delay.
+    pub fn failed(&mut self, want: &Arc<Rendered>, now: Instant) -> Duration {
+        let delay = self.backoff.next().unwrap_or(MAX_BACKOFF);
+        self.failed = Some((want.clone(), now + delay));
+        self.applied = None;
+        delay
+    }
+}
+
+/// frr.conf on disk: what it holds, and whether writing it fails (logged once per streak).
+struct ConfFile {
+    path: PathBuf,
+    holds: Option<Arc<Rendered>>,
+    failing: bool,
+}
+
+impl ConfFile {
+    fn new(path: PathBuf) -> Self {
+        // What an earlier agent (or FRR's own startup) left: equal text means no rewrite.
+        let holds = std::fs::read_to_string(&path).ok().map(|text| Arc::new(Rendered { text, ..Default::default() }));
+        ConfFile { path, holds, failing: false }
+    }
+
+    /// Make frr.conf hold `r`; on failure (disk full, read-only) log once and try again next time.
+    /// FRR itself already runs the config.
+    fn sync(&mut self, r: &Arc<Rendered>) {
+        if self.holds.as_ref().is_some_and(|h| h.text == r.text) {
+            return;
+        }
+        match write_config_file(&self.path, &r.text) {
+            Ok(()) => {
+                if std::mem::take(&mut self.failing) {
+                    info!(path = %self.path.display(), "frr.conf written again");
+                }
+                self.holds = Some(r.clone());
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    warn!(path = %self.path.display(), error = %e, "cannot write frr.conf; retrying every probe");
+                }
+                self.holds = None;
+            }
+        }
+    }
+}
+
+/// Where the loop reports.
+pub struct Outputs {
+    pub state: watch::Sender<ApplyState>,
+    pub metrics: Metrics,
+    pub health: Arc<Health>,
+}
+
+impl Outputs {
+    /// FRR took `want`.
+    fn applied(&self, want: &Arc<Rendered>, report: &Report, full: bool, secs: f64) {
+        let result = if report.changes > 0 { "ok" } else { "noop" };
+        self.metrics.applies.with_label_values(&[result]).inc();
+        self.metrics
+            .last_apply_timestamp
+            .set(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0));
+        if report.changes > 0 {
+            info!(
+                changes = report.changes,
+                full,
+                passes = report.passes,
+                soft_refreshes = report.soft_out,
+                ms = (secs * 1e3) as u64,
+                "applied"
+            );
+        }
+        self.state.send_if_modified(|s| {
+            let same = s.error.is_none() && s.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, want));
+            if !same {
+                s.applied = Some(want.clone());
+                s.error = None;
+            }
+            !same
+        });
+        self.health.applied_once.store(true, Ordering::Relaxed);
+    }
+
+    /// The apply failed with `e`; logged when the error differs from the last one.
+    fn failed(&self, e: &FrrError, retry_in: Duration) {
+        self.metrics.applies.with_label_values(&["error"]).inc();
+        let err = ApplyError::from(e);
+        if self.state.borrow().error.as_ref() != Some(&err) {
+            error!(error = %e, retry_in_ms = retry_in.as_millis() as u64, "apply failed; FRR keeps what it runs");
+        }
+        self.state.send_if_modified(|s| {
+            let changed = s.error.as_ref() != Some(&err);
+            s.error = Some(err);
+            changed
+        });
+    }
+}
+
+/// Keep FRR running the latest config from `rx` until the channel closes.
+pub async fn run<C: FrrControl>(
+    frr: C,
+    mut rx: watch::Receiver<Option<Arc<Rendered>>>,
+    conf_path: PathBuf,
+    out: Outputs,
+) {
+    let mut applier = Applier::new(Instant::now());
+    let mut file = ConfFile::new(conf_path);
+    let mut waiting_logged = false;
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        // Nothing is applied before the first complete, valid input.
+        let Some(want) = rx.borrow_and_update().clone() else { continue };
+        let id = match frr.identity().await {
+            Ok(id) => {
+                out.health.frr_reachable.store(true, Ordering::Relaxed);
+                waiting_logged = false;
+                id
+            }
+            Err(e) => {
+                out.health.frr_reachable.store(false, Ordering::Relaxed);
+                if !std::mem::replace(&mut waiting_logged, true) {
+                    warn!(error = %e, "waiting for FRR");
+                }
+                continue;
+            }
+        };
+        let decision = applier.decide(&want, &id, Instant::now());
+        let full = match &decision {
+            Decision::WriteFileOnly => {
+                file.sync(&want);
+                continue;
+            }
+            Decision::BackOff { .. } => continue,
+            Decision::Reconcile(reason) => {
+                if *reason == Reason::Restarted {
+                    info!("FRR restarted: re-applying");
+                    out.metrics.frr_restarts.inc();
+                }
+                true
+            }
+            Decision::FastApply { .. } => false,
+        };
+        let t0 = Instant::now();
+        let span = info_span!("apply", full, reason = ?decision_reason(&decision));
+        let res = execute(&frr, &decision, &want.text).instrument(span.clone()).await;
+        // The outcome is logged inside the apply's span (no await below).
+        let _in_span = span.enter();
+        let secs = t0.elapsed().as_secs_f64();
+        out.metrics.apply_duration.observe(secs);
+        match res {
+            Ok(report) => {
+                applier.succeeded(&want, id, full, Instant::now());
+                file.sync(&want);
+                out.applied(&want, &report, full, secs);
+            }
+            Err(e) => {
+                let retry_in = applier.failed(&want, Instant::now());
+                out.failed(&e, retry_in);
+            }
+        }
+    }
+}
+
+fn decision_reason(d: &Decision) -> Option<Reason> {
+    match d {
+        Decision::Reconcile(r) => Some(*r),
+        _ => None,
+    }
+}
+
+/// Carry out a fast apply or a reconcile. A fast apply FRR does not take falls back to a full
+/// reconcile against the running config at once.
+async fn execute<C: FrrControl>(frr: &C, decision: &Decision, want: &str) -> Result<Report, FrrError> {
+    match decision {
+        Decision::FastApply { from } => match apply_change(frr, &from.text, want).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                warn!(error = %e, "fast apply failed; reconciling against the running config");
+                reconcile(frr, want).await
+            }
+        },
+        _ => reconcile(frr, want).await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

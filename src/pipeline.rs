@@ -1,0 +1,86 @@
+//! The one transformation from a snapshot of the inputs to what FRR must run: desired state
+//! (`desired::compute`) then frr.conf (`frr::render`), with every problem found on the way merged,
+//! sorted and deduplicated. Pure: the agent, `frr-speaker render` / `check` and the golden tests
+//! all call `run`, so the tests test exactly what the agent applies.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use crate::desired::{self, Options};
+use crate::frr::render::{render, RenderError};
+use crate::index::Snapshot;
+use crate::model::core::ObjKey;
+use crate::problem::Problem;
+
+/// One rendered configuration and what it announces (compute → driver → status).
+#[derive(Debug, Default, PartialEq)]
+pub struct Rendered {
+    pub text: String,
+    /// Service → prefix → BGPPeer names.
+    pub announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+    /// Neighbors with a TCP port other than 179, by (VRF, address) (for metrics labels).
+    pub ports: BTreeMap<(Option<String>, String), u16>,
+}
+
+/// The pipeline's result.
+#[derive(Debug)]
+pub struct Output {
+    /// Problems of the input and of the computation: sorted (errors first), no duplicates.
+    pub problems: Vec<Problem>,
+    /// `None` when any problem is an error: nothing from an invalid input may be applied.
+    pub config: Option<Result<Rendered, RenderError>>,
+}
+
+impl Output {
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(Problem::is_error)
+    }
+}
+
+/// Snapshot → desired state → frr.conf. `read_problems` are those found while reading the input
+/// (unparsable manifests, unknown fields); they count like the computation's own.
+pub fn run(snap: &Snapshot, read_problems: &[Problem], opts: &Options) -> Output {
+    let outcome = desired::compute(snap, opts);
+    let mut problems: Vec<Problem> = read_problems.iter().chain(outcome.problems.iter()).cloned().collect();
+    problems.sort();
+    problems.dedup();
+    let config = match outcome.state {
+        Some(state) if !problems.iter().any(Problem::is_error) => {
+            let ports = state
+                .routers
+                .iter()
+                .flat_map(|r| {
+                    let vrf = r.vrf.as_ref().map(|v| v.to_string());
+                    r.neighbors.iter().filter_map(move |n| Some(((vrf.clone(), n.id.clone()), n.port?)))
+                })
+                .collect();
+            Some(render(&state).map(|text| Rendered { text, announcements: state.announcements, ports }))
+        }
+        _ => None,
+    };
+    Output { problems, config }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Kind;
+
+    #[test]
+    fn read_problems_that_are_errors_withhold_the_config() {
+        let snap = Snapshot::default();
+        let opts = Options::new("node1");
+        let ok = run(&snap, &[], &opts);
+        assert!(ok.problems.is_empty());
+        assert!(matches!(ok.config, Some(Ok(_))), "an empty input renders an empty config");
+
+        let key = ObjKey::new("metallb-system", "broken");
+        let bad = Problem::error(Kind::Manifest, &key, "", "not YAML");
+        let dup = [bad.clone(), bad.clone(), Problem::warning(Kind::Service, &key, "spec", "ignored")];
+        let out = run(&snap, &dup, &opts);
+        assert_eq!(out.problems.len(), 2, "duplicates merged: {:?}", out.problems);
+        assert!(out.problems[0].is_error(), "errors sort first");
+        assert!(out.has_errors() && out.config.is_none());
+    }
+}
