@@ -362,7 +362,7 @@ impl Allocator {
                 .pools
                 .iter()
                 .position(|p| p.name == *name)
-                .ok_or_else(|| AllocError::UnknownPool(crate::grammar::values::truncate(name)))?;
+                .ok_or_else(|| AllocError::UnknownPool(crate::grammar::values::excerpt(name)))?;
             return Ok(vec![i]);
         }
         let mut c: Vec<usize> = (0..self.pools.len()).filter(|&i| self.pools[i].allows(req)).collect();
@@ -436,7 +436,7 @@ impl Allocator {
             }
         }
         Err(match (&req.pool, auto.as_slice()) {
-            (Some(name), _) => AllocError::PoolExhausted(crate::grammar::values::truncate(name)),
+            (Some(name), _) => AllocError::PoolExhausted(crate::grammar::values::excerpt(name)),
             (None, [i]) => AllocError::PoolExhausted(self.pools[*i].name.clone()),
             (None, []) => AllocError::NoneAvailable(": no IPAddressPool with autoAssign may serve this Service".into()),
             (None, _) => AllocError::NoneAvailable(String::new()),

@@ -104,7 +104,7 @@ pub fn request_for(
         Some("PreferDualStack") => Families::PreferDual(v4_first),
         Some("RequireDualStack") => Families::RequireDual(v4_first),
         Some(other) => {
-            errs.push(format!("spec.ipFamilyPolicy: unknown policy {:?}", crate::grammar::values::truncate(other)));
+            errs.push(format!("spec.ipFamilyPolicy: unknown policy {:?}", crate::grammar::values::excerpt(other)));
             Families::Single(v4_first)
         }
     };

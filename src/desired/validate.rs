@@ -13,7 +13,7 @@ use super::Options;
 use crate::grammar::pool;
 use crate::grammar::range::{ranges_contain, ranges_overlap};
 use crate::grammar::selector::any_matches;
-use crate::grammar::values::{self, truncate, CommunityValue, IfName, ProfileName};
+use crate::grammar::values::{self, excerpt, CommunityValue, IfName, ProfileName};
 use crate::index::{Obj, Snapshot};
 use crate::model::core::ObjKey;
 use crate::model::crds::{BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
@@ -270,13 +270,13 @@ fn community_aliases(
                 continue;
             }
             if aliases.contains_key(&a.name) {
-                let msg = format!("alias {:?} is defined more than once", truncate(&a.name));
+                let msg = format!("alias {:?} is defined more than once", excerpt(&a.name));
                 probs.push(false, Problem::warning(Kind::Community, &c.key, format!("{field}.name"), msg.clone()));
                 aliases.insert(a.name.clone(), Err(msg));
             } else {
                 aliases.insert(
                     a.name.clone(),
-                    parsed.map_err(|e| format!("alias {:?} has an invalid value: {e}", truncate(&a.name))),
+                    parsed.map_err(|e| format!("alias {:?} has an invalid value: {e}", excerpt(&a.name))),
                 );
             }
         }
@@ -370,7 +370,7 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
         Some(r) => match r.trim().parse::<Ipv4Addr>() {
             Ok(ip) if !ip.is_unspecified() => Some(ip),
             _ => {
-                f.error("spec.routerID", format!("{:?} is not a non-zero IPv4 address", truncate(r)));
+                f.error("spec.routerID", format!("{:?} is not a non-zero IPv4 address", excerpt(r)));
                 None
             }
         },
@@ -392,7 +392,7 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
                 None
             }
             None => {
-                f.error("spec.bfdProfile", format!("BFDProfile {:?} not found", truncate(name)));
+                f.error("spec.bfdProfile", format!("BFDProfile {:?} not found", excerpt(name)));
                 None
             }
         },
@@ -449,7 +449,7 @@ fn remote_as(s: &BgpPeerSpec, f: &mut Fields) -> Option<RemoteAs> {
         (None, Some("internal")) => Some(RemoteAs::Dynamic("internal")),
         (None, Some("external")) => Some(RemoteAs::Dynamic("external")),
         (None, Some(other)) => {
-            f.error("spec.dynamicASN", format!("{:?} is not one of internal, external", truncate(other)));
+            f.error("spec.dynamicASN", format!("{:?} is not one of internal, external", excerpt(other)));
             None
         }
         (None, None) => {
@@ -692,12 +692,12 @@ fn advertisement(a: &Obj<BgpAdvertisementSpec>, refs: &AdRefs) -> Result<(AdConf
     }
     for name in &s.ip_address_pools {
         if !refs.pools_in_ns.iter().any(|p| p.key.name == *name) {
-            f.warning("spec.ipAddressPools", format!("IPAddressPool {:?} not found", truncate(name)));
+            f.warning("spec.ipAddressPools", format!("IPAddressPool {:?} not found", excerpt(name)));
         }
     }
     for name in &s.peers {
         if !refs.peers.contains_key(&ObjKey::new(refs.ns, name.clone())) {
-            f.warning("spec.peers", format!("BGPPeer {:?} not found", truncate(name)));
+            f.warning("spec.peers", format!("BGPPeer {:?} not found", excerpt(name)));
         }
     }
     let conf = AdConf {
@@ -740,7 +740,7 @@ fn communities(
             aliases.get(c).cloned().unwrap_or_else(|| {
                 Err(format!(
                     "{:?} is neither a community value nor the name of an alias in a Community object",
-                    truncate(c)
+                    excerpt(c)
                 ))
             })
         };

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::values::{parse_unicast_ip, truncate};
+use super::values::{excerpt, parse_unicast_ip};
 
 /// Is `ip` in one of the inclusive `ranges` (of its own family)?
 pub fn ranges_contain(ranges: &[(IpAddr, IpAddr)], ip: IpAddr) -> bool {
@@ -21,17 +21,17 @@ pub fn ranges_overlap((a, b): (IpAddr, IpAddr), (c, d): (IpAddr, IpAddr)) -> boo
 pub fn parse_range(s: &str) -> Result<(IpAddr, IpAddr), String> {
     if let Some((a, b)) = s.split_once('-') {
         let (Ok(a), Ok(b)) = (parse_unicast_ip(a.trim()), parse_unicast_ip(b.trim())) else {
-            return Err(format!("{:?} is neither a CIDR nor a range of two addresses", truncate(s)));
+            return Err(format!("{:?} is neither a CIDR nor a range of two addresses", excerpt(s)));
         };
         if a.is_ipv4() != b.is_ipv4() {
-            return Err(format!("range {:?} mixes IPv4 and IPv6", truncate(s)));
+            return Err(format!("range {:?} mixes IPv4 and IPv6", excerpt(s)));
         }
         if a > b {
-            return Err(format!("range {:?} ends before it starts", truncate(s)));
+            return Err(format!("range {:?} ends before it starts", excerpt(s)));
         }
         return Ok((a, b));
     }
-    let net: IpNet = s.trim().parse().map_err(|_| format!("{:?} is neither a CIDR nor an a-b range", truncate(s)))?;
+    let net: IpNet = s.trim().parse().map_err(|_| format!("{:?} is neither a CIDR nor an a-b range", excerpt(s)))?;
     if net.trunc() != net {
         return Err(format!("{s:?} has host bits set (did you mean {}?)", net.trunc()));
     }

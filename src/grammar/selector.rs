@@ -31,7 +31,7 @@ pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> Result
             other => {
                 return Err(here(&format!(
                     "unknown operator {:?} (want In, NotIn, Exists or DoesNotExist)",
-                    super::values::truncate(other)
+                    super::values::excerpt(other)
                 )))
             }
         };

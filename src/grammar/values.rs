@@ -27,7 +27,7 @@ fn check_name(s: &str, max: usize, what: &str) -> Result<(), String> {
         return Err(format!("{what} must not be empty"));
     }
     if s.len() > max {
-        return Err(format!("{what} {:?} is longer than {max} characters", truncate(s)));
+        return Err(format!("{what} {:?} is longer than {max} characters", excerpt(s)));
     }
     if s == "." || s == ".." {
         return Err(format!("{what} {s:?} is not allowed"));
@@ -35,14 +35,14 @@ fn check_name(s: &str, max: usize, what: &str) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| !is_name_char(*c)) {
         return Err(format!(
             "{what} {:?} contains {c:?}: only letters, digits, '-', '_' and '.' are allowed",
-            truncate(s)
+            excerpt(s)
         ));
     }
     Ok(())
 }
 
 /// At most 64 characters of a hostile value in a message.
-pub fn truncate(s: &str) -> String {
+pub fn excerpt(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
@@ -113,7 +113,7 @@ pub fn parse_password(s: &str) -> Result<Redacted, String> {
 /// An IP address given as a string: no IPv4-mapped IPv6 (`::ffff:a.b.c.d` would silently become a
 /// different family), no unspecified or multicast address.
 pub fn parse_unicast_ip(s: &str) -> Result<IpAddr, String> {
-    let ip: IpAddr = s.trim().parse().map_err(|_| format!("{:?} is not an IP address", truncate(s)))?;
+    let ip: IpAddr = s.trim().parse().map_err(|_| format!("{:?} is not an IP address", excerpt(s)))?;
     if let IpAddr::V6(v6) = ip {
         if v6.to_ipv4_mapped().is_some() {
             return Err(format!("{s:?} is an IPv4-mapped IPv6 address: write the IPv4 address"));
@@ -135,7 +135,7 @@ pub enum CommunityValue {
 impl CommunityValue {
     /// `a:b` (each 0-65535) or `large:a:b:c` (each 0-4294967295), as MetalLB writes them.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("{:?} is not a community: want 'a:b' (0-65535 each) or 'large:a:b:c'", truncate(s));
+        let bad = || format!("{:?} is not a community: want 'a:b' (0-65535 each) or 'large:a:b:c'", excerpt(s));
         if let Some(rest) = s.strip_prefix("large:") {
             let parts: Vec<&str> = rest.split(':').collect();
             if parts.len() != 3 {
@@ -190,7 +190,7 @@ pub fn standard_community_text(v: u32) -> String {
 /// A Kubernetes duration (Go's time.ParseDuration syntax: `90s`, `1m30s`, `1.5h`, `500ms`), in
 /// milliseconds. Negative values and more than about 10^12 ms are refused.
 pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
-    let bad = || format!("{:?} is not a duration (for example \"90s\" or \"1m30s\")", truncate(s));
+    let bad = || format!("{:?} is not a duration (for example \"90s\" or \"1m30s\")", excerpt(s));
     if s == "0" {
         return Ok(0);
     }

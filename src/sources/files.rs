@@ -82,7 +82,7 @@ impl Entry {
     }
 }
 
-fn key_of(p: &Parsed) -> (Kind, ObjKey) {
+fn parsed_key(p: &Parsed) -> (Kind, ObjKey) {
     match p {
         Parsed::Object(o) => (o.kind(), o.key()),
         Parsed::Unreadable(p) => (p.kind, p.object.clone()),
@@ -171,7 +171,7 @@ impl FileCache {
     fn assert(&mut self, f: &PathBuf) {
         let Some(entry) = self.entries.get(f) else { return };
         for p in entry.objects() {
-            let k = key_of(p);
+            let k = parsed_key(p);
             let owners = self.owners.entry(k).or_default();
             owners.insert(f.clone());
             if owners.iter().next() == Some(f) {
@@ -184,7 +184,7 @@ impl FileCache {
     fn retract(&mut self, f: &PathBuf) {
         let Some(entry) = self.entries.get(f) else { return };
         for p in entry.objects() {
-            let k = key_of(p);
+            let k = parsed_key(p);
             let Some(owners) = self.owners.get_mut(&k) else { continue };
             let was_first = owners.iter().next() == Some(f);
             owners.remove(f);
@@ -195,7 +195,7 @@ impl FileCache {
                     snap.delete(k.0, &k.1);
                 }
                 Some(next) if was_first => {
-                    if let Some(other) = self.entries.get(next).and_then(|e| e.objects().find(|q| key_of(q) == k)) {
+                    if let Some(other) = self.entries.get(next).and_then(|e| e.objects().find(|q| parsed_key(q) == k)) {
                         apply(snap, other);
                     }
                 }

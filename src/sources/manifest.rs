@@ -82,25 +82,29 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
     }
     let parsed = match (group, kind.as_str()) {
         ("metallb.io", "BGPPeer") => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
-            Object::Peer(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+            Object::Peer(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
         }),
         ("metallb.io", "BGPAdvertisement") => {
             typed::<BgpAdvertisement>(v, Kind::BGPAdvertisement, default_ns).map(|o| {
                 Object::Advertisement(Obj {
-                    key: key_of(&o.metadata, default_ns),
+                    key: meta_key(&o.metadata, default_ns),
                     labels: labels(&o.metadata),
                     spec: o.spec,
                 })
             })
         }
         ("metallb.io", "IPAddressPool") => typed::<IpAddressPool>(v, Kind::IPAddressPool, default_ns).map(|o| {
-            Object::Pool(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+            Object::Pool(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
         }),
         ("metallb.io", "BFDProfile") => typed::<BfdProfile>(v, Kind::BFDProfile, default_ns).map(|o| {
-            Object::BfdProfile(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+            Object::BfdProfile(Obj {
+                key: meta_key(&o.metadata, default_ns),
+                labels: labels(&o.metadata),
+                spec: o.spec,
+            })
         }),
         ("metallb.io", "Community") => typed::<Community>(v, Kind::Community, default_ns).map(|o| {
-            Object::Community(Obj { key: key_of(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+            Object::Community(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
         }),
         ("", "Service") => typed::<Service>(v, Kind::Service, "default").map(|mut s| {
             s.metadata.namespace.get_or_insert_with(|| "default".into());
@@ -126,7 +130,7 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
     });
 }
 
-fn key_of(meta: &ObjectMeta, default_ns: &str) -> ObjKey {
+fn meta_key(meta: &ObjectMeta, default_ns: &str) -> ObjKey {
     ObjKey::new(meta.namespace.clone().unwrap_or_else(|| default_ns.to_string()), meta.name.clone().unwrap_or_default())
 }
 

@@ -121,7 +121,7 @@ fn normalize(obj: &DynamicObject) -> Wanted {
     Wanted { labels, owner_uid, status: obj.data.get("status").cloned().unwrap_or(Value::Null) }
 }
 
-struct Writer {
+struct StatusWriter {
     node: String,
     apis: BTreeMap<StatusKind, Api<DynamicObject>>,
     recorder: Recorder,
@@ -132,7 +132,7 @@ struct Writer {
     listed_at: Instant,
 }
 
-impl Writer {
+impl StatusWriter {
     async fn list(&mut self) -> Result<(), kube::Error> {
         let mut have = BTreeMap::new();
         let mut missing = BTreeSet::new();
@@ -333,7 +333,7 @@ fn facts(src: &Sources, node: &str) -> Facts {
     }
 }
 
-impl Writer {
+impl StatusWriter {
     /// The writes that make the API say `facts`, for the kinds whose facts are known and whose
     /// CRD is installed.
     fn plan(&self, facts: &Facts, have: &BTreeMap<(StatusKind, String), Wanted>) -> Vec<Action> {
@@ -417,7 +417,7 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &api_resource(k))))
         .collect();
     let reporter = Reporter { controller: "frr-speaker".into(), instance: Some(node.clone()) };
-    let mut w = Writer {
+    let mut w = StatusWriter {
         node: node.clone(),
         apis,
         recorder: Recorder::new(client, reporter),

@@ -262,11 +262,11 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&Value>, now: &str) -> Value {
             .and_then(|cs| cs.iter().find(|c| c["type"] == ty && c["status"] == status))
             .and_then(|c| c["lastTransitionTime"].as_str())
             .unwrap_or(now);
-        json!({"type": ty, "status": status, "reason": reason, "message": truncate(&msg, 1024), "lastTransitionTime": since})
+        json!({"type": ty, "status": status, "reason": reason, "message": shorten(&msg, 1024), "lastTransitionTime": since})
     };
     strip_empty(json!({
         "result": if valid { "Valid" } else { "Invalid" },
-        "lastError": truncate(&last_error, 1024),
+        "lastError": shorten(&last_error, 1024),
         "conditions": [
             condition("ConfigValid", valid_status, valid_reason, valid_msg),
             condition("Applied", applied_status, applied_reason, applied_msg),
@@ -274,7 +274,8 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&Value>, now: &str) -> Value {
     }))
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// At most `max` bytes of `s` (the API limits messages), cut at a character boundary with `...`.
+fn shorten(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
@@ -402,7 +403,7 @@ pub fn problem_events(node: &str, before: &BTreeSet<Problem>, now: &[Problem]) -
             warning: true,
             reason: if p.is_error() { "InvalidConfig" } else { "NotAnnounced" },
             action: "Validate",
-            note: truncate(&format!("node {node}: {p}"), 1024),
+            note: shorten(&format!("node {node}: {p}"), 1024),
         })
         .collect()
 }
