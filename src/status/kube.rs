@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -28,8 +29,8 @@ use tracing::{debug, debug_span, info, warn, Instrument};
 
 use super::objects::{
     announced, announcement_events, plan, problem_events, wanted, Action, Announced, ConfigFacts, EventSpec, Facts,
-    SessionFact, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL, SERVICE_NAMESPACE_LABEL,
-    SERVICE_NAME_LABEL, VRF_LABEL,
+    SessionFact, StatusBody, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL,
+    SERVICE_NAMESPACE_LABEL, SERVICE_NAME_LABEL, VRF_LABEL,
 };
 use crate::frr::applier::ApplyState;
 use crate::model::core::ObjKey;
@@ -86,15 +87,15 @@ fn api_resource(kind: StatusKind) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("metallb.io", "v1beta1", kind.kind()), kind.plural())
 }
 
-fn now_rfc3339() -> String {
+fn now_seconds() -> Time {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     // Whole seconds: the apiserver stores metav1.Time at that precision, so the value read back
     // equals the value written.
-    k8s_openapi::jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
+    Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
 }
 
 /// The parts of a listed object that `Wanted` describes.
-fn normalize(obj: &DynamicObject) -> Wanted {
+fn normalize(kind: StatusKind, obj: &DynamicObject) -> Wanted {
     const OURS: [&str; 7] = [
         NODE_LABEL,
         SERVICE_NAME_LABEL,
@@ -118,7 +119,7 @@ fn normalize(obj: &DynamicObject) -> Wanted {
         .as_ref()
         .and_then(|o| o.iter().find(|r| r.kind == "Node" && r.api_version == "v1"))
         .map(|r| r.uid.clone());
-    Wanted { labels, owner_uid, status: obj.data.get("status").cloned().unwrap_or(Value::Null) }
+    Wanted { labels, owner_uid, status: StatusBody::read(kind, obj.data.get("status")) }
 }
 
 struct StatusWriter {
@@ -142,7 +143,7 @@ impl StatusWriter {
                 Ok(list) => {
                     for o in list.items {
                         if let Some(name) = o.metadata.name.clone() {
-                            have.insert((kind, name), normalize(&o));
+                            have.insert((kind, name), normalize(kind, &o));
                         }
                     }
                 }
@@ -201,11 +202,11 @@ impl StatusWriter {
                     api.patch(name, &pp, &Patch::Apply(body)).await?;
                 }
                 if exists.as_ref().is_none_or(|e| e.status != wanted.status) {
-                    let body = head(json!({"status": wanted.status}));
+                    let body = head(json!({"status": wanted.status.to_json()}));
                     api.patch_status(name, &pp, &Patch::Apply(body)).await?;
                 }
                 if let Some(have) = self.have.as_mut() {
-                    have.insert((*kind, name.clone()), wanted.clone());
+                    have.insert((*kind, name.clone()), (**wanted).clone());
                 }
             }
             Action::Delete { kind, name } => {
@@ -275,9 +276,9 @@ impl EventQueue {
             let before = self.announced_before.get_or_insert_with(|| {
                 have.iter()
                     .filter(|((k, _), _)| *k == StatusKind::ServiceBgpStatus)
-                    .filter_map(|(_, w)| {
-                        let s = &w.status;
-                        Some((ObjKey::new(s["serviceNamespace"].as_str()?, s["serviceName"].as_str()?), None))
+                    .filter_map(|(_, w)| match &w.status {
+                        StatusBody::Service(s) => Some((ObjKey::new(&s.service_namespace, &s.service_name), None)),
+                        _ => None,
                     })
                     .collect()
             });
@@ -346,7 +347,7 @@ impl StatusWriter {
         .filter(|(k, k_known)| *k_known && !self.missing.contains(k))
         .map(|(k, _)| k)
         .collect();
-        let mut want = wanted(facts, have, &now_rfc3339());
+        let mut want = wanted(facts, have, &now_seconds());
         want.retain(|(k, _), _| known.contains(k));
         plan(have, &want, &known)
     }

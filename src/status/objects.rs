@@ -13,12 +13,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
-use serde_json::{json, Value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde_json::Value;
 
 use crate::desired::fnv1a;
 use crate::frr::applier::ApplyError;
 use crate::frr::show::NeighborStatus;
 use crate::model::core::ObjKey;
+use crate::model::crds::{BgpSessionStateStatus, ConfigurationStateStatus, ServiceBgpStatusStatus};
 use crate::problem::{Kind, Problem};
 
 pub const NODE_LABEL: &str = "metallb.io/node";
@@ -74,7 +76,39 @@ pub struct Wanted {
     pub labels: BTreeMap<String, String>,
     /// `uid` of the Node that owns the object, when known.
     pub owner_uid: Option<String>,
-    pub status: Value,
+    pub status: StatusBody,
+}
+
+/// A status as the generated CRDs type it (`model::crds`), so what is written cannot drift from
+/// the schema the apiserver validates against.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StatusBody {
+    Service(ServiceBgpStatusStatus),
+    Session(BgpSessionStateStatus),
+    Config(ConfigurationStateStatus),
+}
+
+impl StatusBody {
+    /// A status read from the API; one that does not parse reads as empty (and is rewritten).
+    pub fn read(kind: StatusKind, v: Option<&Value>) -> StatusBody {
+        fn typed<T: serde::de::DeserializeOwned + Default>(v: Option<&Value>) -> T {
+            v.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+        }
+        match kind {
+            StatusKind::ServiceBgpStatus => StatusBody::Service(typed(v)),
+            StatusKind::BgpSessionState => StatusBody::Session(typed(v)),
+            StatusKind::ConfigurationState => StatusBody::Config(typed(v)),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let v = match self {
+            StatusBody::Service(s) => serde_json::to_value(s),
+            StatusBody::Session(s) => serde_json::to_value(s),
+            StatusBody::Config(s) => serde_json::to_value(s),
+        };
+        v.unwrap_or(Value::Null)
+    }
 }
 
 /// What happened on this node, as far as it is known. `None`: not known yet (before the first
@@ -159,78 +193,68 @@ pub fn config_state_name(node: &str) -> String {
 }
 
 /// Every object this node should have, for the kinds whose facts are known. `previous` is what
-/// the API holds (to keep a condition's lastTransitionTime while its status stays); `now` is an
-/// RFC 3339 timestamp.
+/// the API holds (to keep a condition's lastTransitionTime while its status stays); `now` is
+/// whole seconds (the precision the apiserver keeps).
 pub fn wanted(
     facts: &Facts,
     previous: &BTreeMap<(StatusKind, String), Wanted>,
-    now: &str,
+    now: &Time,
 ) -> BTreeMap<(StatusKind, String), Wanted> {
     let node = facts.node.as_str();
     let mut out = BTreeMap::new();
-    let base = |extra: &[(&str, String)]| -> BTreeMap<String, String> {
+    let labels = |extra: &[(&str, String)]| -> BTreeMap<String, String> {
         extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     };
+    let wanted = |labels, status| Wanted { labels, owner_uid: facts.node_uid.clone(), status };
     if let Some(ann) = &facts.announcements {
         for (svc, prefixes) in ann {
             let peers: BTreeSet<&String> = prefixes.values().flatten().collect();
             let name = object_name(&[node, &svc.namespace, &svc.name]);
-            let labels = base(&[
+            let labels = labels(&[
                 (NODE_LABEL, label_value(node)),
                 (SERVICE_NAME_LABEL, label_value(&svc.name)),
                 (SERVICE_NAMESPACE_LABEL, label_value(&svc.namespace)),
             ]);
-            let status = json!({
-                "node": node,
-                "serviceName": svc.name,
-                "serviceNamespace": svc.namespace,
-                "peers": peers,
-            });
-            out.insert(
-                (StatusKind::ServiceBgpStatus, name),
-                Wanted { labels, owner_uid: facts.node_uid.clone(), status },
-            );
+            let status = ServiceBgpStatusStatus {
+                node: node.to_string(),
+                service_name: svc.name.clone(),
+                service_namespace: svc.namespace.clone(),
+                peers: peers.into_iter().cloned().collect(),
+            };
+            out.insert((StatusKind::ServiceBgpStatus, name), wanted(labels, StatusBody::Service(status)));
         }
     }
     if let Some(sessions) = &facts.sessions {
         for s in sessions {
             let vrf = s.vrf.as_deref().unwrap_or("");
             let name = object_name(&[node, if vrf.is_empty() { "default" } else { vrf }, &s.id]);
-            let mut labels = base(&[(NODE_LABEL, label_value(node)), (PEER_LABEL, label_value(&s.id))]);
+            let mut labels = labels(&[(NODE_LABEL, label_value(node)), (PEER_LABEL, label_value(&s.id))]);
             if !vrf.is_empty() {
                 labels.insert(VRF_LABEL.into(), label_value(vrf));
             }
-            let status = json!({
-                "node": node,
-                "peer": s.id,
-                "vrf": vrf,
-                "bgpStatus": s.bgp,
-                "bfdStatus": s.bfd.as_deref().unwrap_or("N/A"),
-            });
-            let status = strip_empty(status);
-            out.insert(
-                (StatusKind::BgpSessionState, name),
-                Wanted { labels, owner_uid: facts.node_uid.clone(), status },
-            );
+            let status = BgpSessionStateStatus {
+                node: node.to_string(),
+                peer: s.id.clone(),
+                vrf: vrf.to_string(),
+                bgp_status: s.bgp.clone(),
+                bfd_status: s.bfd.clone().unwrap_or_else(|| "N/A".into()),
+            };
+            out.insert((StatusKind::BgpSessionState, name), wanted(labels, StatusBody::Session(status)));
         }
     }
     if let Some(cfg) = &facts.config {
         let key = (StatusKind::ConfigurationState, config_state_name(node));
-        let prev = previous.get(&key).map(|w| &w.status);
-        let labels = base(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
-        out.insert(key, Wanted { labels, owner_uid: facts.node_uid.clone(), status: config_status(cfg, prev, now) });
+        let prev = match previous.get(&key).map(|w| &w.status) {
+            Some(StatusBody::Config(c)) => Some(c),
+            _ => None,
+        };
+        let labels = labels(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
+        out.insert(key, wanted(labels, StatusBody::Config(config_status(cfg, prev, now))));
     }
     out
 }
 
-fn strip_empty(mut v: Value) -> Value {
-    if let Some(m) = v.as_object_mut() {
-        m.retain(|_, x| x.as_str() != Some(""));
-    }
-    v
-}
-
-fn config_status(cfg: &ConfigFacts, prev: Option<&Value>, now: &str) -> Value {
+fn config_status(cfg: &ConfigFacts, prev: Option<&ConfigurationStateStatus>, now: &Time) -> ConfigurationStateStatus {
     let summary = |list: &[String]| match list {
         [] => String::new(),
         [one] => one.clone(),
@@ -257,21 +281,28 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&Value>, now: &str) -> Value {
         String::new()
     };
     let condition = |ty: &str, status: &str, reason: &str, msg: String| {
+        // The transition time stays while the condition's status does.
         let since = prev
-            .and_then(|p| p["conditions"].as_array())
-            .and_then(|cs| cs.iter().find(|c| c["type"] == ty && c["status"] == status))
-            .and_then(|c| c["lastTransitionTime"].as_str())
-            .unwrap_or(now);
-        json!({"type": ty, "status": status, "reason": reason, "message": shorten(&msg, 1024), "lastTransitionTime": since})
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == ty && c.status == status))
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.clone());
+        Condition {
+            type_: ty.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: shorten(&msg, 1024),
+            last_transition_time: since,
+            observed_generation: None,
+        }
     };
-    strip_empty(json!({
-        "result": if valid { "Valid" } else { "Invalid" },
-        "lastError": shorten(&last_error, 1024),
-        "conditions": [
+    ConfigurationStateStatus {
+        result: if valid { "Valid" } else { "Invalid" }.into(),
+        last_error: shorten(&last_error, 1024),
+        conditions: vec![
             condition("ConfigValid", valid_status, valid_reason, valid_msg),
             condition("Applied", applied_status, applied_reason, applied_msg),
         ],
-    }))
+    }
 }
 
 /// At most `max` bytes of `s` (the API limits messages), cut at a character boundary with `...`.
@@ -293,8 +324,8 @@ pub enum Action {
     Put {
         kind: StatusKind,
         name: String,
-        wanted: Wanted,
-        exists: Option<Wanted>,
+        wanted: Box<Wanted>,
+        exists: Option<Box<Wanted>>,
     },
     Delete {
         kind: StatusKind,
@@ -313,7 +344,12 @@ pub fn plan(
     for ((kind, name), w) in want {
         let old = have.get(&(*kind, name.clone()));
         if old != Some(w) {
-            out.push(Action::Put { kind: *kind, name: name.clone(), wanted: w.clone(), exists: old.cloned() });
+            out.push(Action::Put {
+                kind: *kind,
+                name: name.clone(),
+                wanted: Box::new(w.clone()),
+                exists: old.cloned().map(Box::new),
+            });
         }
     }
     for (kind, name) in have.keys() {
@@ -452,44 +488,80 @@ mod tests {
 
     #[test]
     fn wanted_objects_say_what_runs() {
-        let w = wanted(&facts(), &BTreeMap::new(), "2026-11-24T12:00:00Z");
+        let w = wanted(&facts(), &BTreeMap::new(), &at(1));
         assert_eq!(w.len(), 3);
         let (_, svc) = w.iter().find(|((k, _), _)| *k == StatusKind::ServiceBgpStatus).expect("service status");
-        assert_eq!(svc.status["peers"], json!(["peer1", "peer2"]));
+        let StatusBody::Service(status) = &svc.status else { panic!("{:?}", svc.status) };
+        assert_eq!(status.peers, ["peer1", "peer2"]);
+        assert_eq!(svc.status.to_json()["peers"], serde_json::json!(["peer1", "peer2"]));
         assert_eq!(svc.labels[SERVICE_NAME_LABEL], "web");
         assert_eq!(svc.owner_uid.as_deref(), Some("uid-1"));
         let (_, sess) = w.iter().find(|((k, _), _)| *k == StatusKind::BgpSessionState).expect("session");
-        assert_eq!(sess.status["bfdStatus"], "N/A");
+        let json = sess.status.to_json();
+        assert_eq!(json["bfdStatus"], "N/A");
         assert_eq!(sess.labels[PEER_LABEL], "2001-db8--1");
-        assert!(sess.status.get("vrf").is_none());
-        let cs = &w[&(StatusKind::ConfigurationState, "speaker-node1".into())];
-        assert_eq!(cs.status["result"], "Valid");
-        assert!(cs.status.get("lastError").is_none());
+        assert!(json.get("vrf").is_none(), "the default VRF is left out: {json}");
+        let cs = w[&(StatusKind::ConfigurationState, "speaker-node1".into())].status.to_json();
+        assert_eq!(cs["result"], "Valid");
+        assert!(cs.get("lastError").is_none());
+        // What is read back from the API equals what was written: nothing to write again.
+        for ((kind, _), want) in &w {
+            assert_eq!(StatusBody::read(*kind, Some(&want.status.to_json())), want.status);
+        }
+    }
+
+    fn at(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(1_790_000_000 + secs).expect("time"))
     }
 
     #[test]
     fn condition_time_moves_only_on_transition() {
         let mut f = facts();
-        let first = wanted(&f, &BTreeMap::new(), "T1");
-        let again = wanted(&f, &first, "T2");
+        let first = wanted(&f, &BTreeMap::new(), &at(1));
+        let again = wanted(&f, &first, &at(2));
         assert_eq!(first, again, "nothing changed, nothing to write");
         f.config = Some(ConfigFacts {
             errors: vec!["error: BGPPeer metallb-system/bad: spec.holdTime: too short".into()],
             applied: Some(true),
             apply_error: None,
         });
-        let bad = wanted(&f, &again, "T3");
-        let cs = &bad[&(StatusKind::ConfigurationState, "speaker-node1".into())].status;
-        assert_eq!(cs["result"], "Invalid");
-        assert!(cs["lastError"].as_str().is_some_and(|e| e.contains("spec.holdTime")));
-        assert_eq!(cs["conditions"][0]["lastTransitionTime"], "T3");
-        assert_eq!(cs["conditions"][1]["lastTransitionTime"], "T1", "Applied did not change");
+        let bad = wanted(&f, &again, &at(3));
+        let StatusBody::Config(cs) = &bad[&(StatusKind::ConfigurationState, "speaker-node1".into())].status else {
+            panic!("a ConfigurationState")
+        };
+        assert_eq!(cs.result, "Invalid");
+        assert!(cs.last_error.contains("spec.holdTime"));
+        assert_eq!(cs.conditions[0].last_transition_time, at(3));
+        assert_eq!(cs.conditions[1].last_transition_time, at(1), "Applied did not change");
+    }
+
+    #[test]
+    fn refusal_and_unavailability_read_differently() {
+        let mut f = facts();
+        let reason = |f: &Facts| {
+            let w = wanted(f, &BTreeMap::new(), &at(1));
+            let StatusBody::Config(cs) = &w[&(StatusKind::ConfigurationState, "speaker-node1".into())].status else {
+                panic!("a ConfigurationState")
+            };
+            (cs.conditions[1].reason.clone(), cs.last_error.clone())
+        };
+        let mut cfg = ConfigFacts { errors: vec![], applied: Some(false), apply_error: None };
+        cfg.apply_error = Some(ApplyError::Refused("FRR did not take 1 line(s)".into()));
+        f.config = Some(cfg.clone());
+        let (r, e) = reason(&f);
+        assert_eq!(r, "FRRRefused");
+        assert!(e.starts_with("FRR refused the configuration"), "{e}");
+        cfg.apply_error = Some(ApplyError::Unavailable("FRR apply timed out after 2s".into()));
+        f.config = Some(cfg);
+        let (r, e) = reason(&f);
+        assert_eq!(r, "FRRUnavailable");
+        assert!(e.starts_with("FRR did not answer"), "{e}");
     }
 
     #[test]
     fn plan_writes_differences_and_leaves_unknown_kinds() {
         let f = facts();
-        let want = wanted(&f, &BTreeMap::new(), "T");
+        let want = wanted(&f, &BTreeMap::new(), &at(1));
         let known: BTreeSet<StatusKind> = StatusKind::ALL.into_iter().collect();
         assert_eq!(plan(&want, &want, &known), vec![]);
         let mut have = want.clone();
@@ -499,7 +571,7 @@ mod tests {
         // Before the first apply the Services' objects are not known: nothing is deleted.
         let mut early = f.clone();
         early.announcements = None;
-        let want2 = wanted(&early, &want, "T");
+        let want2 = wanted(&early, &want, &at(1));
         let known2: BTreeSet<StatusKind> = [StatusKind::ConfigurationState, StatusKind::BgpSessionState].into();
         assert_eq!(plan(&have, &want2, &known2), vec![]);
         // Config first.
