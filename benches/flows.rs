@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::objects;
 use common::{lab_sh, wait_for, Lab, RouterOpts};
 
 const P: &str = "fsflow";
@@ -54,8 +55,8 @@ fn main() {
                 .expect("server"),
         );
     }
-    lab.put("config.yaml", &config(true, ""));
-    lab.put("web.yaml", WEB);
+    lab.put("config.yaml", &config(true, serde_json::json!({})));
+    lab.put("web.yaml", &web());
     lab.put("nodes.yaml", &nodes(false));
     lab.start_agents();
     assert!(wait_ecmp(&lab).is_some(), "ECMP");
@@ -63,7 +64,7 @@ fn main() {
     let mut rows: Vec<(String, Outcome)> = Vec::new();
 
     let o = scenario(&mut lab, |lab| {
-        lab.put("config.yaml", &config(true, "communities: ['65000:7']"));
+        lab.put("config.yaml", &config(true, serde_json::json!({"communities": ["65000:7"]})));
         wait_for(T, || {
             lab.bgp_path(&format!("{SERVICE}/32"))["community"]["string"]
                 .as_str()
@@ -85,7 +86,7 @@ fn main() {
     let o = scenario(&mut lab, |lab| restart_frr(lab, 2));
     rows.push(("FRR restart on node2, graceful restart on".into(), o));
 
-    lab.put("config.yaml", &config(false, "communities: ['65000:7']"));
+    lab.put("config.yaml", &config(false, serde_json::json!({"communities": ["65000:7"]})));
     settle_sessions(&lab);
     let o = scenario(&mut lab, |lab| restart_frr(lab, 2));
     rows.push(("FRR restart on node2, graceful restart off".into(), o));
@@ -381,45 +382,23 @@ impl Flows {
     }
 }
 
-fn config(graceful_restart: bool, ad_spec: &str) -> String {
-    format!(
-        r#"
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: router, namespace: metallb-system}}
-spec: {{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, keepaliveTime: 3s, connectTime: 2s, enableGracefulRestart: {graceful_restart}}}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: public, namespace: metallb-system}}
-spec: {{addresses: [203.0.113.0/24]}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: public, namespace: metallb-system}}
-spec: {{{ad_spec}}}
-"#
-    )
+fn config(graceful_restart: bool, ad_spec: serde_json::Value) -> String {
+    let peer = objects::peer("router", "192.0.2.1", 64500).fast().set("enableGracefulRestart", graceful_restart);
+    objects::yaml(&[
+        peer.build(),
+        objects::pool("public", &["203.0.113.0/24"]),
+        objects::advertisement("public", ad_spec),
+    ])
 }
 
-const WEB: &str = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {type: LoadBalancer}
-status: {loadBalancer: {ingress: [{ip: 203.0.113.10}]}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints:
-- {addresses: [198.51.100.101], nodeName: node1, conditions: {ready: true}}
-- {addresses: [198.51.100.102], nodeName: node2, conditions: {ready: true}}
-"#;
+/// `web` with a ready endpoint on each node.
+fn web() -> String {
+    objects::service("web", &["203.0.113.10"])
+        .endpoint("198.51.100.101", "node1", Some(true))
+        .endpoint("198.51.100.102", "node2", Some(true))
+        .yaml()
+}
 
 fn nodes(node2_cordoned: bool) -> String {
-    format!(
-        "apiVersion: v1\nkind: Node\nmetadata: {{name: node1}}\n---\napiVersion: v1\nkind: Node\nmetadata: {{name: node2}}\nspec: {{unschedulable: {node2_cordoned}}}\n"
-    )
+    objects::yaml(&[objects::node("node1", false), objects::node("node2", node2_cordoned)])
 }

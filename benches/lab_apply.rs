@@ -12,31 +12,32 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::objects;
 use common::{wait_for, Lab, RouterOpts};
 use frr_speaker::frr::driver::{apply_change, reconcile, FrrVty};
 
 const N: usize = 10_000;
 
 fn config() -> String {
-    let peer = |name: &str, addr: &str, extra: &str| {
-        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec: {{myASN: 64512, peerASN: 64500, peerAddress: \"{addr}\", connectTime: 2s{extra}}}\n")
-    };
-    format!(
-        "{}{}---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: pool, namespace: metallb-system}}\nspec: {{addresses: [\"2001:db8:1000::/112\"]}}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: ad, namespace: metallb-system}}\nspec: {{communities: ['65000:1']}}\n",
-        peer("router-v4", "192.0.2.1", ", dualStackAddressFamily: true"),
-        peer("router-v6", "2001:db8::1", "")
-    )
+    objects::yaml(&[
+        objects::peer("router-v4", "192.0.2.1", 64500)
+            .set("connectTime", "2s")
+            .set("dualStackAddressFamily", true)
+            .build(),
+        objects::peer("router-v6", "2001:db8::1", 64500).set("connectTime", "2s").build(),
+        objects::pool("pool", &["2001:db8:1000::/112"]),
+        objects::advertisement("ad", serde_json::json!({"communities": ["65000:1"]})),
+    ])
 }
 
+/// Services s<from>..s<to-1> at 2001:db8:1000::<i+1>, each with an endpoint on node1.
 fn services(from: usize, to: usize) -> String {
-    let mut s = String::new();
-    for i in from..to {
-        s.push_str(&format!(
-            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: \"2001:db8:1000::{:x}\"}}]}}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: s{i}-1, namespace: default, labels: {{kubernetes.io/service-name: s{i}}}}}\naddressType: IPv6\nendpoints: [{{addresses: [\"2001:db8::99\"], nodeName: node1}}]\n",
-            i + 1
-        ));
-    }
-    s
+    (from..to)
+        .map(|i| {
+            let ip = format!("2001:db8:1000::{:x}", i + 1);
+            objects::service(&format!("s{i}"), &[&ip]).endpoint("2001:db8::99", "node1", None).yaml()
+        })
+        .collect()
 }
 
 fn router_prefixes(lab: &Lab) -> usize {

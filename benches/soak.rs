@@ -10,19 +10,17 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::objects;
 use common::{wait_for, Lab, RouterOpts};
 
-const CONFIG: &str = r#"
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router, namespace: metallb-system}
-spec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, keepaliveTime: 3s, connectTime: 2s}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: public, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
-"#;
+/// The peer, the pool and the advertisement with these communities.
+fn config(communities: &[String]) -> String {
+    objects::yaml(&[
+        objects::peer("router", "192.0.2.1", 64500).fast().build(),
+        objects::pool("public", &["203.0.113.0/24"]),
+        objects::advertisement("public", serde_json::json!({"communities": communities})),
+    ])
+}
 
 /// A small deterministic generator (xorshift), so a run can be repeated.
 struct Rng(u64);
@@ -41,9 +39,7 @@ impl Rng {
 }
 
 fn service(name: &str, ip: u8, ready: bool) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: 203.0.113.{ip}}}]}}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-1, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [198.51.100.1], nodeName: node1, conditions: {{ready: {ready}}}}}]\n"
-    )
+    objects::service(name, &[&format!("203.0.113.{ip}")]).endpoint("198.51.100.1", "node1", Some(ready)).yaml()
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
@@ -70,7 +66,7 @@ fn main() {
     }
     let changes: usize = std::env::var("SOAK_CHANGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let mut lab = Lab::new("fssoak", 1, &RouterOpts::default());
-    lab.put("config.yaml", &format!("{CONFIG}---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: public, namespace: metallb-system}}\n"));
+    lab.put("config.yaml", &config(&[]));
     lab.start_agent(1);
     let pid = lab.agent_pid(1).expect("agent running");
     let zombies_before = zombies();
@@ -103,10 +99,7 @@ fn main() {
             }
             _ => {
                 let c = rng.below(65536);
-                lab.put(
-                    "config.yaml",
-                    &format!("{CONFIG}---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: public, namespace: metallb-system}}\nspec: {{communities: [\"65000:{c}\"]}}\n"),
-                );
+                lab.put("config.yaml", &config(&[format!("65000:{c}")]));
             }
         }
         // About 100 changes a second: most are applied one by one (an apply takes a few ms),

@@ -8,41 +8,24 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::objects;
 use common::{lab_sh, wait_for, Lab, RouteMonitor, RouterOpts};
 
 const T: Duration = Duration::from_secs(60);
 
-const CONFIG: &str = r#"
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router-v4, namespace: metallb-system}
-spec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, keepaliveTime: 3s, connectTime: 2s}
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router-v6, namespace: metallb-system}
-spec: {myASN: 64512, peerASN: 64500, peerAddress: "2001:db8::1", holdTime: 9s, keepaliveTime: 3s, connectTime: 2s}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: public, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24, "2001:db8:1000::/116"]}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: public, namespace: metallb-system}
-"#;
+/// Peers to the router over both families, one pool for both, one advertisement.
+fn config() -> String {
+    objects::yaml(&[
+        objects::peer("router-v4", "192.0.2.1", 64500).fast().build(),
+        objects::peer("router-v6", "2001:db8::1", 64500).fast().build(),
+        objects::pool("public", &["203.0.113.0/24", "2001:db8:1000::/116"]),
+        objects::advertisement("public", serde_json::json!({})),
+    ])
+}
 
-/// Services `prefix`1..=n with one ingress IP each from `ip(i)`.
+/// Services `prefix`1..=n with one ingress IP each from `ip(i)`, each with a ready endpoint on node1.
 fn services(prefix: &str, n: usize, ip: impl Fn(usize) -> String) -> String {
-    (1..=n)
-        .map(|i| {
-            format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {prefix}{i}, namespace: default}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: \"{}\"}}]}}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {prefix}{i}-1, namespace: default, labels: {{kubernetes.io/service-name: {prefix}{i}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [198.51.100.1], nodeName: node1, conditions: {{ready: true}}}}]\n",
-                ip(i)
-            )
-        })
-        .collect()
+    (1..=n).map(|i| objects::service(&format!("{prefix}{i}"), &[&ip(i)]).on(1).yaml()).collect()
 }
 
 fn v4(lab: &Lab) -> u64 {
@@ -83,7 +66,7 @@ fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
     let conf_dir = std::path::Path::new("/etc/frr").join(lab.node(1));
     // 4 KiB: the rendered config for 200 Services (about 12 KiB) does not fit.
     let disk = SmallDisk::mount(conf_dir.clone(), "4k");
-    lab.put("config.yaml", CONFIG);
+    lab.put("config.yaml", &config());
     lab.put("a.yaml", &services("a", 200, |i| format!("203.0.113.{i}")));
     lab.start_agent(1);
 
@@ -114,7 +97,7 @@ fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
     assert!(deleted.is_empty(), "withdrawn while the directory was gone: {deleted:?}");
     assert_eq!(v4(&lab), 200);
     std::fs::create_dir_all(&lab.manifests).expect("recreate");
-    lab.put("config.yaml", CONFIG);
+    lab.put("config.yaml", &config());
     lab.put("a.yaml", &services("a", 199, |i| format!("203.0.113.{i}")));
     std::fs::remove_dir_all(&aside).expect("cleanup");
     assert!(wait_for(T, || v4(&lab) == 199).is_some(), "the recreated directory is read");
@@ -171,7 +154,7 @@ fn hanging_bgpd_and_clock_jumps() {
         ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
     ];
     assert!(std::path::Path::new(FAKETIME).exists(), "libfaketime installed (make deps)");
-    lab.put("config.yaml", CONFIG);
+    lab.put("config.yaml", &config());
     lab.put("a.yaml", &services("a", 20, |i| format!("203.0.113.{i}")));
     lab.start_agent(1);
     assert!(wait_for(T, || v4(&lab) == 20).is_some(), "20 routes at the router");

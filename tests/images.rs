@@ -10,7 +10,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{root, wait_for};
+use common::{objects, root, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 const NS: &str = "fsimg";
@@ -155,7 +155,7 @@ fn frr_container_layout_with_a_non_root_agent() {
     let manifests = std::env::temp_dir().join("frr-speaker-fsimg-manifests");
     let _ = std::fs::remove_dir_all(&manifests);
     std::fs::create_dir_all(&manifests).expect("dir");
-    std::fs::write(manifests.join("config.yaml"), CONFIG).expect("write");
+    std::fs::write(manifests.join("config.yaml"), config()).expect("write");
     for p in [&manifests, &manifests.join("config.yaml")] {
         let mode = if p.is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
@@ -198,31 +198,14 @@ fn frr_container_layout_with_a_non_root_agent() {
     assert!(back.is_some(), "the restarted FRR container loads the agent's frr.conf");
 }
 
-/// A peer on the loopback network (the only one in this namespace: no multi-hop needed).
-const CONFIG: &str = r#"
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router, namespace: metallb-system}
-spec: {myASN: 64512, peerASN: 64500, peerAddress: 127.0.0.2}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: public, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: public, namespace: metallb-system}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {type: LoadBalancer}
-status: {loadBalancer: {ingress: [{ip: 203.0.113.10}]}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints: [{addresses: [198.51.100.1], nodeName: node1, conditions: {ready: true}}]
-"#;
+/// A peer on the loopback network (the only one in this namespace: no multi-hop needed), and
+/// `web` with a ready endpoint on node1.
+fn config() -> String {
+    let mut objs = vec![
+        objects::peer("router", "127.0.0.2", 64500).build(),
+        objects::pool("public", &["203.0.113.0/24"]),
+        objects::advertisement("public", serde_json::json!({})),
+    ];
+    objs.extend(objects::service("web", &["203.0.113.10"]).on(1).build());
+    objects::yaml(&objs)
+}

@@ -8,6 +8,10 @@ use frr_speaker::desired::Options;
 use frr_speaker::index::Snapshot;
 use frr_speaker::pipeline;
 use frr_speaker::sources::manifest::{parse_stream, Parsed};
+use serde_json::json;
+
+#[path = "common/objects.rs"]
+mod objects;
 
 const BASE: &str = include_str!("golden/many-services/input.yaml");
 
@@ -31,25 +35,15 @@ fn line_diff(a: &str, b: &str) -> (Vec<String>, Vec<String>) {
     (sa.difference(&sb).map(|s| s.to_string()).collect(), sb.difference(&sa).map(|s| s.to_string()).collect())
 }
 
-const EXTRA_SERVICE: &str = r#"
----
-apiVersion: v1
-kind: Service
-metadata: {name: extra, namespace: default}
-spec: {type: LoadBalancer}
-status: {loadBalancer: {ingress: [{ip: 203.0.113.200}]}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: extra-1, namespace: default, labels: {kubernetes.io/service-name: extra}}
-addressType: IPv4
-endpoints: [{addresses: [198.51.100.1], nodeName: node2}]
-"#;
+/// `extra` at 203.0.113.200 with an endpoint on node2.
+fn extra_service() -> String {
+    objects::service("extra", &["203.0.113.200"]).endpoint("198.51.100.1", "node2", None).yaml()
+}
 
 #[test]
 fn adding_a_service_is_one_network_line() {
     let before = conf(BASE);
-    let after = conf(&format!("{BASE}{EXTRA_SERVICE}"));
+    let after = conf(&format!("{BASE}{}", extra_service()));
     let (removed, added) = line_diff(&before, &after);
     assert!(removed.is_empty(), "{removed:?}");
     assert_eq!(added.len(), 1, "{added:?}");
@@ -70,31 +64,12 @@ fn changing_communities_is_one_set_line() {
 fn a_new_class_does_not_move_existing_tags() {
     let before = conf(BASE);
     // A second pool with its own advertisement (and so its own class) and one Service in it.
-    let extra = format!(
-        "{BASE}---
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: second, namespace: metallb-system}}
-spec: {{addresses: [198.51.100.0/24]}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: second, namespace: metallb-system}}
-spec: {{ipAddressPools: [second], communities: ['65000:9']}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: other, namespace: default}}
-spec: {{type: LoadBalancer}}
-status: {{loadBalancer: {{ingress: [{{ip: 198.51.100.7}}]}}}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {{name: other-1, namespace: default, labels: {{kubernetes.io/service-name: other}}}}
-addressType: IPv4
-endpoints: [{{addresses: [198.51.100.1], nodeName: node1}}]
-"
-    );
+    let mut objs = vec![
+        objects::pool("second", &["198.51.100.0/24"]),
+        objects::advertisement("second", json!({"ipAddressPools": ["second"], "communities": ["65000:9"]})),
+    ];
+    objs.extend(objects::service("other", &["198.51.100.7"]).endpoint("198.51.100.1", "node1", None).build());
+    let extra = format!("{BASE}{}", objects::yaml(&objs));
     // `public` no longer selects every pool by default once `second` exists, so pin it to its pool.
     let extra = extra.replace("spec: {}", "spec: {ipAddressPools: [public]}");
     let after = conf(&extra);

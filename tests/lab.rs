@@ -6,62 +6,24 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::objects::{self, lab_config};
 use common::{lab_sh, wait_for, Lab, RouterOpts};
+use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(30);
 
-/// Peers to the router over IPv4 and IPv6 (3 s / 9 s timers), the pools and one advertisement.
-fn config(extra_peer_spec: &str, ad_spec: &str) -> String {
-    format!(
-        r#"
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: router-v4, namespace: metallb-system}}
-spec: {{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, keepaliveTime: 3s, connectTime: 2s{extra_peer_spec}}}
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: router-v6, namespace: metallb-system}}
-spec: {{myASN: 64512, peerASN: 64500, peerAddress: "2001:db8::1", holdTime: 9s, keepaliveTime: 3s, connectTime: 2s{extra_peer_spec}}}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: public, namespace: metallb-system}}
-spec: {{addresses: [203.0.113.0/24, "2001:db8:100::/120"]}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: public, namespace: metallb-system}}
-spec: {{{ad_spec}}}
-"#
-    )
+/// The lab's configuration (`objects::lab_config`) with nothing added.
+fn config() -> String {
+    lab_config(&[], json!({}))
 }
 
 /// A Service with its ingress IPs and one ready endpoint on each of `nodes`.
 fn service(name: &str, ips: &[&str], local: bool, nodes: &[usize]) -> String {
-    let ingress: Vec<String> = ips.iter().map(|ip| format!("{{ip: \"{ip}\"}}")).collect();
-    let eps: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("{{addresses: [198.51.100.{n}], nodeName: node{n}, conditions: {{ready: true}}}}"))
-        .collect();
-    format!(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec: {{type: LoadBalancer, externalTrafficPolicy: {etp}}}
-status: {{loadBalancer: {{ingress: [{ingress}]}}}}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {{name: {name}-1, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}
-addressType: IPv4
-endpoints: [{eps}]
-"#,
-        etp = if local { "Local" } else { "Cluster" },
-        ingress = ingress.join(", "),
-        eps = eps.join(", ")
-    )
+    let mut s = objects::service(name, ips);
+    if local {
+        s = s.local();
+    }
+    nodes.iter().fold(s, |s, n| s.on(*n)).yaml()
 }
 
 fn hops(n: &[usize]) -> Vec<String> {
@@ -71,7 +33,7 @@ fn hops(n: &[usize]) -> Vec<String> {
 #[test]
 fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
     let mut lab = Lab::new("fsl1", 2, &RouterOpts::default());
-    lab.put("config.yaml", &config("", ""));
+    lab.put("config.yaml", &config());
     lab.put("web.yaml", &service("web", &["203.0.113.10", "2001:db8:100::10"], false, &[1, 2]));
     lab.put("db.yaml", &service("db", &["203.0.113.20"], true, &[1]));
     lab.start_agents();
@@ -148,46 +110,32 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
 }
 
 /// iBGP (so LOCAL_PREF reaches the router) with BFD on the router's side.
-fn ibgp_config(v6_peer: bool, v4_extra: &str, ad_extra: &str, bfd_profile: &str) -> String {
-    let mut c = format!(
-        r#"
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: router-v4, namespace: metallb-system}}
-spec: {{myASN: 64512, peerASN: 64512, peerAddress: 192.0.2.1, connectTime: 2s{v4_extra}}}
----
-apiVersion: metallb.io/v1beta1
-kind: BFDProfile
-metadata: {{name: fast, namespace: metallb-system}}
-spec: {{{bfd_profile}}}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: public, namespace: metallb-system}}
-spec: {{addresses: [203.0.113.0/24]}}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: second, namespace: metallb-system}}
-spec: {{addresses: [198.51.100.0/24]}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: public, namespace: metallb-system}}
-spec: {{ipAddressPools: [public]{ad_extra}}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: only-v4, namespace: metallb-system}}
-spec: {{ipAddressPools: [second], peers: [router-v4]}}
-"#
-    );
-    if v6_peer {
-        c.push_str(
-            "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: router-v6, namespace: metallb-system}\nspec: {myASN: 64512, peerASN: 64512, peerAddress: \"2001:db8::1\", connectTime: 2s, dualStackAddressFamily: true}\n",
-        );
+/// iBGP to the router: the IPv4 peer with `v4_extra` spec fields (and, with `v6_peer`, an IPv6
+/// peer carrying both families), the BFD profile `fast` with `bfd`, the pools `public` and
+/// `second`, the advertisement `public` with `ad_extra` fields and `only-v4` for the IPv4 peer.
+fn ibgp_config(v6_peer: bool, v4_extra: &[(&str, Value)], ad_extra: Value, bfd: Value) -> String {
+    let v4 = v4_extra
+        .iter()
+        .fold(objects::peer("router-v4", "192.0.2.1", 64512).set("connectTime", "2s"), |p, (k, v)| p.set(k, v.clone()));
+    let mut ad = json!({"ipAddressPools": ["public"]});
+    if let (Some(a), Some(extra)) = (ad.as_object_mut(), ad_extra.as_object()) {
+        a.extend(extra.clone());
     }
-    c
+    let mut objs = vec![
+        v4.build(),
+        objects::bfd_profile("fast", bfd),
+        objects::pool("public", &["203.0.113.0/24"]),
+        objects::pool("second", &["198.51.100.0/24"]),
+        objects::advertisement("public", ad),
+        objects::advertisement("only-v4", json!({"ipAddressPools": ["second"], "peers": ["router-v4"]})),
+    ];
+    if v6_peer {
+        let v6 = objects::peer("router-v6", "2001:db8::1", 64512)
+            .set("connectTime", "2s")
+            .set("dualStackAddressFamily", true);
+        objs.push(v6.build());
+    }
+    objects::yaml(&objs)
 }
 
 /// Peers (by router-side neighbor address) that sent the router a path for `prefix`.
@@ -218,7 +166,7 @@ fn config_changes_do_not_reset_sessions() {
         }
     };
     lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1]));
-    lab.put("config.yaml", &ibgp_config(false, "", "", ""));
+    lab.put("config.yaml", &ibgp_config(false, &[], json!({}), json!({})));
     lab.start_agents();
     assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1])).is_some(), "first route");
     let v4 = ["192.0.2.11"];
@@ -226,15 +174,27 @@ fn config_changes_do_not_reset_sessions() {
 
     // Services come and go.
     lab.put("api.yaml", &service("api", &["203.0.113.11"], false, &[1]));
-    step(&lab, "add service", ibgp_config(false, "", "", ""), &|l| l.next_hops("203.0.113.11/32") == hops(&[1]), &v4);
+    step(
+        &lab,
+        "add service",
+        ibgp_config(false, &[], json!({}), json!({})),
+        &|l| l.next_hops("203.0.113.11/32") == hops(&[1]),
+        &v4,
+    );
     lab.remove("api.yaml");
-    step(&lab, "remove service", ibgp_config(false, "", "", ""), &|l| l.next_hops("203.0.113.11/32").is_empty(), &v4);
+    step(
+        &lab,
+        "remove service",
+        ibgp_config(false, &[], json!({}), json!({})),
+        &|l| l.next_hops("203.0.113.11/32").is_empty(),
+        &v4,
+    );
 
     // A second peer (IPv6 session carrying both families), then a prefix for one peer only.
     step(
         &lab,
         "add a second peer",
-        ibgp_config(true, "", "", ""),
+        ibgp_config(true, &[], json!({}), json!({})),
         &|l| path_sources(l, "203.0.113.10/32").len() == 2,
         &v4,
     );
@@ -242,7 +202,7 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "prefix to one peer only",
-        ibgp_config(true, "", "", ""),
+        ibgp_config(true, &[], json!({}), json!({})),
         &|l| path_sources(l, "198.51.100.77/32") == vec!["192.0.2.11".to_string()],
         &both,
     );
@@ -250,18 +210,24 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "remove that prefix",
-        ibgp_config(true, "", "", ""),
+        ibgp_config(true, &[], json!({}), json!({})),
         &|l| path_sources(l, "198.51.100.77/32").is_empty(),
         &both,
     );
 
     // Attributes.
     let comm = |l: &Lab| l.bgp_path("203.0.113.10/32")["community"]["string"].as_str().unwrap_or("").to_string();
-    step(&lab, "community", ibgp_config(true, "", ", communities: ['65000:1']", ""), &|l| comm(l) == "65000:1", &both);
+    step(
+        &lab,
+        "community",
+        ibgp_config(true, &[], json!({"communities": ["65000:1"]}), json!({})),
+        &|l| comm(l) == "65000:1",
+        &both,
+    );
     step(
         &lab,
         "community change",
-        ibgp_config(true, "", ", communities: ['65000:2', no-export]", "").replace("no-export", "'65535:65281'"),
+        ibgp_config(true, &[], json!({"communities": ["65000:2", "65535:65281"]}), json!({})),
         &|l| comm(l) == "65000:2 no-export",
         &both,
     );
@@ -269,24 +235,36 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "large community",
-        ibgp_config(true, "", ", communities: ['large:64512:1:2']", ""),
+        ibgp_config(true, &[], json!({"communities": ["large:64512:1:2"]}), json!({})),
         &|l| large(l) == "64512:1:2",
         &both,
     );
     let lp = |l: &Lab| l.bgp_path("203.0.113.10/32")["locPrf"].as_u64().unwrap_or(0);
-    step(&lab, "local preference", ibgp_config(true, "", ", localPref: 250", ""), &|l| lp(l) == 250, &both);
-    step(&lab, "local preference change", ibgp_config(true, "", ", localPref: 120", ""), &|l| lp(l) == 120, &both);
+    step(
+        &lab,
+        "local preference",
+        ibgp_config(true, &[], json!({"localPref": 250}), json!({})),
+        &|l| lp(l) == 250,
+        &both,
+    );
+    step(
+        &lab,
+        "local preference change",
+        ibgp_config(true, &[], json!({"localPref": 120}), json!({})),
+        &|l| lp(l) == 120,
+        &both,
+    );
     step(
         &lab,
         "aggregation",
-        ibgp_config(true, "", ", aggregationLength: 24", ""),
+        ibgp_config(true, &[], json!({"aggregationLength": 24}), json!({})),
         &|l| l.next_hops("203.0.113.0/24") == hops(&[1]) && l.next_hops("203.0.113.10/32").is_empty(),
         &both,
     );
     step(
         &lab,
         "aggregation removed",
-        ibgp_config(true, "", "", ""),
+        ibgp_config(true, &[], json!({}), json!({})),
         &|l| l.next_hops("203.0.113.10/32") == hops(&[1]) && l.next_hops("203.0.113.0/24").is_empty(),
         &both,
     );
@@ -295,7 +273,7 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "hold/keepalive timers",
-        ibgp_config(true, ", holdTime: 30s, keepaliveTime: 10s", "", ""),
+        ibgp_config(true, &[("holdTime", json!("30s")), ("keepaliveTime", json!("10s"))], json!({}), json!({})),
         &|l| common::vtysh(&l.node(1), "show running-config bgpd").contains("timers 10 30"),
         &both,
     );
@@ -306,7 +284,12 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "add a BFD profile",
-        ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 300, transmitInterval: 300"),
+        ibgp_config(
+            true,
+            &[("bfdProfile", json!("fast"))],
+            json!({}),
+            json!({"receiveInterval": 300, "transmitInterval": 300}),
+        ),
         &bfd_up,
         &both,
     );
@@ -319,14 +302,19 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "change BFD timers",
-        ibgp_config(true, ", bfdProfile: fast", "", "receiveInterval: 200, transmitInterval: 300"),
+        ibgp_config(
+            true,
+            &[("bfdProfile", json!("fast"))],
+            json!({}),
+            json!({"receiveInterval": 200, "transmitInterval": 300}),
+        ),
         &rx200,
         &both,
     );
 
     // Removing BFD from the node while the router keeps it: report what FRR does.
     let before = lab.session("192.0.2.11");
-    lab.put("config.yaml", &ibgp_config(true, "", "", ""));
+    lab.put("config.yaml", &ibgp_config(true, &[], json!({}), json!({})));
     wait_for(T, || !common::vtysh(&lab.node(1), "show running-config bgpd").contains(" bfd"))
         .expect("BFD removed on the node");
     std::thread::sleep(Duration::from_secs(2));
@@ -337,7 +325,7 @@ fn config_changes_do_not_reset_sessions() {
     step(
         &lab,
         "remove one peer",
-        ibgp_config(false, "", "", ""),
+        ibgp_config(false, &[], json!({}), json!({})),
         &|l| l.session("2001:db8::11").2 != "Established",
         &[],
     );
@@ -362,11 +350,13 @@ fn silent_failure(lab: &Lab) -> Duration {
 
 #[test]
 fn bfd_detects_a_silent_node_within_a_second() {
-    let bfd = ", bfdProfile: fast";
-    let profile = "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\nspec: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}\n";
+    let profile = objects::yaml(&[objects::bfd_profile(
+        "fast",
+        json!({"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}),
+    )]);
     let with_bfd = {
         let mut lab = Lab::new("fsl3", 2, &RouterOpts { bfd: true, ..RouterOpts::default() });
-        lab.put("config.yaml", &format!("{}{profile}", config(bfd, "")));
+        lab.put("config.yaml", &format!("{}{profile}", lab_config(&[("bfdProfile", json!("fast"))], json!({}))));
         lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1, 2]));
         lab.start_agents();
         assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1, 2])).is_some());
@@ -379,7 +369,7 @@ fn bfd_detects_a_silent_node_within_a_second() {
     };
     let without_bfd = {
         let mut lab = Lab::new("fsl4", 2, &RouterOpts::default());
-        lab.put("config.yaml", &config("", ""));
+        lab.put("config.yaml", &config());
         lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1, 2]));
         lab.start_agents();
         assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1, 2])).is_some());
@@ -514,7 +504,7 @@ fn node(name: &str, unschedulable: bool) -> String {
 fn drain_on_cordon_and_plain_restart() {
     let mut lab = Lab::new("fsl6", 2, &RouterOpts::default());
     let prefix = "203.0.113.10/32";
-    lab.put("config.yaml", &config("", ""));
+    lab.put("config.yaml", &config());
     lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1, 2]));
     lab.put("nodes.yaml", &format!("{}---\n{}", node("node1", false), node("node2", false)));
     lab.start_agents();
