@@ -4,9 +4,9 @@ CARGO ?= cargo
 # Go builds the test control plane (kube-apiserver + etcd) from their published modules.
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
-APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl faketime jq
+APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl faketime jq mmdebstrap
 
-.PHONY: all build test deps lint crds golden bench soak fuzz controlplane demo demo-down clean
+.PHONY: all build test deps lint crds golden bench soak fuzz controlplane frr10 demo demo-down clean
 
 all: build
 
@@ -29,10 +29,30 @@ lint:
 
 ## test: everything: unit, golden (with FRR's own parser), properties, CLI, the driver against a
 ## real FRR, the namespace lab (root), and the CRDs against a real kube-apiserver (built once and
-## cached: 10-25 minutes the first time). One test at a time: the lab tests measure BFD timing.
+## cached: 10-25 minutes the first time). Then the FRR version matrix: every test that runs FRR
+## again with the nodes' FRR 10 from a Debian trixie root (built once with mmdebstrap and cached).
+## One test at a time: the lab tests measure BFD timing. FRR_VERSIONS="8" or "10" runs one only.
+FRR_VERSIONS ?= 8 10
+# The tests that run FRR (the second half of the matrix runs these only).
+FRR_TESTS := --test golden --test frr_apply --test lab --test faults --test images --test kube_mode
 test: deps lint
 	@echo "== control plane (cached after the first build)"
-	dir=$$(e2e/controlplane/build.sh | tail -n 1) && FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked -- --test-threads=1
+	@dir=$$(e2e/controlplane/build.sh | tail -n 1) && \
+	for v in $(FRR_VERSIONS); do \
+		case $$v in \
+		8) echo "== every test, nodes on the host's FRR ($$(vtysh --version | head -n 1))"; \
+		   FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked -- --test-threads=1 || exit 1 ;; \
+		10) root=$$(e2e/frr10/root.sh | tail -n 1) || exit 1; \
+		   echo "== the FRR tests again, nodes on FRR 10 from $$root"; \
+		   FRR_SPEAKER_CONTROLPLANE=$$dir FRR_SPEAKER_FRR_ROOT=$$root \
+			$(CARGO) test --locked $(FRR_TESTS) -- --test-threads=1 || exit 1 ;; \
+		*) echo "FRR_VERSIONS: unknown version $$v (8 or 10)" >&2; exit 2 ;; \
+		esac; \
+	done
+
+## frr10: build (once, cached in ~/.cache/frr-speaker-testbin) the Debian trixie root with FRR 10.
+frr10: deps
+	e2e/frr10/root.sh
 
 ## crds: regenerate deploy/crds.yaml from the Rust types.
 crds:

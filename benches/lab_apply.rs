@@ -55,25 +55,42 @@ fn render(lab: &Lab) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
+/// Run `cmd` in the node's namespace with its FRR's tools (the host's, or those in the FRR root).
+fn node_tool(lab: &Lab, cmd: &[&str]) -> std::process::Output {
+    let root = common::frr_root().unwrap_or_default();
+    let node = lab.node(1);
+    let mut args = vec!["run", node.as_str(), root.as_str(), "--"];
+    args.extend_from_slice(cmd);
+    Command::new(common::root().join("e2e/lab.sh")).args(&args).output().expect("lab.sh run")
+}
+
+/// A file the node's FRR tools can read (/etc/frr is the same path inside an FRR root).
+fn node_file(lab: &Lab, name: &str, text: &str) -> String {
+    let path = format!("/etc/frr/{}/{name}", lab.node(1));
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
 fn frr_reload(lab: &Lab, conf: &str) -> Duration {
     let node = lab.node(1);
-    let path = std::env::temp_dir().join("frr-speaker-bench-reload.conf");
-    std::fs::write(&path, conf).expect("write");
+    let path = node_file(lab, "bench-reload.conf", conf);
+    let (confdir, rundir) = (format!("/etc/frr/{node}"), format!("/var/run/frr/{node}"));
     let t = Instant::now();
-    let out = Command::new("/usr/lib/frr/frr-reload.py")
-        .args([
+    let out = node_tool(
+        lab,
+        &[
+            "/usr/lib/frr/frr-reload.py",
             "--reload",
             "--stdout",
             "-N",
             &node,
             "--confdir",
-            &format!("/etc/frr/{node}"),
+            &confdir,
             "--rundir",
-            &format!("/var/run/frr/{node}"),
-        ])
-        .arg(&path)
-        .output()
-        .expect("frr-reload.py");
+            &rundir,
+            &path,
+        ],
+    );
     let d = t.elapsed();
     assert!(out.status.success(), "frr-reload.py failed: {}", String::from_utf8_lossy(&out.stderr));
     d
@@ -83,7 +100,7 @@ fn restart_node_frr(lab: &Lab) {
     let node = lab.node(1);
     let _ = std::fs::remove_file(format!("/etc/frr/{node}/frr.conf"));
     common::lab_sh(&["frr-stop", &node]);
-    common::lab_sh(&["frr-start", &node]);
+    common::frr_start(&node);
     assert!(wait_for(Duration::from_secs(60), || router_prefixes(lab) == 0).is_some(), "router emptied");
 }
 
@@ -91,7 +108,8 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
 
-fn main() {
+/// Every measurement with the node on the FRR of `common::frr_root()`: (row, result).
+fn measure() -> Vec<(String, String)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut lab = Lab::new("fsbench", 1, &RouterOpts { timers: (30, 90), ..RouterOpts::default() });
     lab.put("config.yaml", &config());
@@ -102,10 +120,9 @@ fn main() {
 
     // Baseline: FRR loading the same config with vtysh -f, to all prefixes at the router.
     let full = render(&lab);
-    let path = std::env::temp_dir().join("frr-speaker-bench-full.conf");
-    std::fs::write(&path, &full).expect("write");
+    let path = node_file(&lab, "bench-full.conf", &full);
     let t = Instant::now();
-    let out = Command::new("vtysh").args(["-N", &lab.node(1), "-f"]).arg(&path).output().expect("vtysh");
+    let out = node_tool(&lab, &["vtysh", "-N", &lab.node(1), "-f", &path]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     wait_for(long, || router_prefixes(&lab) == N).expect("baseline: all prefixes at the router");
     let baseline = t.elapsed();
@@ -212,9 +229,35 @@ fn main() {
         rows.push(("5,000 withdrawn by frr-reload.py --reload (same before/after)".into(), ms(d)));
     }
 
-    println!("\nlab_apply: 10,000 Services (IPv6 /128), 1 node, 2 peers, FRR 8.4.4, 2 cores");
-    println!("| measurement | result |\n|---|---|");
-    for (k, v) in rows {
-        println!("| {k} | {v} |");
+    rows
+}
+
+fn main() {
+    // The FRR versions to measure side by side: the host's, and FRR 10 from the root that
+    // `make frr10` builds (BENCH_FRR_ROOT, or the default cache path) when it exists.
+    let cache =
+        std::env::var("HOME").map(|h| format!("{h}/.cache/frr-speaker-testbin/frr-root-trixie")).unwrap_or_default();
+    let root10 = std::env::var("BENCH_FRR_ROOT").unwrap_or(cache);
+    let mut roots = vec![String::new()];
+    if std::path::Path::new(&root10).join("usr/lib/frr/bgpd").exists() {
+        roots.push(root10);
+    } else {
+        eprintln!("no FRR 10 root at {root10} (make frr10): measuring the host's FRR only");
+    }
+    let mut columns: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for root in roots {
+        // Read by tests/common (the lab's nodes run this FRR); set before any thread starts.
+        std::env::set_var("FRR_SPEAKER_FRR_ROOT", &root);
+        let version = common::node_frr_version();
+        eprintln!("== lab_apply with the node on FRR {version}");
+        columns.push((version, measure()));
+    }
+    println!("\nlab_apply: 10,000 Services (IPv6 /128), 1 node, 2 peers, router on FRR 8.4.4, 2 cores");
+    let heads: Vec<String> = columns.iter().map(|(v, _)| format!("node on FRR {v}")).collect();
+    println!("| measurement | {} |\n|---|{}", heads.join(" | "), "---|".repeat(heads.len()));
+    for (i, (k, _)) in columns[0].1.iter().enumerate() {
+        let cells: Vec<&str> =
+            columns.iter().map(|(_, rows)| rows.get(i).map(|r| r.1.as_str()).unwrap_or("-")).collect();
+        println!("| {k} | {} |", cells.join(" | "));
     }
 }

@@ -1,6 +1,9 @@
 # The FRR container of the speaker pod: Debian's FRR with frr-speaker's startup files.
 # Build from the repository root: docker build -f docker/frr.Dockerfile -t frr-speaker-frr:dev .
-FROM debian:bookworm-slim
+# BASE: Debian trixie's FRR 10.3 by default; --build-arg BASE=debian:bookworm-slim gives FRR 8.4.
+# Both are tested (make test runs every FRR test on both).
+ARG BASE=debian:trixie-slim
+FROM ${BASE}
 # Fixed ids, so that the agent container (a different image) can be given the frrvty group that
 # owns FRR's vty sockets (deploy/daemonset.yaml: supplementalGroups).
 RUN groupadd -r -g 92 frrvty && groupadd -r -g 93 frr \

@@ -7,41 +7,106 @@
 # Usage: lab.sh up N [PREFIX]   create router + N nodes (PREFIX defaults to "fs"; namespaces PREFIX-router, ...)
 #        lab.sh bare NAME       create one empty namespace NAME (loopback only)
 #        lab.sh down [PREFIX]   kill every daemon and delete every namespace of the lab
-#        lab.sh frr-start NS    start FRR in namespace NS (config /etc/frr/NS/frr.conf if present)
+#        lab.sh frr-start NS [ROOT]   start FRR in namespace NS (config /etc/frr/NS/frr.conf if present)
 #        lab.sh frr-stop NS     stop FRR in namespace NS
-#        lab.sh daemon-start NS D   start one FRR daemon D (bgpd, ...) in NS with an empty config
+#        lab.sh daemon-start NS D [ROOT]   start one FRR daemon D (bgpd, ...) in NS with an empty config
+#        lab.sh vtysh NS [ROOT] -- ARGS...  vtysh -N NS ARGS with the vtysh of the FRR that runs there
+#        lab.sh dryrun FILE [ROOT]   check FILE with FRR's own parser (vtysh --dryrun) of that FRR
+#        lab.sh run NS [ROOT] -- CMD...   run CMD in NS with that FRR's tools (paths under /etc/frr
+#                               and /run/frr are the same inside ROOT)
+#
+# ROOT: a root file system with another FRR (e2e/frr10/root.sh builds Debian trixie's FRR 10);
+# without it the host's FRR runs. FRR from a ROOT runs chrooted, in a private mount namespace with
+# the host's /run/frr, /etc/frr and the log directory bound in, so its vty sockets are where the
+# agent and the host's tools look, and no mount outlives its daemons.
 set -euo pipefail
 
 RUNDIR=/var/run/frr
 CONFDIR=/etc/frr
 LOGDIR=${LAB_LOGDIR:-/tmp/frr-speaker-lab}
 
+# in_root ROOT NS CMD...: run CMD from ROOT inside namespace NS (see the header).
+in_root() {
+	local root=$1 ns=$2
+	shift 2
+	mkdir -p "$LOGDIR"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	ip netns exec "$ns" unshare --mount --uts --propagation private sh -c '
+		root=$1 ns=$2 logdir=$3
+		shift 3
+		mount --bind /run/frr "$root/run/frr" && mount --bind /etc/frr "$root/etc/frr" &&
+			mount --bind "$logdir" "$root/lab" && mount -t proc proc "$root/proc" &&
+			mount --rbind /dev "$root/dev" && mount --rbind /sys "$root/sys" &&
+			hostname "$ns" && exec chroot "$root" "$@"' sh "$root" "$ns" "$LOGDIR" "$@"
+}
+
+# The user FRR runs as (the host's, or the root's: its uid may differ).
+frr_owner() {
+	if [ -n "${1:-}" ]; then
+		echo "$(chroot "$1" id -u frr):$(chroot "$1" id -g frr)"
+	else
+		echo frr:frr
+	fi
+}
+
+# The daemons a version runs: FRR 10 has mgmtd, the front end that zebra and staticd (and the
+# library's configuration) are back ends of; it must start first.
+daemons_of() {
+	if [ -n "${1:-}" ] && [ -x "$1/usr/lib/frr/mgmtd" ]; then
+		echo mgmtd zebra bgpd bfdd staticd
+	else
+		echo zebra bgpd bfdd staticd
+	fi
+}
+
 frr_start() {
-	local ns=$1
-	install -d -o frr -g frr -m 0755 "$RUNDIR/$ns"
+	local ns=$1 root=${2:-}
+	local owner
+	owner=$(frr_owner "$root")
+	install -d -o "${owner%:*}" -g "${owner#*:}" -m 0755 "$RUNDIR/$ns"
 	install -d -o frr -g frr -m 0755 "$CONFDIR/$ns"
 	mkdir -p "$LOGDIR"
 	[ -f "$CONFDIR/$ns/vtysh.conf" ] || echo "service integrated-vtysh-config" >"$CONFDIR/$ns/vtysh.conf"
 	[ -f "$CONFDIR/$ns/frr.conf" ] || printf 'frr defaults traditional\n!\n' >"$CONFDIR/$ns/frr.conf"
-	chown frr:frr "$CONFDIR/$ns/frr.conf" "$CONFDIR/$ns/vtysh.conf"
+	chown "$owner" "$CONFDIR/$ns/frr.conf" "$CONFDIR/$ns/vtysh.conf"
 	local d
-	for d in zebra bgpd bfdd staticd; do
-		daemon_start "$ns" "$d"
+	for d in $(daemons_of "$root"); do
+		daemon_start "$ns" "$d" "$root"
 	done
 	# Load the startup config through vtysh (integrated config), as frrinit does.
-	vtysh -N "$ns" -f "$CONFDIR/$ns/frr.conf" >/dev/null
+	frr_vtysh "$ns" "$root" -f "$CONFDIR/$ns/frr.conf" >/dev/null
 }
 
 daemon_start() {
-	local ns=$1 d=$2 extra=""
+	local ns=$1 d=$2 root=${3:-} extra=""
 	[ "$d" = zebra ] && extra="-s 90000000"
+	# A node's bgpd listens on no TCP port, as in the pod (frr/daemons): nodes open the sessions.
+	[ "$d" = bgpd ] && [ "${ns%-router}" = "$ns" ] && extra="-p 0"
+	if [ -n "$root" ]; then
+		# FRR 10 daemons take no config file (-f): their config comes through vtysh.
+		# shellcheck disable=SC2086
+		in_root "$root" "$ns" /usr/lib/frr/$d -N "$ns" -d -P 0 -A 127.0.0.1 -i "/run/frr/$ns/$d.pid" \
+			--log "file:/lab/$ns-$d.log" $extra >>"$LOGDIR/$ns-$d.stderr" 2>&1
+		return
+	fi
 	ip netns exec "$ns" unshare --uts sh -c "hostname $ns; exec /usr/lib/frr/$d -N $ns -d -P 0 -A 127.0.0.1 \
 		-i $RUNDIR/$ns/$d.pid --log file:$LOGDIR/$ns-$d.log $extra -f /dev/null" 2>>"$LOGDIR/$ns-$d.stderr"
 }
 
+# frr_vtysh NS ROOT ARGS...: vtysh -N NS ARGS, with the vtysh of the FRR in ROOT (or the host's).
+frr_vtysh() {
+	local ns=$1 root=${2:-}
+	shift 2
+	if [ -n "$root" ]; then
+		in_root "$root" "$ns" vtysh -N "$ns" "$@"
+	else
+		vtysh -N "$ns" "$@"
+	fi
+}
+
 frr_stop() {
 	local ns=$1 d pid
-	for d in staticd bfdd bgpd zebra; do
+	for d in staticd bfdd bgpd zebra mgmtd; do
 		if [ -f "$RUNDIR/$ns/$d.pid" ]; then
 			pid=$(cat "$RUNDIR/$ns/$d.pid")
 			kill -9 "$pid" 2>/dev/null || true
@@ -89,6 +154,21 @@ down() {
 	done
 }
 
+# dryrun FILE [ROOT]: vtysh --dryrun -f FILE, with the vtysh in ROOT (the file is copied in).
+dryrun() {
+	local file=$1 root=${2:-}
+	if [ -z "$root" ]; then
+		vtysh --dryrun -f "$file"
+		return
+	fi
+	local tmp rc=0
+	tmp=$(mktemp -p "$root/tmp" dryrun.XXXXXX)
+	cp "$file" "$tmp"
+	chroot "$root" vtysh --dryrun -f "/tmp/${tmp##*/}" || rc=$?
+	rm -f "$tmp"
+	return $rc
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -96,7 +176,20 @@ up) up "$@" ;;
 bare) bare "$@" ;;
 down) down "$@" ;;
 frr-start) frr_start "$@" ;;
+dryrun) dryrun "$@" ;;
+run)
+	ns=$1 root=${2:-}
+	shift 2 || shift $#
+	[ "${1:-}" = -- ] && shift
+	if [ -n "$root" ]; then in_root "$root" "$ns" "$@"; else ip netns exec "$ns" "$@"; fi
+	;;
 frr-stop) frr_stop "$@" ;;
 daemon-start) daemon_start "$@" ;;
-*) sed -n '2,14p' "$0"; exit 2 ;;
+vtysh)
+	ns=$1 root=${2:-}
+	shift 2 || shift $#
+	[ "${1:-}" = -- ] && shift
+	frr_vtysh "$ns" "$root" "$@"
+	;;
+*) sed -n '2,20p' "$0"; exit 2 ;;
 esac

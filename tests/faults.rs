@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::objects;
-use common::{lab_sh, wait_for, Lab, RouteMonitor, RouterOpts};
+use common::{wait_for, Lab, RouteMonitor, RouterOpts};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -119,7 +119,7 @@ fn disk_full_manifests_dir_gone_and_bgpd_killed_mid_apply() {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     println!("bgpd killed when the router had {partial} of 3000 IPv6 prefixes ({started:?} after the change)");
     std::thread::sleep(Duration::from_millis(500));
-    lab_sh(&["daemon-start", &node, "bgpd"]);
+    common::daemon_start(&node, "bgpd");
     let all = wait_for(T, || v6(&lab) == 3000 && v4(&lab) == 199);
     assert!(all.is_some(), "after bgpd's restart: {} IPv6, {} IPv4 at the router", v6(&lab), v4(&lab));
     drop(disk);

@@ -1,4 +1,5 @@
-//! The driver against a real FRR (Debian's 8.4): every golden config, applied one after the
+//! The driver against a real FRR (the nodes' FRR of the matrix: Debian's 8.4, or 10.x from
+//! FRR_SPEAKER_FRR_ROOT): every golden config, applied one after the
 //! other to one running FRR, is reached exactly (nothing refused, nothing left over), and the
 //! running config then diffs empty against the rendered one, which proves that we render what
 //! FRR's `show running-config` prints.
@@ -14,7 +15,7 @@ async fn golden_configs_apply_and_converge() {
     let lab = common::Namespaces::new("fsapply");
     let ns = format!("{}-frr", lab.prefix);
     common::lab_sh(&["bare", &ns]);
-    common::lab_sh(&["frr-start", &ns]);
+    common::frr_start(&ns);
     let frr = FrrVty::new(common::socket_dir(&ns));
     frr.identity().await.expect("FRR is up");
 

@@ -1,11 +1,13 @@
 //! Golden tests: tests/golden/<case>/ holds input manifests (*.yaml), `args` (node=..., optional
 //! connected=CIDR, lb_class=...), and the expected `frr.conf` (absent when the input is invalid)
 //! and `problems.txt`. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expectations; a
-//! reviewer reads the diff. Every expected frr.conf must also pass FRR's own parser.
+//! reviewer reads the diff. Every expected frr.conf must also pass FRR's own parser (the nodes' FRR
+//! of the version matrix: see common::frr_root).
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
 
 use frr_speaker::desired::Options;
 use frr_speaker::pipeline;
@@ -97,19 +99,9 @@ fn golden_configs_pass_frr_parser() {
         if !conf.exists() {
             continue;
         }
-        let out = Command::new("vtysh")
-            .arg("--dryrun")
-            .arg("-f")
-            .arg(&conf)
-            .output()
-            .expect("vtysh not found: FRR must be installed (make test installs Debian's frr)");
-        assert!(
-            out.status.success(),
-            "FRR rejects {}:\n{}{}",
-            conf.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(msg) = common::dryrun(&conf) {
+            panic!("FRR {} rejects {}:\n{msg}", common::node_frr_version(), conf.display());
+        }
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} golden configs were checked by FRR");

@@ -3,7 +3,8 @@
 //! layout runs for real: the FRR container's entrypoint in its own network and mount namespace
 //! (tmpfs volumes for /etc/frr and /var/run/frr, as the pod's emptyDirs), the agent as uid 65532
 //! with only the frrvty group, then an FRR "container" restart that comes back from the agent's
-//! frr.conf on its own.
+//! frr.conf on its own. With the FRR version matrix's root file system (common::frr_root: Debian
+//! trixie's FRR 10), the FRR "container" runs chrooted in it, as the default image would.
 
 mod common;
 
@@ -29,8 +30,9 @@ fn dockerfiles_scripts_and_deploy_agree() {
     }
     let sh = Command::new("sh").arg("-n").arg(root().join("docker/frr-entrypoint.sh")).output().expect("sh");
     assert!(sh.status.success(), "entrypoint syntax: {}", String::from_utf8_lossy(&sh.stderr));
-    let dry = Command::new("vtysh").arg("--dryrun").arg("-f").arg(root().join("frr/frr.conf")).output().expect("vtysh");
-    assert!(dry.status.success(), "frr/frr.conf: {}", String::from_utf8_lossy(&dry.stdout));
+    if let Err(msg) = common::dryrun(&root().join("frr/frr.conf")) {
+        panic!("frr/frr.conf: {msg}");
+    }
     // The gid that owns FRR's vty sockets in the image is the one the pod gives the agent.
     let frr_image = std::fs::read_to_string(root().join("docker/frr.Dockerfile")).expect("read");
     let ds = std::fs::read_to_string(root().join("deploy/daemonset.yaml")).expect("read");
@@ -68,6 +70,21 @@ fn output(holder: u32, cmd: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `cmd` as the FRR container runs it: chrooted in the matrix's FRR root when there is one.
+fn in_frr(cmd: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = match common::frr_root() {
+        Some(r) => vec!["chroot".into(), r],
+        None => vec![],
+    };
+    v.extend(cmd.iter().map(|s| s.to_string()));
+    v
+}
+
+fn frr_output(holder: u32, cmd: &[&str]) -> String {
+    let v = in_frr(cmd);
+    output(holder, &v.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 struct Pod {
     holder: Child,
     frr: Option<Child>,
@@ -76,10 +93,13 @@ struct Pod {
 
 impl Pod {
     fn start_frr(&mut self) {
-        let share = root().join("frr");
-        let entry = root().join("docker/frr-entrypoint.sh");
+        // In the FRR root, the repository is bound at /mnt (see the holder).
+        let src = if common::frr_root().is_some() { "/mnt".into() } else { root() };
+        let share = src.join("frr");
+        let entry = src.join("docker/frr-entrypoint.sh");
         let log = std::fs::File::create(std::env::temp_dir().join("frr-speaker-fsimg-frr.log")).expect("log");
-        let child = inside(self.holder.id(), &["env", &format!("FRR_SPEAKER_SHARE={}", share.display())])
+        let env = in_frr(&["env", &format!("FRR_SPEAKER_SHARE={}", share.display())]);
+        let child = inside(self.holder.id(), &env.iter().map(String::as_str).collect::<Vec<_>>())
             .arg(&entry)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -88,7 +108,7 @@ impl Pod {
         self.frr = Some(child);
         let h = self.holder.id();
         let up = wait_for(T, || {
-            let d = output(h, &["vtysh", "-c", "show daemons"]);
+            let d = frr_output(h, &["vtysh", "-c", "show daemons"]);
             d.contains("bgpd") && d.contains("bfdd") && d.contains("zebra")
         });
         assert!(up.is_some(), "watchfrr started the daemons");
@@ -100,14 +120,17 @@ impl Pod {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for d in ["zebra", "bgpd", "bfdd", "staticd"] {
+        for d in ["mgmtd", "zebra", "bgpd", "bfdd", "staticd"] {
             let pid = output(self.holder.id(), &["cat", &format!("/var/run/frr/{d}.pid")]);
             if let Ok(pid) = pid.trim().parse::<i32>() {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
         }
         let h = self.holder.id();
-        assert!(wait_for(T, || !output(h, &["vtysh", "-c", "show daemons"]).contains("bgpd")).is_some(), "FRR stopped");
+        assert!(
+            wait_for(T, || !frr_output(h, &["vtysh", "-c", "show daemons"]).contains("bgpd")).is_some(),
+            "FRR stopped"
+        );
     }
 }
 
@@ -136,10 +159,20 @@ fn frr_container_layout_with_a_non_root_agent() {
     let _ = Command::new("ip").args(["netns", "del", NS]).status();
     assert!(Command::new("ip").args(["netns", "add", NS]).status().expect("ip").success());
     let _ = Command::new("ip").args(["-n", NS, "link", "set", "lo", "up"]).status();
-    // Holds the pod's mount namespace: /etc/frr and /var/run/frr are fresh tmpfs volumes in it.
+    // Holds the pod's mount namespace: /etc/frr and /var/run/frr are fresh tmpfs volumes in it (and,
+    // with an FRR root, the same volumes, /dev, /proc, /sys and the repository at /mnt in the root).
+    let mut script = "mount -t tmpfs none /etc/frr && mount -t tmpfs none /var/run/frr".to_string();
+    if let Some(r) = common::frr_root() {
+        script.push_str(&format!(
+            " && mount --bind /etc/frr {r}/etc/frr && mount --bind /var/run/frr {r}/run/frr && mount --rbind /dev {r}/dev \
+             && mount -t proc proc {r}/proc && mount --rbind /sys {r}/sys && mount --bind {} {r}/mnt",
+            root().display()
+        ));
+    }
+    script.push_str(" && exec sleep 3600");
     let holder = Command::new("ip")
         .args(["netns", "exec", NS, "unshare", "-m", "--propagation", "private", "sh", "-c"])
-        .arg("mount -t tmpfs none /etc/frr && mount -t tmpfs none /var/run/frr && exec sleep 3600")
+        .arg(&script)
         .stdin(Stdio::null())
         .spawn()
         .expect("holder");
@@ -160,7 +193,11 @@ fn frr_container_layout_with_a_non_root_agent() {
         let mode = if p.is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
     }
-    let frrvty = nix::unistd::Group::from_name("frrvty").expect("group").expect("frrvty exists").gid.to_string();
+    // The group that owns the vty sockets: the FRR container's (its root's /etc/group).
+    let frrvty = match common::frr_root() {
+        Some(_) => frr_output(h, &["getent", "group", "frrvty"]).split(':').nth(2).unwrap_or_default().to_string(),
+        None => nix::unistd::Group::from_name("frrvty").expect("group").expect("frrvty exists").gid.to_string(),
+    };
     let bin = env!("CARGO_BIN_EXE_frr-speaker");
     let as_agent = ["setpriv", "--reuid", "65532", "--regid", "65532", "--groups", &frrvty, bin];
     let log = std::fs::File::create(std::env::temp_dir().join("frr-speaker-fsimg-agent.log")).expect("log");
@@ -173,7 +210,7 @@ fn frr_container_layout_with_a_non_root_agent() {
         .expect("agent");
     pod.agent = Some(agent);
     let applied = wait_for(T, || {
-        output(h, &["vtysh", "-c", "show running-config"]).contains("network 203.0.113.10/32 route-map fs-tag-")
+        frr_output(h, &["vtysh", "-c", "show running-config"]).contains("network 203.0.113.10/32 route-map fs-tag-")
     });
     assert!(applied.is_some(), "the non-root agent drives FRR over the vty sockets");
     let written = wait_for(T, || output(h, &["stat", "-c", "%u %a", "/etc/frr/frr.conf"]).trim() == "65532 600");
@@ -194,7 +231,8 @@ fn frr_container_layout_with_a_non_root_agent() {
     }
     pod.stop_frr();
     pod.start_frr();
-    let back = wait_for(T, || output(h, &["vtysh", "-c", "show running-config"]).contains("network 203.0.113.10/32"));
+    let back =
+        wait_for(T, || frr_output(h, &["vtysh", "-c", "show running-config"]).contains("network 203.0.113.10/32"));
     assert!(back.is_some(), "the restarted FRR container loads the agent's frr.conf");
 }
 

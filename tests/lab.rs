@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::objects::{self, lab_config};
-use common::{lab_sh, wait_for, Lab, RouterOpts};
+use common::{wait_for, Lab, RouterOpts};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(30);
@@ -62,6 +62,24 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
     lab.put("db.yaml", &service("db", &["203.0.113.20"], true, &[2]));
     assert!(wait_for(T, || lab.next_hops("203.0.113.20/32") == hops(&[2])).is_some());
 
+    // So far a clean run: the agents logged no warning and no error (on every FRR version).
+    lab.assert_clean_logs();
+
+    // bgpd listens on no TCP port on a node (`-p 0`, as in MetalLB's FRR mode and frr/daemons):
+    // another BGP speaker on the node (Calico's BIRD, hostNetwork) can have :179, and the
+    // sessions, opened by the node, stay up.
+    let mut other = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.node(1), "python3", "-c"])
+        .arg("import socket,time; s=socket.socket(); s.bind(('0.0.0.0', 179)); s.listen(); time.sleep(30)")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("listener");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(other.try_wait().expect("wait").is_none(), "another speaker could not bind :179 on node1");
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_eq!(lab.next_hops("203.0.113.10/32"), hops(&[1, 2]), "sessions untouched");
+
     // An invalid manifest changes nothing at the router and is logged.
     let before = lab.session("192.0.2.11");
     lab.put("bad.yaml", "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: bad, namespace: metallb-system}\nspec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 2s}\n");
@@ -88,7 +106,7 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
     common::signal_daemon(&node, "bgpd", nix::sys::signal::Signal::SIGKILL);
     assert!(wait_for(T, || lab.next_hops("203.0.113.20/32").is_empty()).is_some());
     let up = Instant::now();
-    lab_sh(&["daemon-start", &node, "bgpd"]);
+    common::daemon_start(&node, "bgpd");
     // The agent's part: node1's bgpd runs the config again (restart detected, re-applied).
     let reapplied = wait_for(T, || {
         common::vtysh(&node, "show running-config bgpd").contains("network 203.0.113.20/32 route-map fs-tag-")
@@ -101,16 +119,17 @@ fn announce_ecmp_local_ipv6_restart_and_invalid_input() {
         up.elapsed()
     );
     assert!(reapplied < Duration::from_secs(2), "re-applied too slowly: {reapplied:?}");
-    // Measured 1.8-2.0 s from starting bgpd to the route at the router (session set-up included);
-    // the bound leaves room for a loaded CI machine.
-    assert!(back < Duration::from_secs(4), "route back too slowly: {back:?}");
+    // From starting bgpd to the route at the router, session set-up included. The node opens the
+    // session (its bgpd listens on no port, `-p 0`), at its first connect attempt: measured 3.2 s
+    // with FRR 8.4 and 5.1 s with FRR 10.3 (1.8-2.0 s while the router could connect to the node).
+    // The bound leaves room for a loaded CI machine.
+    assert!(back < Duration::from_secs(8), "route back too slowly: {back:?}");
     let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
     assert!(log.contains("FRR restarted"), "restart detected and logged");
     assert!(!log.contains("hunter"), "sanity");
 }
 
-/// iBGP (so LOCAL_PREF reaches the router) with BFD on the router's side.
-/// iBGP to the router: the IPv4 peer with `v4_extra` spec fields (and, with `v6_peer`, an IPv6
+/// iBGP (so LOCAL_PREF reaches the router, which runs BFD) to the router: the IPv4 peer with `v4_extra` spec fields (and, with `v6_peer`, an IPv6
 /// peer carrying both families), the BFD profile `fast` with `bfd`, the pools `public` and
 /// `second`, the advertisement `public` with `ad_extra` fields and `only-v4` for the IPv4 peer.
 fn ibgp_config(v6_peer: bool, v4_extra: &[(&str, Value)], ad_extra: Value, bfd: Value) -> String {
@@ -330,6 +349,8 @@ fn config_changes_do_not_reset_sessions() {
         &[],
     );
     assert_eq!(lab.session("192.0.2.11"), v4_before, "the other peer was touched");
+    // Every change went through the fast path or a clean reconcile: nothing was refused.
+    lab.assert_clean_logs();
 }
 
 /// Freeze node2's bgpd and bfdd (a silent failure: the kernel keeps the TCP session open) and
@@ -399,9 +420,12 @@ fn router_cmds(lab: &Lab, cmds: &[&str]) {
 #[test]
 fn multihop_toggle_and_password_change() {
     let mut lab = Lab::new("fsl5", 1, &RouterOpts::default());
-    // A multi-hop peer: the router's loopback 198.51.100.1, routed via 192.0.2.1 from the node.
+    // A multi-hop peer: the router's loopback 198.51.100.1, which the node reaches only through its
+    // default route. FRR 8.4 tracks such a next hop only with `ip nht resolve-via-default` (which
+    // the agent renders, as MetalLB does; FRR 10 has it on by default): without it the session
+    // would wait for NHT for ever.
     sh(&["ip", "-n", &lab.router(), "addr", "add", "198.51.100.1/32", "dev", "lo"]);
-    sh(&["ip", "-n", &lab.node(1), "route", "add", "198.51.100.1/32", "via", "192.0.2.1"]);
+    sh(&["ip", "-n", &lab.node(1), "route", "add", "default", "via", "192.0.2.1"]);
     router_cmds(
         &lab,
         &[
@@ -450,7 +474,13 @@ metadata: {{name: public, namespace: metallb-system}}
     let log_has = |s: &str| std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default().contains(s);
     assert!(wait_for(T, || log_has("needs ebgpMultiHop: true")).is_some(), "the rule is enforced");
     std::thread::sleep(Duration::from_secs(1));
-    assert!(running(&lab).contains("neighbor 198.51.100.1 ebgp-multihop 255"));
+    // FRR 8.4 shows the maximum TTL as `ebgp-multihop 255`, FRR 10 as a bare `ebgp-multihop`.
+    let multihop = |l: &Lab, peer: &str| {
+        running(l).lines().any(|x| {
+            x == format!(" neighbor {peer} ebgp-multihop 255") || x == format!(" neighbor {peer} ebgp-multihop")
+        })
+    };
+    assert!(multihop(&lab, "198.51.100.1"));
     assert_eq!(lab.session("192.0.2.11"), far);
 
     // Toggling ebgpMultiHop on and off for the directly connected IPv6 peer: FRR 8.4 resets that
@@ -459,7 +489,7 @@ metadata: {{name: public, namespace: metallb-system}}
     let v6_peer = |mh: &str| peers3(", ebgpMultiHop: true", "s3cret", mh);
     let established = |l: &Lab| l.session("2001:db8::11").2 == "Established";
     lab.put("config.yaml", &v6_peer(", ebgpMultiHop: true"));
-    assert!(wait_for(T, || running(&lab).contains("neighbor 2001:db8::1 ebgp-multihop 255")).is_some(), "multihop on");
+    assert!(wait_for(T, || multihop(&lab, "2001:db8::1")).is_some(), "multihop on");
     std::thread::sleep(Duration::from_millis(500));
     assert!(wait_for(T, || established(&lab)).is_some());
     let on = lab.session("2001:db8::11");

@@ -94,6 +94,10 @@ pub struct Neighbor {
     pub update_source: Option<IpAddr>,
     /// `neighbor X ebgp-multihop 255` (FRR prints the bare form with its TTL of 255).
     pub ebgp_multihop: bool,
+    /// Single-hop eBGP to an IPv6 address: FRR's connected check is off, as MetalLB and frr-k8s
+    /// render it (a node whose only address in the peer's network is a DHCPv6 /128 has no
+    /// connected route to the peer; FRR issue 11185).
+    pub disable_connected_check: bool,
     pub keepalive: u64,
     pub hold: u64,
     pub connect: Option<u64>,

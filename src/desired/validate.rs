@@ -381,7 +381,7 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
         Some(v) => f.check("spec.vrf", IfName::parse(v, "vrf")),
     };
     let multihop = s.ebgp_multi_hop.unwrap_or(false);
-    hop_rules(multihop, ibgp, address, opts.connected.as_deref(), &mut f);
+    let disable_connected_check = hop_rules(multihop, ibgp, address, opts.connected.as_deref(), &mut f);
     let password = password(p, snap, &mut f);
     let bfd_profile = match s.bfd_profile.as_deref() {
         None | Some("") => None,
@@ -420,6 +420,7 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
             password,
             update_source,
             ebgp_multihop: multihop,
+            disable_connected_check,
             keepalive: timers.keepalive,
             hold: timers.hold,
             connect: timers.connect,
@@ -537,20 +538,27 @@ fn timers(s: &BgpPeerSpec, f: &mut Fields) -> Timers {
     Timers { keepalive, hold, connect }
 }
 
-/// ebgpMultiHop is for eBGP only; a single-hop eBGP peer must be on a connected network (FRR
-/// sends with TTL 1), when the node's networks are known.
-fn hop_rules(multihop: bool, ibgp: bool, addr: Option<IpAddr>, connected: Option<&[IpNet]>, f: &mut Fields) {
+/// ebgpMultiHop is for eBGP only; a single-hop eBGP peer at an IPv4 address must be on a connected
+/// network (FRR sends with TTL 1), when the node's networks are known. A single-hop eBGP peer at an
+/// IPv6 address gets `disable-connected-check` instead (the returned value), as in MetalLB's and
+/// frr-k8s' FRR configs: a node with only a DHCPv6 /128 has no connected route to its router.
+fn hop_rules(multihop: bool, ibgp: bool, addr: Option<IpAddr>, connected: Option<&[IpNet]>, f: &mut Fields) -> bool {
     if multihop && ibgp {
         f.error("spec.ebgpMultiHop", "is for eBGP sessions only: this peer is iBGP (same ASN or dynamicASN internal)");
     }
+    let single_hop_ebgp = !ibgp && !multihop;
+    if addr.is_some_and(|a| a.is_ipv6()) && single_hop_ebgp {
+        return true;
+    }
     if let (Some(addr), Some(connected)) = (addr, connected) {
-        if !ibgp && !multihop && !connected.iter().any(|n| n.contains(&addr)) {
+        if single_hop_ebgp && !connected.iter().any(|n| n.contains(&addr)) {
             f.error(
                 "spec.ebgpMultiHop",
                 format!("{addr} is not on a network directly connected to this node: an eBGP peer more than one hop away needs ebgpMultiHop: true"),
             );
         }
     }
+    false
 }
 
 /// The session password, inline or from a basic-auth Secret in the peer's namespace.

@@ -21,8 +21,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::config::Node;
 
 /// Top-level lines the agent owns besides its blocks: `bgp graceful-shutdown` is set only while a
-/// node drains (see `app`), so a later reconcile (an agent started on an uncordoned node) removes it.
-pub const MANAGED_GLOBALS: &[&str] = &["bgp graceful-shutdown"];
+/// node drains (see `drain`), so a later reconcile (an agent started on an uncordoned node) removes
+/// it; zebra's next-hop tracking settings (`dialect::NHT_LINES`, as MetalLB's FRR mode sets them).
+pub const MANAGED_GLOBALS: &[&str] =
+    &["bgp graceful-shutdown", "ip nht resolve-via-default", "ipv6 nht resolve-via-default"];
 
 /// Route-maps whose name starts with this are ours.
 pub const OWN_ROUTE_MAP_PREFIX: &str = "fs-";

@@ -9,14 +9,13 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::config::parse;
+use super::dialect::{Daemon, Dialect, NHT_LINES};
 use super::diff::{diff, SoftOut};
 use super::vty::{Answer, VtyConn, VtyError};
 
-/// Daemons the agent needs (their vty sockets are `<dir>/<daemon>.vty`).
-pub const DAEMONS: &[&str] = &["zebra", "bgpd", "bfdd"];
 /// How long a daemon may take to answer before the agent gives up on the connection (a hung or
 /// stopped daemon: the agent then retries with backoff and reconciles once it answers again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,14 +79,19 @@ pub trait FrrControl: Send + Sync {
 }
 
 /// `FrrControl` over the daemons' vty sockets in `socket_dir` (see `vty`): no vtysh process per
-/// call. Config goes to the daemon that owns it: `router bgp` to bgpd, `bfd` to bfdd, route-maps
-/// to bgpd and zebra (as vtysh does, so `show running-config` stays consistent).
+/// call. Config goes to the daemon that owns it, as vtysh would send it: `router bgp` to bgpd,
+/// `bfd` to bfdd, route-maps to bgpd and (their library lines) to the configuration front end of
+/// the running version, zebra's settings to that front end (`dialect`).
 pub struct FrrVty {
     pub socket_dir: PathBuf,
     zebra: VtyConn,
     bgpd: VtyConn,
     bfdd: VtyConn,
+    mgmtd: VtyConn,
     timeouts: Timeouts,
+    /// The running version's dialect, with the identity of the daemons it was read from: asked
+    /// again when they change (a restart may be an upgrade).
+    dialect: std::sync::Mutex<Option<(Vec<u64>, Dialect)>>,
 }
 
 impl FrrVty {
@@ -101,55 +105,114 @@ impl FrrVty {
             zebra: VtyConn::new(&socket_dir, "zebra"),
             bgpd: VtyConn::new(&socket_dir, "bgpd"),
             bfdd: VtyConn::new(&socket_dir, "bfdd"),
+            mgmtd: VtyConn::new(&socket_dir, "mgmtd"),
             socket_dir,
             timeouts,
+            dialect: std::sync::Mutex::new(None),
         }
     }
 
-    fn conn(&self, d: Target) -> &VtyConn {
+    fn conn(&self, d: Daemon) -> &VtyConn {
         match d {
-            Target::Zebra => &self.zebra,
-            Target::Bgpd => &self.bgpd,
-            Target::Bfdd => &self.bfdd,
+            Daemon::Zebra => &self.zebra,
+            Daemon::Bgpd => &self.bgpd,
+            Daemon::Bfdd => &self.bfdd,
+            Daemon::Mgmtd => &self.mgmtd,
+        }
+    }
+
+    /// The socket's and pid file's identity of one daemon; an error while it does not answer.
+    async fn daemon_id(&self, d: Daemon) -> Result<[u64; 4], FrrError> {
+        let name = d.name();
+        let path = self.socket_dir.join(format!("{name}.vty"));
+        let meta = std::fs::metadata(&path).map_err(|e| FrrError::NotReady(format!("{}: {e}", path.display())))?;
+        // A stale socket file outlives a killed daemon: only an accepted connection counts.
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::UnixStream::connect(&path))
+            .await
+            .map_err(|_| FrrError::NotReady(format!("{name} does not accept connections")))?
+            .map_err(|e| FrrError::NotReady(format!("{name}: {e}")))?;
+        // A restarted daemon creates its socket anew; on tmpfs the inode number is often reused,
+        // the creation time (ns) and the pid file are not.
+        let pid = std::fs::read_to_string(self.socket_dir.join(format!("{name}.pid")))
+            .ok()
+            .and_then(|p| p.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok([meta.ino(), meta.ctime() as u64, meta.ctime_nsec() as u64, pid])
+    }
+
+    /// The dialect of the daemons now running: cached while zebra, bgpd and bfdd are the same
+    /// processes, read from bgpd's `show version` otherwise (and logged).
+    async fn dialect_for(&self, base: &[u64]) -> Result<Dialect, FrrError> {
+        if let Some((ids, d)) = self.dialect.lock().map_err(|_| poisoned())?.as_ref() {
+            if ids == base {
+                return Ok(d.clone());
+            }
+        }
+        let d = Dialect::detect(&one_command(&self.bgpd, "show version", self.timeouts.show).await?);
+        if d.newer_than_known {
+            info!(version = %d.version, "FRR is newer than the newest version tested (10.x): driving it as FRR 10");
+        } else {
+            info!(version = %d.version, front_end = d.config_front_end().name(), "FRR version detected");
+        }
+        *self.dialect.lock().map_err(|_| poisoned())? = Some((base.to_vec(), d.clone()));
+        Ok(d)
+    }
+
+    /// The dialect detected last (FRR 8's before any detection).
+    async fn dialect(&self) -> Result<Dialect, FrrError> {
+        let known = self.dialect.lock().map_err(|_| poisoned())?.as_ref().map(|(_, d)| d.clone());
+        match known {
+            Some(d) => Ok(d),
+            None => {
+                let mut base = Vec::new();
+                for d in BASE_DAEMONS {
+                    base.extend(self.daemon_id(d).await?);
+                }
+                self.dialect_for(&base).await
+            }
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Target {
-    Zebra,
-    Bgpd,
-    Bfdd,
+fn poisoned() -> FrrError {
+    FrrError::NotReady("dialect cache poisoned".into())
 }
 
-/// Split a config script into per-daemon command lists, by its top-level lines.
-fn split_script(script: &str) -> Vec<(Target, Vec<&str>)> {
-    let mut out: Vec<(Target, Vec<&str>)> =
-        vec![(Target::Bgpd, vec![]), (Target::Zebra, vec![]), (Target::Bfdd, vec![])];
-    let mut current: &[Target] = &[Target::Bgpd];
+/// The daemons every version runs; the dialect adds its own (mgmtd).
+const BASE_DAEMONS: [Daemon; 3] = [Daemon::Zebra, Daemon::Bgpd, Daemon::Bfdd];
+
+/// Split a config script into per-daemon command lists, by its top-level lines. `front_end` takes
+/// what zebra and the library own (see `dialect`).
+fn split_script(script: &str, front_end: Daemon) -> Vec<(Daemon, Vec<&str>)> {
+    let mut out: Vec<(Daemon, Vec<&str>)> = vec![(Daemon::Bgpd, vec![]), (front_end, vec![]), (Daemon::Bfdd, vec![])];
+    let both = [Daemon::Bgpd, front_end];
+    let mut current: &[Daemon] = &[Daemon::Bgpd];
     let mut route_map = false;
     for line in script.lines().filter(|l| !l.trim().is_empty()) {
         let top = !line.starts_with(' ');
         if top && line != "exit" {
             route_map = line.starts_with("route-map ") || line.starts_with("no route-map ");
+            let setting = line.strip_prefix("no ").unwrap_or(line);
             current = if line == "bfd" || line.starts_with("no bfd") {
-                &[Target::Bfdd]
+                &[Daemon::Bfdd]
             } else if route_map {
-                &[Target::Bgpd, Target::Zebra]
+                &both
+            } else if NHT_LINES.contains(&setting) {
+                std::slice::from_ref(&both[1])
             } else {
-                &[Target::Bgpd]
+                &[Daemon::Bgpd]
             };
         }
         let mut targets = current;
         if route_map && !top {
-            // Inside a route-map, zebra knows the library's match/set commands but not BGP's
-            // (`set community`, `set large-community`, `set local-preference`): those would fail
-            // there and turn a fast apply into a full reconcile.
+            // Inside a route-map, the front end knows the library's match/set commands but not
+            // BGP's (`set community`, `set large-community`, `set local-preference`): those would
+            // fail there and turn a fast apply into a full reconcile.
             let cmd = line.trim_start();
             let cmd = cmd.strip_prefix("no ").unwrap_or(cmd);
             let common = ["match tag", "set tag", "exit"].iter().any(|c| cmd.starts_with(c));
             if !common {
-                targets = &[Target::Bgpd];
+                targets = &[Daemon::Bgpd];
             }
         }
         for t in targets {
@@ -165,46 +228,37 @@ fn split_script(script: &str) -> Vec<(Target, Vec<&str>)> {
 impl FrrControl for FrrVty {
     async fn identity(&self) -> Result<FrrIdentity, FrrError> {
         let mut ids = Vec::new();
-        for d in DAEMONS {
-            let path = self.socket_dir.join(format!("{d}.vty"));
-            let meta = std::fs::metadata(&path).map_err(|e| FrrError::NotReady(format!("{}: {e}", path.display())))?;
-            // A stale socket file outlives a killed daemon: only an accepted connection counts.
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::UnixStream::connect(&path))
-                .await
-                .map_err(|_| FrrError::NotReady(format!("{d} does not accept connections")))?
-                .map_err(|e| FrrError::NotReady(format!("{d}: {e}")))?;
-            // A restarted daemon creates its socket anew; on tmpfs the inode number is often reused,
-            // the creation time (ns) and the pid file are not.
-            let pid = std::fs::read_to_string(self.socket_dir.join(format!("{d}.pid")))
-                .ok()
-                .and_then(|p| p.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-            ids.extend([meta.ino(), meta.ctime() as u64, meta.ctime_nsec() as u64, pid]);
+        for d in BASE_DAEMONS {
+            ids.extend(self.daemon_id(d).await?);
+        }
+        let dialect = self.dialect_for(&ids).await?;
+        for d in dialect.daemons().iter().filter(|d| !BASE_DAEMONS.contains(d)) {
+            ids.extend(self.daemon_id(*d).await?);
         }
         Ok(FrrIdentity(ids))
     }
 
     async fn running_config(&self) -> Result<String, FrrError> {
-        // Per daemon, not vtysh's merged view: route-maps live in every daemon, and a restarted
-        // bgpd has none while zebra's copies would still show in the merged config.
-        let mut text = String::new();
-        for c in [&self.bgpd, &self.bfdd] {
-            let a =
-                c.run(&["show running-config"], self.timeouts.show).await.map_err(vty_err("show running-config"))?;
-            let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
-            if a.status != 0 {
-                return Err(FrrError::Vtysh { what: "show running-config", msg: first_line(&a.output) });
-            }
-            text.push_str(&a.output);
+        // Per daemon, not vtysh's merged view: route-maps live in several daemons, and a restarted
+        // bgpd has none while the front end's copies would still show in the merged config.
+        let dialect = self.dialect().await?;
+        let mut text = dialect.normalize_bgpd(show_running(&self.bgpd, self.timeouts.show).await?);
+        text.push('\n');
+        text.push_str(&show_running(&self.bfdd, self.timeouts.show).await?);
+        text.push('\n');
+        // Of zebra's settings, only those the agent manages, as the rendered config writes them.
+        for l in dialect.zebra_settings(&show_running(&self.zebra, self.timeouts.show).await?) {
+            text.push_str(l);
             text.push('\n');
         }
         Ok(text)
     }
 
     async fn apply(&self, script: &str) -> Result<(bool, String), FrrError> {
+        let front_end = self.dialect().await?.config_front_end();
         let mut ok = true;
         let mut report = String::new();
-        for (target, lines) in split_script(script) {
+        for (target, lines) in split_script(script, front_end) {
             let mut cmds = Vec::with_capacity(lines.len() + 2);
             cmds.push("configure terminal");
             cmds.extend(lines.iter().copied());
@@ -234,6 +288,15 @@ impl FrrControl for FrrVty {
     async fn bfd_command(&self, cmd: &str) -> Result<String, FrrError> {
         one_command(&self.bfdd, cmd, self.timeouts.show).await
     }
+}
+
+async fn show_running(conn: &VtyConn, timeout: Duration) -> Result<String, FrrError> {
+    let a = conn.run(&["show running-config"], timeout).await.map_err(vty_err("show running-config"))?;
+    let a = a.into_iter().next().unwrap_or(Answer { status: 1, output: String::new() });
+    if a.status != 0 {
+        return Err(FrrError::Vtysh { what: "show running-config", msg: first_line(&a.output) });
+    }
+    Ok(a.output)
 }
 
 async fn one_command(conn: &VtyConn, cmd: &str, timeout: Duration) -> Result<String, FrrError> {
@@ -360,14 +423,16 @@ pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, 
 
 #[cfg(test)]
 mod tests {
+    use super::Daemon;
+
     #[test]
     fn bgp_only_route_map_lines_go_to_bgpd_only() {
         let script = "route-map fs-out-x permit 7\n match tag 7\n set community 65000:7\n no set large-community\nexit\nbfd\n profile p\nexit\nrouter bgp 64512\n network 203.0.113.1/32\nexit\n";
-        let split = super::split_script(script);
-        let of = |t: super::Target| split.iter().find(|(d, _)| *d == t).map(|(_, l)| l.clone()).unwrap_or_default();
-        assert_eq!(of(super::Target::Zebra), vec!["route-map fs-out-x permit 7", "match tag 7", "exit"]);
+        let split = super::split_script(script, Daemon::Zebra);
+        let of = |t: Daemon| split.iter().find(|(d, _)| *d == t).map(|(_, l)| l.clone()).unwrap_or_default();
+        assert_eq!(of(Daemon::Zebra), vec!["route-map fs-out-x permit 7", "match tag 7", "exit"]);
         assert_eq!(
-            of(super::Target::Bgpd),
+            of(Daemon::Bgpd),
             vec![
                 "route-map fs-out-x permit 7",
                 "match tag 7",
@@ -379,7 +444,23 @@ mod tests {
                 "exit"
             ]
         );
-        assert_eq!(of(super::Target::Bfdd), vec!["bfd", "profile p", "exit"]);
+        assert_eq!(of(Daemon::Bfdd), vec!["bfd", "profile p", "exit"]);
+        // FRR 10: the same lines go to mgmtd, and zebra's settings too.
+        let with_settings = format!("ip nht resolve-via-default\n{script}no ipv6 nht resolve-via-default\n");
+        let split = super::split_script(&with_settings, Daemon::Mgmtd);
+        let of = |t: Daemon| split.iter().find(|(d, _)| *d == t).map(|(_, l)| l.clone()).unwrap_or_default();
+        assert_eq!(
+            of(Daemon::Mgmtd),
+            vec![
+                "ip nht resolve-via-default",
+                "route-map fs-out-x permit 7",
+                "match tag 7",
+                "exit",
+                "no ipv6 nht resolve-via-default"
+            ]
+        );
+        assert!(of(Daemon::Zebra).is_empty());
+        assert!(!of(Daemon::Bgpd).iter().any(|l| l.contains("nht")));
     }
 
     use super::*;

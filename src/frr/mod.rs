@@ -4,6 +4,7 @@
 //! running the newest config (`applier`), and the session poller (`sessions`).
 pub mod applier;
 pub mod config;
+pub mod dialect;
 pub mod diff;
 pub mod driver;
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub enum RenderError {
 const KEYWORDS: &[&str] = &[
     "!",
     "frr",
+    "ip",
+    "ipv6",
     "bfd",
     "profile",
     "exit",

@@ -42,9 +42,63 @@ impl Drop for Namespaces {
     }
 }
 
+/// The root file system the nodes' FRR runs from (`FRR_SPEAKER_FRR_ROOT`; `make test` runs the FRR
+/// tests a second time with Debian trixie's FRR 10 from e2e/frr10/root.sh). `None`: the host's FRR
+/// (Debian bookworm's 8.4). The lab's router always runs the host's.
+pub fn frr_root() -> Option<String> {
+    std::env::var("FRR_SPEAKER_FRR_ROOT").ok().filter(|r| !r.is_empty())
+}
+
+/// Which FRR the nodes run, for messages and bench columns: `8.4.4` or `10.3`, from bgpd -v.
+pub fn node_frr_version() -> String {
+    let out = match frr_root() {
+        Some(root) => Command::new("chroot").args([root.as_str(), "/usr/lib/frr/bgpd", "-v"]).output(),
+        None => Command::new("/usr/lib/frr/bgpd").arg("-v").output(),
+    };
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    text.lines().next().and_then(|l| l.strip_prefix("bgpd version ")).unwrap_or("?").trim().to_string()
+}
+
+/// The FRR root for namespace `ns`: nodes run `frr_root()`, routers the host's FRR.
+fn root_for(ns: &str) -> String {
+    if ns.ends_with("-router") {
+        String::new()
+    } else {
+        frr_root().unwrap_or_default()
+    }
+}
+
+/// Start FRR in `ns` (the nodes' FRR, or the host's for a router).
+pub fn frr_start(ns: &str) {
+    lab_sh(&["frr-start", ns, &root_for(ns)]);
+}
+
+/// Start one FRR daemon in `ns` with an empty config.
+pub fn daemon_start(ns: &str, daemon: &str) {
+    lab_sh(&["daemon-start", ns, daemon, &root_for(ns)]);
+}
+
+/// `vtysh -N ns -c cmd` with the vtysh of the FRR that runs in `ns`.
 pub fn vtysh(ns: &str, cmd: &str) -> String {
-    let out = Command::new("vtysh").args(["-N", ns, "-c", cmd]).output().expect("vtysh runs");
+    let out = Command::new(root().join("e2e/lab.sh"))
+        .args(["vtysh", ns, &root_for(ns), "--", "-c", cmd])
+        .output()
+        .expect("vtysh runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Check `file` with the nodes' FRR's own parser (`vtysh --dryrun`); Err holds FRR's message.
+pub fn dryrun(file: &Path) -> Result<(), String> {
+    let frr = frr_root().unwrap_or_default();
+    let out = Command::new(root().join("e2e/lab.sh"))
+        .args(["dryrun", &file.to_string_lossy(), &frr])
+        .output()
+        .expect("lab.sh runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
 }
 
 pub fn vtysh_json(ns: &str, cmd: &str) -> serde_json::Value {
@@ -147,9 +201,9 @@ impl Lab {
         let rconf = Path::new("/etc/frr").join(format!("{prefix}-router"));
         std::fs::create_dir_all(&rconf).expect("router conf dir");
         std::fs::write(rconf.join("frr.conf"), router_conf(nodes, router)).expect("router conf");
-        lab_sh(&["frr-start", &format!("{prefix}-router")]);
+        frr_start(&format!("{prefix}-router"));
         for i in 1..=nodes {
-            lab_sh(&["frr-start", &format!("{prefix}-node{i}")]);
+            frr_start(&format!("{prefix}-node{i}"));
         }
         for i in 1..=nodes {
             // A log holds one test run (restarts within it append).
@@ -225,6 +279,25 @@ impl Lab {
 
     /// SIGTERM node i's agent and wait for it.
     /// `/metrics` of node i's file-mode agent (it listens on 127.0.0.1:7472 in the node's namespace).
+    /// The WARN and ERROR lines of node `i`'s agent log so far.
+    pub fn log_problems(&self, i: usize) -> Vec<String> {
+        std::fs::read_to_string(self.agent_log(i))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A clean run logs no warning and no error on any node ("works through the fallback" must
+    /// not pass).
+    pub fn assert_clean_logs(&self) {
+        for i in 1..=self.nodes {
+            let bad = self.log_problems(i);
+            assert!(bad.is_empty(), "node{i}'s agent (FRR {}) logged:\n{}", node_frr_version(), bad.join("\n"));
+        }
+    }
+
     pub fn metrics(&self, i: usize) -> String {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.node(i), "curl", "-s", "127.0.0.1:7472/metrics"])
