@@ -40,7 +40,7 @@ test: deps lint
 	@dir=$$(e2e/controlplane/build.sh | tail -n 1) && \
 	for v in $(FRR_VERSIONS); do \
 		case $$v in \
-		8) echo "== every test, nodes on the host's FRR ($$(vtysh --version | head -n 1))"; \
+		8) echo "== every test, nodes on the host's FRR ($$(/usr/lib/frr/bgpd -v | head -n 1))"; \
 		   FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked -- --test-threads=1 || exit 1 ;; \
 		10) root=$$(e2e/frr10/root.sh | tail -n 1) || exit 1; \
 		   echo "== the FRR tests again, nodes on FRR 10 from $$root"; \
