@@ -71,6 +71,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         namespace: cfg.namespace.clone(),
         lb_class: cfg.lb_class.clone(),
         connected: None,
+        whole_cluster: false,
     };
     let frr = || FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts);
     let mut tasks = tokio::task::JoinSet::new();

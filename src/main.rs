@@ -23,11 +23,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the frr.conf NODE must run for the given manifests (offline).
+    /// Print the frr.conf NODE must run for the given manifests (offline; --node is required).
     ///
     /// Problems go to stderr, one per line. Exit 0 with warnings; exit 1 (and no config) on errors.
     Render(Offline),
-    /// Validate the manifests for NODE: print every problem; exit 1 on any error.
+    /// Validate the manifests: print every problem; exit 1 on any error (for users' CI).
+    ///
+    /// Without --node, as MetalLB's controller validates: every object, whether or not a node uses
+    /// it, and the rules between peers (one myASN and routerID per VRF, no neighbor twice) across
+    /// all peers. With --node, what that node would run (objects it does not use only warn).
     Check(Offline),
     /// Print the metallb.io CustomResourceDefinitions as YAML.
     Crds,
@@ -144,7 +148,7 @@ fn parse_qps(s: &str) -> Result<f64, String> {
 struct Offline {
     /// Name of the node to compute for (its Node object, if given, supplies labels).
     #[arg(long, env = "NODE_NAME")]
-    node: String,
+    node: Option<String>,
     /// Namespace the metallb.io configuration objects are read from; objects without a
     /// namespace are taken to be in it.
     #[arg(long, default_value = "metallb-system")]
@@ -203,9 +207,14 @@ fn status(a: StatusArgs) -> ExitCode {
 }
 
 fn offline(o: Offline, print_config: bool) -> ExitCode {
+    if print_config && o.node.is_none() {
+        eprintln!("error: render needs --node (or NODE_NAME): the config is per node");
+        return ExitCode::from(2);
+    }
     let (snap, read_problems) = files::load(&o.paths, &o.namespace);
     let opts = Options {
-        node: o.node,
+        whole_cluster: o.node.is_none(),
+        node: o.node.unwrap_or_default(),
         namespace: o.namespace,
         lb_class: o.lb_class,
         connected: (!o.connected.is_empty()).then_some(o.connected),

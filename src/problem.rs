@@ -40,6 +40,23 @@ impl Kind {
         }
     }
 
+    /// The kind named `name` (as in a manifest's `kind:`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [
+            Kind::BGPPeer,
+            Kind::BGPAdvertisement,
+            Kind::IPAddressPool,
+            Kind::BFDProfile,
+            Kind::Community,
+            Kind::Service,
+            Kind::EndpointSlice,
+            Kind::Node,
+            Kind::Secret,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
     /// Kinds whose errors make the whole node configuration invalid (the driver keeps the last
     /// good one). A bad Service, EndpointSlice or Node only affects what it describes.
     pub fn is_config(self) -> bool {

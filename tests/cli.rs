@@ -52,7 +52,8 @@ fn render_invalid_prints_problems_and_no_config() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "", "no partial config on stdout");
     let err = text(&out.stderr);
-    assert_eq!(err.lines().count(), 4, "{err}");
+    // keepaliveTime equal to holdTime is accepted (as MetalLB does): three errors of the four peers.
+    assert_eq!(err.lines().count(), 3, "{err}");
     assert!(err.lines().all(|l| l.starts_with("error: BGPPeer metallb-system/r")), "{err}");
 }
 
@@ -88,4 +89,46 @@ fn controller_rejects_a_renew_deadline_not_below_the_lease_duration() {
     let out = bin(&["controller", "--lease-duration", "5", "--renew-deadline", "5", "--metrics-addr", "127.0.0.1:0"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--renew-deadline must be less than --lease-duration"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_without_node_validates_the_whole_cluster_as_metallb_does() {
+    // Two peers for two different nodes with different routerIDs, and a BFD profile nobody uses
+    // with an invalid value: each node alone is fine (the profile only warns), MetalLB's
+    // controller refuses the configuration, and so does `check` without --node.
+    let dir = std::env::temp_dir().join(format!("frr-speaker-check-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let peer = |name: &str, node: &str, id: &str| {
+        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec: {{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.{}, routerID: {id}, nodeSelectors: [{{matchLabels: {{kubernetes.io/hostname: {node}}}}}]}}\n", name.len())
+    };
+    let profile = "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: unused, namespace: metallb-system}\nspec: {detectMultiplier: 1}\n";
+    let node = |n: &str| {
+        format!("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n")
+    };
+    let yaml = [
+        peer("a", "node1", "192.0.2.101"),
+        peer("bb", "node2", "192.0.2.102"),
+        profile.into(),
+        node("node1"),
+        node("node2"),
+    ];
+    std::fs::write(dir.join("config.yaml"), yaml.concat()).expect("write");
+    let path = dir.to_string_lossy().to_string();
+    for n in ["node1", "node2"] {
+        let one = bin(&["check", "--node", n, &path]);
+        assert_eq!(one.status.code(), Some(0), "{n}: {}", text(&one.stderr));
+        assert!(text(&one.stderr).contains("warning: BFDProfile metallb-system/unused: spec.detectMultiplier"));
+    }
+    let all = bin(&["check", &path]);
+    let err = text(&all.stderr);
+    assert_eq!(all.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: BGPPeer metallb-system/bb: spec.routerID: 192.0.2.102 differs from 192.0.2.101"),
+        "{err}"
+    );
+    assert!(err.contains("error: BFDProfile metallb-system/unused: spec.detectMultiplier"), "{err}");
+    let render = bin(&["render", &path]);
+    assert_eq!(render.status.code(), Some(2), "render is per node");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,7 +20,7 @@ fn conf(yaml: &str) -> String {
     for p in parse_stream(yaml, "t.yaml", "metallb-system") {
         match p {
             Parsed::Object(o) => snap.apply(o),
-            Parsed::Unreadable(p) => panic!("{p}"),
+            Parsed::Unreadable(p) | Parsed::Note(p) => panic!("{p}"),
         }
     }
     let out = pipeline::run(&snap, &[], &Options::new("node1"));

@@ -23,6 +23,7 @@ fn run(yaml: &str, opts: &Options) -> (Option<String>, Vec<String>) {
         match p {
             Parsed::Object(o) => snap.apply(o),
             Parsed::Unreadable(p) => snap.apply_unreadable(p),
+            Parsed::Note(_) => {}
         }
     }
     let out = pipeline::run(&snap, &[], opts);
@@ -59,9 +60,11 @@ prop_compose! {
         docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "a", "namespace": "metallb-system", "labels": {"tier": "a"}}, "spec": {"addresses": ["203.0.113.0/24"]}}));
         docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "b", "namespace": "metallb-system"}, "spec": {"addresses": ["2001:db8:100::/120"]}}));
         for (i, (agg, comms, lp, to, only_labelled)) in ads.iter().enumerate() {
-            let mut spec = json!({"communities": comms.iter().map(|(a, b)| format!("{}:{}", 65000 + a, b)).collect::<Vec<_>>(),
-                "peers": to.iter().filter(|p| **p < peers.len()).map(|p| format!("p{p}")).collect::<Vec<_>>()});
-            if let Some(agg) = agg { spec["aggregationLength"] = json!(agg); }
+            // Lists without repeats, and no aggregation with serviceSelectors: MetalLB refuses both.
+            let comms: std::collections::BTreeSet<String> = comms.iter().map(|(a, b)| format!("{}:{}", 65000 + a, b)).collect();
+            let to: std::collections::BTreeSet<String> = to.iter().filter(|p| **p < peers.len()).map(|p| format!("p{p}")).collect();
+            let mut spec = json!({"communities": comms, "peers": to});
+            if let (Some(agg), false) = (agg, only_labelled) { spec["aggregationLength"] = json!(agg); }
             if let Some(lp) = lp { spec["localPref"] = json!(lp); }
             if *only_labelled { spec["serviceSelectors"] = json!([{"matchLabels": {"expose": "yes"}}]); }
             docs.push(json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": format!("ad{i}"), "namespace": "metallb-system"}, "spec": spec}));

@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
             match p {
                 Parsed::Object(o) => snap.apply(o),
                 Parsed::Unreadable(p) => snap.apply_unreadable(p),
+                Parsed::Note(_) => {}
             }
         }
     }

@@ -45,11 +45,21 @@ pub struct Options {
     /// Networks directly connected to this node, when known: enables the check that an eBGP peer
     /// off those networks has ebgpMultiHop.
     pub connected: Option<Vec<IpNet>>,
+    /// Validate as MetalLB's controller does (`frr-speaker check` without `--node`): every object
+    /// as if it selected this node, so every problem of every object is an error and the rules
+    /// between peers (one myASN and routerID per VRF, no neighbor twice) cover all of them.
+    pub whole_cluster: bool,
 }
 
 impl Options {
     pub fn new(node: impl Into<String>) -> Self {
-        Options { node: node.into(), namespace: "metallb-system".into(), lb_class: None, connected: None }
+        Options {
+            node: node.into(),
+            namespace: "metallb-system".into(),
+            lb_class: None,
+            connected: None,
+            whole_cluster: false,
+        }
     }
 }
 

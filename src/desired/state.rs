@@ -98,8 +98,11 @@ pub struct Neighbor {
     /// render it (a node whose only address in the peer's network is a DHCPv6 /128 has no
     /// connected route to the peer; FRR issue 11185).
     pub disable_connected_check: bool,
-    pub keepalive: u64,
-    pub hold: u64,
+    /// `neighbor X local-as N no-prepend replace-as` (MetalLB's localASN): the peer sees AS N.
+    pub local_as: Option<u32>,
+    /// `neighbor X timers KEEPALIVE HOLD`; `None`: FRR's own defaults, as MetalLB's FRR mode
+    /// leaves them when a BGPPeer sets no timers.
+    pub timers: Option<BgpTimers>,
     pub connect: Option<u64>,
     pub bfd_profile: Option<ProfileName>,
     pub graceful_restart: bool,
@@ -108,6 +111,13 @@ pub struct Neighbor {
     pub route_map_out: String,
     /// One entry per prefix class this neighbor receives, by tag.
     pub policy: Vec<PolicyEntry>,
+}
+
+/// Keepalive and hold time, seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BgpTimers {
+    pub keepalive: u64,
+    pub hold: u64,
 }
 
 /// What a neighbor's outbound route-map does for one class.

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::state::{BfdProfileConf, Neighbor, RemoteAs};
+use super::state::{BfdProfileConf, BgpTimers, Neighbor, RemoteAs};
 use super::Options;
 use crate::grammar::pool;
 use crate::grammar::range::{ranges_contain, ranges_overlap};
@@ -19,8 +19,6 @@ use crate::model::core::ObjKey;
 use crate::model::crds::{BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
 use crate::problem::{Kind, Problem};
 
-/// MetalLB's defaults: hold time 90 s, keepalive a third of it.
-const DEFAULT_HOLD_SECS: u64 = 90;
 /// RFC 4271 §4.2: a non-zero hold time is at least 3 s; FRR's limit is 65535.
 const MAX_TIMER_SECS: u64 = 65535;
 /// MetalLB's limit for peerPort.
@@ -116,18 +114,54 @@ impl PoolConf {
     pub fn contains(&self, ip: IpAddr) -> bool {
         ranges_contain(&self.ranges, ip)
     }
+}
 
-    /// The CIDRs that exactly cover the pool.
-    fn cidrs(&self) -> Vec<IpNet> {
-        let mut out = Vec::new();
-        for (a, b) in &self.ranges {
-            match (a, b) {
-                (IpAddr::V4(a), IpAddr::V4(b)) => out.extend(Ipv4Subnets::new(*a, *b, 0).map(IpNet::V4)),
-                (IpAddr::V6(a), IpAddr::V6(b)) => out.extend(Ipv6Subnets::new(*a, *b, 0).map(IpNet::V6)),
-                _ => {}
-            }
-        }
-        out
+/// The CIDRs that exactly cover one range.
+fn range_cidrs(a: IpAddr, b: IpAddr) -> Vec<IpNet> {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// MetalLB's rule for an aggregation length over one entry of a pool (a CIDR, or a range that is
+/// several CIDRs): refused when shorter than the entry's largest CIDR; otherwise accepted, with a
+/// warning when the aggregates also cover addresses outside the entry (a range whose ends are not
+/// aligned to the aggregation length).
+fn aggregation_over((a, b): (IpAddr, IpAddr), agg: u8) -> Result<Option<String>, String> {
+    let cidrs = range_cidrs(a, b);
+    let Some(largest) = cidrs.iter().map(IpNet::prefix_len).min() else { return Ok(None) };
+    let entry = if cidrs.len() == 1 { cidrs[0].to_string() } else { format!("{a}-{b}") };
+    if agg < largest {
+        return Err(format!(
+            "{agg} is shorter than {entry} (a /{largest} at its largest): the aggregate would cover addresses outside"
+        ));
+    }
+    let first = IpNet::new(a, agg).map(|n| n.trunc()).map_err(|e| e.to_string())?;
+    let last = IpNet::new(b, agg).map(|n| n.trunc()).map_err(|e| e.to_string())?;
+    let mut outside = Vec::new();
+    if first.network() < a {
+        outside.push(format!("{}-{}", first.network(), pred(a)));
+    }
+    if last.broadcast() > b {
+        outside.push(format!("{}-{}", succ(b), last.broadcast()));
+    }
+    Ok((!outside.is_empty())
+        .then(|| format!("{agg} over {entry}: the aggregates also cover {}, outside", outside.join(" and "))))
+}
+
+fn pred(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v) => IpAddr::V4(u32::from(v).saturating_sub(1).into()),
+        IpAddr::V6(v) => IpAddr::V6(u128::from(v).saturating_sub(1).into()),
+    }
+}
+
+fn succ(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v) => IpAddr::V4(u32::from(v).saturating_add(1).into()),
+        IpAddr::V6(v) => IpAddr::V6(u128::from(v).saturating_add(1).into()),
     }
 }
 
@@ -151,7 +185,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
     let bfds = in_namespace(&snap.bfd_profiles, Kind::BFDProfile, ns, &mut probs);
     let comms = in_namespace(&snap.communities, Kind::Community, ns, &mut probs);
 
-    let aliases = community_aliases(&comms, &mut probs);
+    let aliases = community_aliases(&comms, opts.whole_cluster, &mut probs);
     // BFD profiles: validated now, kept only if a peer of this node uses them.
     let profiles: Profiles = bfds.iter().map(|b| (b.key.name.clone(), (b.key.clone(), bfd_profile(b)))).collect();
     cfg.pools = valid_pools(&pools, &mut probs);
@@ -159,7 +193,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
     let mut used_profiles: BTreeSet<String> = BTreeSet::new();
     for p in &peers {
         let Some(relevant) =
-            selects_node(Kind::BGPPeer, p.key.clone(), &p.spec.node_selectors, node_labels, &mut probs)
+            selects_node(Kind::BGPPeer, p.key.clone(), &p.spec.node_selectors, node_labels, opts, &mut probs)
         else {
             continue;
         };
@@ -175,7 +209,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
         }
     }
     for (name, (_, res)) in profiles {
-        let relevant = used_profiles.contains(&name);
+        let relevant = used_profiles.contains(&name) || opts.whole_cluster;
         match res {
             Ok(conf) if relevant => drop(cfg.profiles.insert(name, conf)),
             Ok(_) => {}
@@ -186,7 +220,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
 
     for a in &ads {
         let Some(relevant) =
-            selects_node(Kind::BGPAdvertisement, a.key.clone(), &a.spec.node_selectors, node_labels, &mut probs)
+            selects_node(Kind::BGPAdvertisement, a.key.clone(), &a.spec.node_selectors, node_labels, opts, &mut probs)
         else {
             continue;
         };
@@ -201,7 +235,29 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
             Err(list) => probs.extend(relevant, list),
         }
     }
+    bfd_echo_rule(&cfg, &mut probs);
     (cfg, probs)
+}
+
+/// MetalLB: BFD echo mode cannot run on a session that carries IPv6 prefixes (FRR's echo is IPv4
+/// only): an advertisement of a pool with IPv6 addresses to a peer whose BFD profile has echo
+/// mode is refused.
+fn bfd_echo_rule(cfg: &ValidConfig, probs: &mut Problems) {
+    for ad in &cfg.ads {
+        let v6_pool = cfg.pools.iter().find(|p| ad.pools.contains(&p.key) && p.ranges.iter().any(|(a, _)| a.is_ipv6()));
+        let Some(pool) = v6_pool else { continue };
+        for p in cfg.peers.iter().filter(|p| ad.peers.is_empty() || ad.peers.contains(&p.name)) {
+            let echo =
+                p.neighbor.bfd_profile.as_ref().and_then(|b| cfg.profiles.get(b.as_str())).is_some_and(|b| b.echo_mode);
+            if echo {
+                let msg = format!(
+                    "BFD echo mode cannot run with IPv6: BGPAdvertisement {} announces IPAddressPool {}'s IPv6 addresses to this peer",
+                    ad.key, pool.key
+                );
+                probs.push(true, Problem::error(Kind::BGPPeer, &p.neighbor.peer, "spec.bfdProfile", msg));
+            }
+        }
+    }
 }
 
 /// BFD profiles by name: the checked profile, or its problems.
@@ -239,10 +295,11 @@ fn selects_node(
     key: ObjKey,
     selectors: &[LabelSelector],
     node_labels: &BTreeMap<String, String>,
+    opts: &Options,
     probs: &mut Problems,
 ) -> Option<bool> {
     match any_matches(selectors, node_labels) {
-        Ok(m) => Some(m),
+        Ok(m) => Some(m || opts.whole_cluster),
         Err((i, e)) => {
             probs.push(true, Problem::error(kind, &key, format!("spec.nodeSelectors[{i}]"), e));
             None
@@ -250,10 +307,12 @@ fn selects_node(
     }
 }
 
-/// Community aliases: name -> value, or the reason it is unusable. Problems are warnings: an alias
-/// matters only where an advertisement uses it (and that advertisement then reports it).
+/// Community aliases: name -> value, or the reason it is unusable. Problems are warnings on a node
+/// (an alias matters only where an advertisement uses it, which then reports it), errors for the
+/// whole cluster (`strict`: MetalLB refuses an invalid or twice-defined alias).
 fn community_aliases(
     comms: &[&Obj<crate::model::crds::CommunitySpec>],
+    strict: bool,
     probs: &mut Problems,
 ) -> BTreeMap<String, Result<CommunityValue, String>> {
     let mut aliases: BTreeMap<String, Result<CommunityValue, String>> = BTreeMap::new();
@@ -262,16 +321,16 @@ fn community_aliases(
             let field = format!("spec.communities[{i}]");
             let parsed = CommunityValue::parse(&a.value);
             if let Err(e) = &parsed {
-                probs.push(false, Problem::warning(Kind::Community, &c.key, format!("{field}.value"), e.clone()));
+                probs.push(strict, Problem::error(Kind::Community, &c.key, format!("{field}.value"), e.clone()));
             }
             if let Err(e) = values::check_alias_name(&a.name) {
-                probs.push(false, Problem::warning(Kind::Community, &c.key, format!("{field}.name"), e.clone()));
+                probs.push(strict, Problem::error(Kind::Community, &c.key, format!("{field}.name"), e.clone()));
                 aliases.insert(a.name.clone(), Err(e));
                 continue;
             }
             if aliases.contains_key(&a.name) {
                 let msg = format!("alias {:?} is defined more than once", excerpt(&a.name));
-                probs.push(false, Problem::warning(Kind::Community, &c.key, format!("{field}.name"), msg.clone()));
+                probs.push(strict, Problem::error(Kind::Community, &c.key, format!("{field}.name"), msg.clone()));
                 aliases.insert(a.name.clone(), Err(msg));
             } else {
                 aliases.insert(
@@ -290,7 +349,12 @@ fn valid_pools(pools: &[&Obj<IpAddressPoolSpec>], probs: &mut Problems) -> Vec<P
     let mut out: Vec<PoolConf> = Vec::new();
     for p in pools {
         let checked = match pool::check(&p.spec) {
-            Ok(c) => c,
+            Ok(c) => {
+                for (field, msg) in &c.warnings {
+                    probs.push(false, Problem::warning(Kind::IPAddressPool, &p.key, field.clone(), msg.clone()));
+                }
+                c
+            }
             Err(list) => {
                 for (field, msg) in list {
                     probs.push(true, Problem::error(Kind::IPAddressPool, &p.key, field, msg));
@@ -381,6 +445,22 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
         Some(v) => f.check("spec.vrf", IfName::parse(v, "vrf")),
     };
     let multihop = s.ebgp_multi_hop.unwrap_or(false);
+    let local_as = match s.local_asn {
+        None => None,
+        Some(0) => {
+            f.error("spec.localASN", "must be 1-4294967295");
+            None
+        }
+        Some(n) if n == s.my_asn => {
+            f.error("spec.localASN", format!("{n} equals myASN: FRR refuses a local-as equal to its own AS"));
+            None
+        }
+        Some(_) if ibgp => {
+            f.error("spec.localASN", "is for eBGP sessions only (FRR refuses local-as on an iBGP peer)");
+            None
+        }
+        Some(n) => Some(n),
+    };
     let disable_connected_check = hop_rules(multihop, ibgp, address, opts.connected.as_deref(), &mut f);
     let password = password(p, snap, &mut f);
     let bfd_profile = match s.bfd_profile.as_deref() {
@@ -421,8 +501,8 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
             update_source,
             ebgp_multihop: multihop,
             disable_connected_check,
-            keepalive: timers.keepalive,
-            hold: timers.hold,
+            local_as,
+            timers: timers.bgp,
             connect: timers.connect,
             bfd_profile,
             graceful_restart: s.enable_graceful_restart.unwrap_or(false),
@@ -503,12 +583,13 @@ fn update_source(s: &BgpPeerSpec, peer: Option<IpAddr>, f: &mut Fields) -> Optio
 
 /// Seconds, as rendered.
 struct Timers {
-    keepalive: u64,
-    hold: u64,
+    bgp: Option<BgpTimers>,
     connect: Option<u64>,
 }
 
-/// RFC 4271: the hold time is 0 or at least 3 s, the keepalive below it (0 with it).
+/// MetalLB's FRR mode: no timers leave FRR's own; a hold time alone gets a third of it as the
+/// keepalive, a keepalive alone three times it as the hold time. RFC 4271: the hold time is 0 or
+/// at least 3 s; the keepalive at most the hold time (equal is accepted, as MetalLB does).
 fn timers(s: &BgpPeerSpec, f: &mut Fields) -> Timers {
     let mut dur = |field: &str, v: &Option<String>| -> Option<u64> {
         match f.check(field, values::parse_duration_secs(v.as_deref()?))? {
@@ -522,20 +603,27 @@ fn timers(s: &BgpPeerSpec, f: &mut Fields) -> Timers {
     let hold = dur("spec.holdTime", &s.hold_time);
     let keepalive = dur("spec.keepaliveTime", &s.keepalive_time);
     let connect = dur("spec.connectTime", &s.connect_time);
-    let hold = hold.unwrap_or(DEFAULT_HOLD_SECS);
-    if hold != 0 && hold < 3 {
-        f.error("spec.holdTime", format!("{hold}s: must be 0 or at least 3s"));
-    }
-    let keepalive = keepalive.unwrap_or(hold / 3);
-    if hold == 0 && keepalive != 0 {
-        f.error("spec.keepaliveTime", "must be 0 when holdTime is 0");
-    } else if hold != 0 && keepalive >= hold {
-        f.error("spec.keepaliveTime", format!("{keepalive}s must be less than holdTime ({hold}s)"));
-    }
     if connect == Some(0) {
         f.error("spec.connectTime", "must be at least 1s");
     }
-    Timers { keepalive, hold, connect }
+    let (keepalive, hold, hold_field) = match (keepalive, hold) {
+        (None, None) => return Timers { bgp: None, connect },
+        (None, Some(h)) => (h / 3, h, "spec.holdTime"),
+        (Some(k), None) => (k, k.saturating_mul(3), "spec.keepaliveTime"),
+        (Some(k), Some(h)) => (k, h, "spec.holdTime"),
+    };
+    let derived = if s.hold_time.is_none() { " (three times keepaliveTime)" } else { "" };
+    if hold != 0 && hold < 3 {
+        f.error(hold_field, format!("{hold}s{derived}: the hold time must be 0 or at least 3s"));
+    } else if hold > MAX_TIMER_SECS {
+        f.error(hold_field, format!("{hold}s{derived} is more than {MAX_TIMER_SECS}s"));
+    }
+    if hold == 0 && keepalive != 0 {
+        f.error("spec.keepaliveTime", "must be 0 when holdTime is 0");
+    } else if keepalive > hold {
+        f.error("spec.keepaliveTime", format!("{keepalive}s must be at most holdTime ({hold}s)"));
+    }
+    Timers { bgp: Some(BgpTimers { keepalive, hold }), connect }
 }
 
 /// ebgpMultiHop is for eBGP only; a single-hop eBGP peer at an IPv4 address must be on a connected
@@ -564,7 +652,9 @@ fn hop_rules(multihop: bool, ibgp: bool, addr: Option<IpAddr>, connected: Option
 /// The session password, inline or from a basic-auth Secret in the peer's namespace.
 fn password(p: &Obj<BgpPeerSpec>, snap: &Snapshot, f: &mut Fields) -> Option<crate::model::core::Redacted> {
     let s = &p.spec;
-    match (s.password.as_deref(), s.password_secret.as_ref()) {
+    // `passwordSecret: {}` (an empty reference, as MetalLB's types and tools write it) is no Secret.
+    let secret = s.password_secret.as_ref().filter(|r| !r.name.is_empty());
+    match (s.password.as_deref(), secret) {
         (Some(_), Some(_)) => {
             f.error("spec.passwordSecret", "password and passwordSecret are mutually exclusive");
             None
@@ -682,19 +772,35 @@ fn advertisement(a: &Obj<BgpAdvertisementSpec>, refs: &AdRefs) -> Result<(AdConf
         }
     }
     let pools = selected_pools(s, refs.pools_in_ns);
-    // An aggregate shorter than a pool's own CIDRs would cover addresses outside the pool.
+    // MetalLB: serviceSelectors and a non-default aggregation length are mutually exclusive.
+    if !s.service_selectors.is_empty() {
+        for (field, agg, host) in [("spec.aggregationLength", agg_v4, 32), ("spec.aggregationLengthV6", agg_v6, 128)] {
+            if agg != host {
+                f.error(
+                    field,
+                    format!("{agg}: serviceSelectors and a non-default aggregation length are mutually exclusive"),
+                );
+            }
+        }
+    }
+    // An aggregate shorter than a pool's entries would cover addresses outside the pool.
     for pc in refs.valid_pools.iter().filter(|pc| pools.contains(&pc.key)) {
-        for net in pc.cidrs() {
-            let (agg, field) = if net.addr().is_ipv4() {
-                (agg_v4, "spec.aggregationLength")
-            } else {
-                (agg_v6, "spec.aggregationLengthV6")
-            };
-            if agg < net.prefix_len() {
-                f.error(field, format!(
-                    "{agg} is shorter than {net} of IPAddressPool {}: the aggregate would cover addresses outside the pool",
-                    pc.key));
-                break;
+        for &(a, b) in &pc.ranges {
+            let (agg, field) =
+                if a.is_ipv4() { (agg_v4, "spec.aggregationLength") } else { (agg_v6, "spec.aggregationLengthV6") };
+            match aggregation_over((a, b), agg) {
+                Ok(None) => {}
+                Ok(Some(note)) => f.warning(field, format!("{note} of IPAddressPool {}", pc.key)),
+                Err(e) => f.error(field, format!("{e} of IPAddressPool {}", pc.key)),
+            }
+        }
+    }
+    for (field, list) in
+        [("spec.ipAddressPools", &s.ip_address_pools), ("spec.communities", &s.communities), ("spec.peers", &s.peers)]
+    {
+        for (i, v) in list.iter().enumerate() {
+            if list[..i].contains(v) {
+                f.error(format!("{field}[{i}]"), format!("{:?} is listed twice", excerpt(v)));
             }
         }
     }

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::range::{parse_range, ranges_overlap};
 use super::selector::any_matches;
+use super::values::excerpt;
 use crate::model::crds::IpAddressPoolSpec;
 
 /// A field error: (field path, message).
@@ -22,6 +23,8 @@ pub struct CheckedPool {
     pub auto_assign: bool,
     pub avoid_buggy_ips: bool,
     pub allocation: Option<Allocation>,
+    /// What is accepted but worth knowing (a CIDR with host bits), by field.
+    pub warnings: Vec<FieldError>,
 }
 
 /// MetalLB's `serviceAllocation`.
@@ -40,9 +43,11 @@ pub fn check(spec: &IpAddressPoolSpec) -> Result<CheckedPool, Vec<FieldError>> {
         errs.push(("spec.addresses".into(), "must list at least one CIDR or range".into()));
     }
     let mut ranges: Vec<(IpAddr, IpAddr)> = Vec::new();
+    let mut warnings: Vec<FieldError> = Vec::new();
     for (i, a) in spec.addresses.iter().enumerate() {
         match parse_range(a) {
-            Ok((first, last)) => {
+            Ok(((first, last), note)) => {
+                warnings.extend(note.map(|n| (format!("spec.addresses[{i}]"), n)));
                 if ranges.iter().any(|r| ranges_overlap(*r, (first, last))) {
                     errs.push(("spec.addresses".into(), format!("{first}-{last} overlaps another entry of this pool")));
                 }
@@ -58,6 +63,14 @@ pub fn check(spec: &IpAddressPoolSpec) -> Result<CheckedPool, Vec<FieldError>> {
         service_selectors: a.service_selectors.clone(),
     });
     if let Some(a) = &allocation {
+        for (i, ns) in a.namespaces.iter().enumerate() {
+            if a.namespaces[..i].contains(ns) {
+                errs.push((
+                    format!("spec.serviceAllocation.namespaces[{i}]"),
+                    format!("{:?} is listed twice", excerpt(ns)),
+                ));
+            }
+        }
         let empty = BTreeMap::new();
         for (field, sels) in
             [("namespaceSelectors", &a.namespace_selectors), ("serviceSelectors", &a.service_selectors)]
@@ -75,6 +88,7 @@ pub fn check(spec: &IpAddressPoolSpec) -> Result<CheckedPool, Vec<FieldError>> {
         auto_assign: spec.auto_assign.unwrap_or(true),
         avoid_buggy_ips: spec.avoid_buggy_ips.unwrap_or(false),
         allocation,
+        warnings,
     })
 }
 

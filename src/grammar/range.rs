@@ -17,8 +17,9 @@ pub fn ranges_overlap((a, b): (IpAddr, IpAddr), (c, d): (IpAddr, IpAddr)) -> boo
     a.is_ipv4() == c.is_ipv4() && a <= d && c <= b
 }
 
-/// `192.0.2.0/28` or `192.0.2.10-192.0.2.20` (spaces around `-` allowed).
-pub fn parse_range(s: &str) -> Result<(IpAddr, IpAddr), String> {
+/// `192.0.2.0/28` or `192.0.2.10-192.0.2.20` (spaces around `-` allowed). A CIDR with host bits
+/// (`192.0.2.7/24`) is its network, as MetalLB reads it: the second value says so.
+pub fn parse_range(s: &str) -> Result<((IpAddr, IpAddr), Option<String>), String> {
     if let Some((a, b)) = s.split_once('-') {
         let (Ok(a), Ok(b)) = (parse_unicast_ip(a.trim()), parse_unicast_ip(b.trim())) else {
             return Err(format!("{:?} is neither a CIDR nor a range of two addresses", excerpt(s)));
@@ -29,16 +30,16 @@ pub fn parse_range(s: &str) -> Result<(IpAddr, IpAddr), String> {
         if a > b {
             return Err(format!("range {:?} ends before it starts", excerpt(s)));
         }
-        return Ok((a, b));
+        return Ok(((a, b), None));
     }
     let net: IpNet = s.trim().parse().map_err(|_| format!("{:?} is neither a CIDR nor an a-b range", excerpt(s)))?;
-    if net.trunc() != net {
-        return Err(format!("{s:?} has host bits set (did you mean {}?)", net.trunc()));
-    }
     if let IpNet::V6(v6) = net {
         if v6.addr().to_ipv4_mapped().is_some() && v6.prefix_len() >= 96 {
             return Err(format!("{s:?} is an IPv4-mapped IPv6 prefix: write the IPv4 CIDR"));
         }
     }
-    Ok((net.network(), net.broadcast()))
+    let note = (net.trunc() != net).then(|| {
+        format!("{:?} has host bits set: the pool holds all of {} (as MetalLB reads it)", excerpt(s), net.trunc())
+    });
+    Ok(((net.network(), net.broadcast()), note))
 }

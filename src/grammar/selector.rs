@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 /// Does one selector match `labels`? An invalid selector is an error naming the bad part.
 pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> Result<bool, String> {
@@ -13,9 +13,20 @@ pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> Result
             ok &= labels.get(k) == Some(v);
         }
     }
-    for (i, expr) in sel.match_expressions.iter().flatten().enumerate() {
+    let exprs = sel.match_expressions.as_deref().unwrap_or(&[]);
+    for (i, expr) in exprs.iter().enumerate() {
         let values = expr.values.as_deref().unwrap_or(&[]);
         let here = |msg: &str| format!("matchExpressions[{i}]: {msg}");
+        // As MetalLB (the apiserver's selector parsing) refuses them.
+        if expr.key.is_empty() {
+            return Err(here("key must not be empty"));
+        }
+        if let Some(j) = exprs[..i].iter().position(|e| same_expression(e, expr)) {
+            return Err(here(&format!("the same expression as matchExpressions[{j}]")));
+        }
+        if let Some(v) = values.iter().enumerate().find_map(|(k, v)| values[..k].contains(v).then_some(v)) {
+            return Err(here(&format!("value {:?} is listed twice", super::values::excerpt(v))));
+        }
         let present = labels.get(&expr.key);
         let hit = match expr.operator.as_str() {
             "In" | "NotIn" if values.is_empty() => {
@@ -49,8 +60,31 @@ pub fn any_matches(sels: &[LabelSelector], labels: &BTreeMap<String, String>) ->
     // Evaluate every selector so that an invalid one is reported even after a match.
     for (i, s) in sels.iter().enumerate() {
         any |= matches(s, labels).map_err(|e| (i, e))?;
+        // A selector listed twice is refused, as MetalLB does.
+        if let Some(j) = sels[..i].iter().position(|o| same_selector(o, s)) {
+            return Err((i, format!("the same selector as [{j}]")));
+        }
     }
     Ok(any)
+}
+
+/// Equal expressions, whatever the order of their values.
+fn same_expression(a: &LabelSelectorRequirement, b: &LabelSelectorRequirement) -> bool {
+    let sorted = |r: &LabelSelectorRequirement| {
+        let mut v = r.values.clone().unwrap_or_default();
+        v.sort();
+        v
+    };
+    a.key == b.key && a.operator == b.operator && sorted(a) == sorted(b)
+}
+
+/// Equal selectors, whatever the order of their expressions and values.
+fn same_selector(a: &LabelSelector, b: &LabelSelector) -> bool {
+    let exprs = |s: &LabelSelector| s.match_expressions.clone().unwrap_or_default();
+    let (ea, eb) = (exprs(a), exprs(b));
+    a.match_labels.clone().unwrap_or_default() == b.match_labels.clone().unwrap_or_default()
+        && ea.len() == eb.len()
+        && ea.iter().all(|x| eb.iter().any(|y| same_expression(x, y)))
 }
 
 #[cfg(test)]
@@ -89,5 +123,18 @@ mod tests {
         assert_eq!(matches(&ml, &labels(&[])), Ok(false));
         assert_eq!(any_matches(&[], &l), Ok(true));
         assert_eq!(any_matches(&[ml.clone(), expr("zone", "Bad", &[])], &l).map_err(|e| e.0), Err(1));
+    }
+
+    #[test]
+    fn what_metallb_refuses() {
+        let l = labels(&[]);
+        assert!(matches(&expr("", "Exists", &[]), &l).expect_err("refused").contains("key must not be empty"));
+        assert!(matches(&expr("zone", "In", &["a", "a"]), &l).expect_err("refused").contains("listed twice"));
+        let mut twice = expr("zone", "In", &["a", "b"]);
+        let again = expr("zone", "In", &["b", "a"]).match_expressions.expect("one");
+        twice.match_expressions.as_mut().expect("one").extend(again);
+        assert!(matches(&twice, &l).expect_err("refused").contains("the same expression as matchExpressions[0]"));
+        let dup = [expr("zone", "In", &["a", "b"]), expr("role", "Exists", &[]), expr("zone", "In", &["b", "a"])];
+        assert_eq!(any_matches(&dup, &l), Err((2, "the same selector as [0]".to_string())));
     }
 }

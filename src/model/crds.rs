@@ -52,10 +52,11 @@ pub struct BgpPeerSpec {
     /// BGP router ID (IPv4 form). Every peer of a node in one VRF must agree.
     #[serde(rename = "routerID", default, skip_serializing_if = "Option::is_none")]
     pub router_id: Option<String>,
-    /// Requested hold time (a duration such as `90s`; 0 or at least 3s). Default 90s.
+    /// Requested hold time (a duration such as `90s`; 0 or at least 3s). Without holdTime and
+    /// keepaliveTime FRR's own defaults apply (as in MetalLB's FRR mode); alone, 3 × keepaliveTime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<String>,
-    /// Keepalive interval (a duration; less than holdTime). Default holdTime/3.
+    /// Keepalive interval (a duration; at most holdTime). Default holdTime/3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_time: Option<String>,
     /// How long to wait between connection attempts (a duration, 1s to 65535s).
@@ -88,11 +89,17 @@ pub struct BgpPeerSpec {
     /// Accepted for compatibility with MetalLB and ignored (FRR always negotiates multiprotocol).
     #[serde(rename = "disableMP", default, skip_serializing_if = "Option::is_none")]
     pub disable_mp: Option<bool>,
+    /// The AS number presented to this peer instead of myASN (MetalLB v0.16; rendered as
+    /// `neighbor X local-as N no-prepend replace-as`, eBGP only).
+    #[serde(rename = "localASN", default, skip_serializing_if = "Option::is_none")]
+    pub local_asn: Option<u32>,
 }
 
-/// Reference to a Secret, as MetalLB's `passwordSecret` (namespace defaults to the peer's).
+/// Reference to a Secret, as MetalLB's `passwordSecret` (namespace defaults to the peer's). An
+/// empty reference (`passwordSecret: {}`, as MetalLB's own tools write it) means no Secret.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct SecretRef {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,

@@ -77,15 +77,21 @@ struct Entry {
 }
 
 impl Entry {
+    /// The objects (read or unreadable) the file defines; not problems about the file itself, nor
+    /// notes about its objects.
     fn objects(&self) -> impl Iterator<Item = &Parsed> {
-        self.parsed.iter().flatten().filter(|p| !matches!(p, Parsed::Unreadable(pr) if pr.kind == Kind::Manifest))
+        self.parsed.iter().flatten().filter(|p| match p {
+            Parsed::Object(_) => true,
+            Parsed::Unreadable(pr) => pr.kind != Kind::Manifest,
+            Parsed::Note(_) => false,
+        })
     }
 }
 
 fn parsed_key(p: &Parsed) -> (Kind, ObjKey) {
     match p {
         Parsed::Object(o) => (o.kind(), o.key()),
-        Parsed::Unreadable(p) => (p.kind, p.object.clone()),
+        Parsed::Unreadable(p) | Parsed::Note(p) => (p.kind, p.object.clone()),
     }
 }
 
@@ -133,13 +139,23 @@ impl FileCache {
             self.entries.insert(f.clone(), Entry { stamp, parsed });
             self.assert(f);
         }
-        for e in self.entries.values() {
+        for (f, e) in &self.entries {
             match &e.parsed {
                 Err(p) => problems.push(p.clone()),
                 Ok(list) => problems.extend(list.iter().filter_map(|p| match p {
                     Parsed::Unreadable(pr) if pr.kind == Kind::Manifest => Some(pr.clone()),
+                    Parsed::Note(pr) => Some(pr.clone()),
                     _ => None,
                 })),
+            }
+            // The same object twice in one file: MetalLB refuses it (the apiserver would keep one
+            // of them, silently). Across files, `owners` below says it.
+            let mut seen = BTreeSet::new();
+            for p in e.objects() {
+                let (kind, key) = parsed_key(p);
+                if !seen.insert((kind, key.clone())) {
+                    problems.push(Problem::error(kind, &key, "", format!("defined twice in {}", f.display())));
+                }
             }
         }
         for ((kind, key), files) in &self.owners {
@@ -209,6 +225,7 @@ fn apply(snap: &mut Snapshot, p: &Parsed) {
     match p {
         Parsed::Object(o) => snap.apply(o.clone()),
         Parsed::Unreadable(pr) => snap.apply_unreadable(pr.clone()),
+        Parsed::Note(_) => {}
     }
 }
 

@@ -293,5 +293,7 @@ fn apply(snap: &mut Snapshot, p: Parsed) -> ObjKey {
             snap.apply_unreadable(pr);
             k
         }
+        // The apiserver prunes fields its schema does not define: nothing to say here.
+        Parsed::Note(pr) => pr.object,
     }
 }

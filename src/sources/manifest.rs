@@ -23,6 +23,8 @@ pub enum Parsed {
     Object(Object),
     /// A kind the agent reads, but the object is malformed.
     Unreadable(Problem),
+    /// Something about an object that was read (a field the schema does not define): a warning.
+    Note(Problem),
 }
 
 /// Parse a YAML stream. `origin` names the file in problems about the stream itself; `default_ns`
@@ -80,6 +82,7 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
             m.entry(Value::from("spec")).or_insert_with(|| Value::Mapping(Default::default()));
         }
     }
+    let notes = if group == "metallb.io" { unknown_field_notes(&v, &kind, default_ns) } else { Vec::new() };
     let parsed = match (group, kind.as_str()) {
         ("metallb.io", "BGPPeer") => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
             Object::Peer(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
@@ -128,6 +131,25 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
         Ok(o) => Parsed::Object(o),
         Err(p) => Parsed::Unreadable(p),
     });
+    out.extend(notes.into_iter().map(Parsed::Note));
+}
+
+/// A warning for each field of a metallb.io object that its CRD does not define (the apiserver
+/// would prune it; here it would be ignored without a word), naming what was probably meant.
+fn unknown_field_notes(v: &Value, kind: &str, default_ns: &str) -> Vec<Problem> {
+    let Some(k) = crate::problem::Kind::from_name(kind) else { return Vec::new() };
+    let Ok(json) = serde_json::to_value(v) else { return Vec::new() };
+    let meta = json.get("metadata");
+    let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(serde_json::Value::as_str).map(str::to_string);
+    let key =
+        ObjKey::new(field("namespace").unwrap_or_else(|| default_ns.to_string()), field("name").unwrap_or_default());
+    super::unknown::unknown_fields(kind, &json)
+        .into_iter()
+        .map(|u| {
+            let hint = u.suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
+            Problem::warning(k, &key, u.path, format!("unknown field: ignored{hint}"))
+        })
+        .collect()
 }
 
 fn meta_key(meta: &ObjectMeta, default_ns: &str) -> ObjKey {

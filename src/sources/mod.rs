@@ -4,6 +4,7 @@ pub mod files;
 pub mod interfaces;
 pub mod kube;
 pub mod manifest;
+pub mod unknown;
 
 use crate::index::Snapshot;
 use crate::problem::Problem;

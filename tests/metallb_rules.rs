@@ -1,0 +1,163 @@
+//! MetalLB's validation rules for BGP mode, one case each, with the outcome MetalLB gives (read
+//! from its config parsing and validation: internal/config in its public repository): refused
+//! (an error naming object and field), accepted, or accepted with a warning where MetalLB accepts
+//! something worth knowing. Each case is a small addition to a valid configuration, checked
+//! through the pipeline that `frr-speaker check` and the agent run.
+
+use frr_speaker::desired::Options;
+use frr_speaker::pipeline;
+use frr_speaker::sources::files::load;
+
+/// A valid configuration the cases add to: a peer, a pool, an advertisement, a Service.
+const BASE: &str = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: pool, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {type: LoadBalancer}
+status: {loadBalancer: {ingress: [{ip: 203.0.113.10}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [198.51.100.1], nodeName: node1, conditions: {ready: true}}]
+"#;
+
+/// What MetalLB does with a case, and what our problem must say (`Kind namespace/name: field` or
+/// a part of the message).
+enum Outcome {
+    Refused(&'static str),
+    Accepted,
+    Warned(&'static str),
+}
+use Outcome::*;
+
+fn doc(kind: &str, api: &str, name: &str, spec: &str) -> String {
+    format!(
+        "---\napiVersion: {api}\nkind: {kind}\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec: {spec}\n"
+    )
+}
+
+fn peer(name: &str, spec: &str) -> String {
+    doc("BGPPeer", "metallb.io/v1beta2", name, spec)
+}
+
+fn ad(spec: &str) -> String {
+    doc("BGPAdvertisement", "metallb.io/v1beta1", "ad", spec)
+}
+
+fn pool(name: &str, spec: &str) -> String {
+    doc("IPAddressPool", "metallb.io/v1beta1", name, spec)
+}
+
+/// (rule, what is added to BASE, outcome). An added advertisement replaces the default one.
+fn cases() -> Vec<(&'static str, String, Outcome)> {
+    let default_ad = ad("{}");
+    vec![
+        // BGPPeer (peerFromCR, parseTimers, DiscardNativeOnly).
+        ("myASN missing", peer("p", "{peerASN: 64500, peerAddress: 192.0.2.5}"), Refused("BGPPeer metallb-system/p: spec: missing field `myASN`")),
+        ("neither peerASN nor dynamicASN", peer("p", "{myASN: 64512, peerAddress: 192.0.2.5}"), Refused("BGPPeer metallb-system/p: spec.peerASN")),
+        ("both peerASN and dynamicASN", peer("p", "{myASN: 64512, peerASN: 1, dynamicASN: external, peerAddress: 192.0.2.5}"), Refused("BGPPeer metallb-system/p: spec.dynamicASN")),
+        ("dynamicASN neither internal nor external", peer("p", "{myASN: 64512, dynamicASN: other, peerAddress: 192.0.2.5}"), Refused("BGPPeer metallb-system/p: spec.dynamicASN")),
+        ("ebgpMultiHop on an iBGP peer", peer("p", "{myASN: 64512, peerASN: 64512, peerAddress: 192.0.2.5, ebgpMultiHop: true}"), Refused("BGPPeer metallb-system/p: spec.ebgpMultiHop")),
+        ("neither peerAddress nor interface", peer("p", "{myASN: 64512, peerASN: 64500}"), Refused("BGPPeer metallb-system/p: spec.peerAddress")),
+        ("both peerAddress and interface", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, interface: eth0}"), Refused("BGPPeer metallb-system/p: spec.interface")),
+        ("peerAddress not an address", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: nowhere}"), Refused("BGPPeer metallb-system/p: spec.peerAddress")),
+        ("sourceAddress not an address", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, sourceAddress: x}"), Refused("BGPPeer metallb-system/p: spec.sourceAddress")),
+        ("hold time under 3s", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, holdTime: 2s}"), Refused("BGPPeer metallb-system/p: spec.holdTime")),
+        ("keepalive over hold", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, holdTime: 9s, keepaliveTime: 10s}"), Refused("BGPPeer metallb-system/p: spec.keepaliveTime")),
+        ("password and passwordSecret", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, password: a, passwordSecret: {name: s}}"), Refused("BGPPeer metallb-system/p: spec.passwordSecret")),
+        ("passwordSecret: {} is no Secret", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, passwordSecret: {}}"), Accepted),
+        ("passwordSecret naming a missing Secret", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, passwordSecret: {name: nope}}"), Refused("BGPPeer metallb-system/p: spec.passwordSecret.name")),
+        ("bfdProfile naming a missing profile", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, bfdProfile: nope}"), Refused("BGPPeer metallb-system/p: spec.bfdProfile")),
+        ("the same address twice", peer("p", "{myASN: 64512, peerASN: 64501, peerAddress: 192.0.2.1}"), Refused("192.0.2.1 in the default VRF is already the peer of BGPPeer")),
+        ("two myASNs in one VRF", peer("p", "{myASN: 64513, peerASN: 64500, peerAddress: 192.0.2.5}"), Refused("must use one myASN")),
+        ("two routerIDs", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, routerID: 192.0.2.99}"), Refused("must use one routerID")),
+        ("a nodeSelectors expression without a key", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, nodeSelectors: [{matchExpressions: [{key: '', operator: Exists}]}]}"), Refused("BGPPeer metallb-system/p: spec.nodeSelectors[0]")),
+        ("a nodeSelector listed twice", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, nodeSelectors: [{matchLabels: {a: b}}, {matchLabels: {a: b}}]}"), Refused("BGPPeer metallb-system/p: spec.nodeSelectors[1]")),
+        ("a value listed twice in an expression", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, nodeSelectors: [{matchExpressions: [{key: a, operator: In, values: [x, x]}]}]}"), Refused("BGPPeer metallb-system/p: spec.nodeSelectors[0]")),
+        ("localASN (MetalLB v0.16)", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, localASN: 64999}"), Accepted),
+        // IPAddressPool (addressPoolFromCR, ParseCIDR, poolsFor).
+        ("a pool without addresses", pool("p2", "{addresses: []}"), Refused("IPAddressPool metallb-system/p2: spec.addresses")),
+        ("an address that is no CIDR or range", pool("p2", "{addresses: [bogus]}"), Refused("IPAddressPool metallb-system/p2: spec.addresses[0]")),
+        ("a range that ends before it starts", pool("p2", "{addresses: [198.51.100.20-198.51.100.10]}"), Refused("IPAddressPool metallb-system/p2: spec.addresses[0]")),
+        ("host bits in a CIDR (MetalLB uses the network)", pool("p2", "{addresses: [198.51.100.7/24]}"), Warned("IPAddressPool metallb-system/p2: spec.addresses[0]: \"198.51.100.7/24\" has host bits set")),
+        ("pools overlapping", pool("p2", "{addresses: [203.0.113.128/25]}"), Refused("overlaps IPAddressPool")),
+        ("entries of one pool overlapping", pool("p2", "{addresses: [198.51.100.0/24, 198.51.100.8/29]}"), Refused("overlaps another entry of this pool")),
+        ("a namespace listed twice in serviceAllocation", pool("p2", "{addresses: [198.51.100.0/24], serviceAllocation: {namespaces: [a, a]}}"), Refused("IPAddressPool metallb-system/p2: spec.serviceAllocation.namespaces[1]")),
+        // BGPAdvertisement (bgpAdvertisementFromCR, validateBGPAdvPerPool).
+        ("aggregationLength over 32", ad("{aggregationLength: 33}"), Refused("BGPAdvertisement metallb-system/ad: spec.aggregationLength")),
+        ("aggregationLengthV6 over 128", ad("{aggregationLengthV6: 129}"), Refused("BGPAdvertisement metallb-system/ad: spec.aggregationLengthV6")),
+        ("aggregation shorter than the pool's CIDR", ad("{aggregationLength: 16}"), Refused("BGPAdvertisement metallb-system/ad: spec.aggregationLength: 16 is shorter than 203.0.113.0/24")),
+        ("aggregation over a range: accepted, the covered addresses named", format!("{}{}", pool("p2", "{addresses: [198.51.100.10-198.51.100.20]}"), ad("{ipAddressPools: [p2], aggregationLength: 30}")), Warned("the aggregates also cover 198.51.100.8-198.51.100.9 and 198.51.100.21-198.51.100.23")),
+        ("aggregation shorter than a range's largest block", format!("{}{}", pool("p2", "{addresses: [198.51.100.10-198.51.100.20]}"), ad("{ipAddressPools: [p2], aggregationLength: 28}")), Refused("spec.aggregationLength: 28 is shorter than 198.51.100.10-198.51.100.20")),
+        ("serviceSelectors with a non-default aggregationLength", ad("{aggregationLength: 24, serviceSelectors: [{matchLabels: {a: b}}]}"), Refused("BGPAdvertisement metallb-system/ad: spec.aggregationLength")),
+        ("a pool listed twice", ad("{ipAddressPools: [pool, pool]}"), Refused("BGPAdvertisement metallb-system/ad: spec.ipAddressPools[1]")),
+        ("a community listed twice", ad("{communities: ['65000:1', '65000:1']}"), Refused("BGPAdvertisement metallb-system/ad: spec.communities[1]")),
+        ("a peer listed twice", ad("{peers: [router, router]}"), Refused("BGPAdvertisement metallb-system/ad: spec.peers[1]")),
+        ("a community that is neither value nor alias", ad("{communities: [nope]}"), Refused("BGPAdvertisement metallb-system/ad: spec.communities[0]")),
+        ("a serviceSelector listed twice", ad("{serviceSelectors: [{matchLabels: {a: b}}, {matchLabels: {a: b}}]}"), Refused("BGPAdvertisement metallb-system/ad: spec.serviceSelectors[1]")),
+        // BFDProfile (bfdProfileFromCR).
+        // A deliberate difference: MetalLB refuses the whole configuration for an invalid object
+        // that no peer of this node uses; each node here refuses only what concerns it (README).
+        ("detectMultiplier out of range, profile unused here", format!("{}{default_ad}", doc("BFDProfile", "metallb.io/v1beta1", "b", "{detectMultiplier: 1}")), Warned("BFDProfile metallb-system/b: spec.detectMultiplier")),
+        ("detectMultiplier out of range, profile in use", format!("{}{}{default_ad}", doc("BFDProfile", "metallb.io/v1beta1", "b", "{detectMultiplier: 1}"), peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, bfdProfile: b}")), Refused("BGPPeer metallb-system/p: spec.bfdProfile: BFDProfile metallb-system/b is invalid")),
+        // Across objects (validateConfig).
+        (
+            "BFD echo mode on a peer receiving IPv6 prefixes",
+            format!(
+                "{}{}{}",
+                doc("BFDProfile", "metallb.io/v1beta1", "echo", "{echoMode: true}"),
+                peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, bfdProfile: echo}"),
+                pool("v6", "{addresses: ['2001:db8:100::/120']}")
+            ),
+            Refused("BGPPeer metallb-system/p: spec.bfdProfile: BFD echo mode cannot run with IPv6"),
+        ),
+        // Objects.
+        ("the same object twice in one file", format!("{}{}", pool("p2", "{addresses: [198.51.100.0/24]}"), pool("p2", "{addresses: [198.51.100.0/24]}")), Refused("IPAddressPool metallb-system/p2: defined twice")),
+        ("an unknown field (apiserver: pruned; here: named)", peer("p", "{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.5, holdtime: 9s}"), Warned("spec.holdtime: unknown field: ignored (did you mean spec.holdTime?)")),
+    ]
+}
+
+/// Problems of `yaml` as one manifest file, read as `frr-speaker check` reads it.
+fn problems(yaml: &str) -> (Vec<String>, bool) {
+    let dir = std::env::temp_dir().join(format!("frr-speaker-metallb-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("case.yaml"), yaml).expect("write");
+    let (snap, read) = load(std::slice::from_ref(&dir), "metallb-system");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = pipeline::run(&snap, &read, &Options::new("node1"));
+    (out.problems.iter().map(|p| p.to_string()).collect(), out.has_errors())
+}
+
+#[test]
+fn every_metallb_rule_has_metallbs_outcome() {
+    let (base, errors) = problems(&format!("{BASE}---\n{}", ad("{}")));
+    assert!(!errors && base.is_empty(), "the base is valid: {base:?}");
+    let mut failed = Vec::new();
+    for (rule, extra, outcome) in cases() {
+        let with_ad =
+            if extra.contains("kind: BGPAdvertisement") { extra.clone() } else { format!("{extra}{}", ad("{}")) };
+        let (got, errors) = problems(&format!("{BASE}{with_ad}"));
+        let ok = match &outcome {
+            Refused(what) => errors && got.iter().any(|p| p.starts_with("error:") && p.contains(what)),
+            Accepted => !errors && got.is_empty(),
+            Warned(what) => !errors && got.iter().any(|p| p.starts_with("warning:") && p.contains(what)),
+        };
+        if !ok {
+            failed.push(format!("{rule}: got {got:?}"));
+        }
+    }
+    assert!(failed.is_empty(), "{} rules differ from MetalLB:\n{}", failed.len(), failed.join("\n"));
+}
