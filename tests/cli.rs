@@ -52,9 +52,15 @@ fn render_invalid_prints_problems_and_no_config() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "", "no partial config on stdout");
     let err = text(&out.stderr);
-    // keepaliveTime equal to holdTime is accepted (as MetalLB does): three errors of the four peers.
-    assert_eq!(err.lines().count(), 3, "{err}");
-    assert!(err.lines().all(|l| l.starts_with("error: BGPPeer metallb-system/r")), "{err}");
+    // keepaliveTime equal to holdTime is accepted (as MetalLB does, with a warning that FRR uses a
+    // third of the hold time): three errors of the four peers.
+    assert_eq!(err.lines().filter(|l| l.starts_with("error: BGPPeer metallb-system/r")).count(), 3, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("warning: BGPPeer metallb-system/r2: spec.keepaliveTime")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 4, "{err}");
 }
 
 #[test]

@@ -35,6 +35,26 @@ async fn crds_install_and_validate_against_a_real_apiserver() {
     peers.create(&PostParams::default(), &BgpPeer::new("router", spec.clone())).await.expect("create BGPPeer");
     assert_eq!(peers.get("router").await.expect("get").spec, spec);
 
+    // A BGPPeer written as MetalLB's v1beta1 (as older manifests and MetalLB's own tools have it)
+    // is served and reads unchanged as v1beta2 (conversion None: the same fields and shapes).
+    let v1 = GroupVersionKind::gvk("metallb.io", "v1beta1", "BGPPeer");
+    let old: Api<DynamicObject> = Api::namespaced_with(client.clone(), "metallb-system", &ApiResource::from_gvk(&v1));
+    let mut legacy = DynamicObject::new("legacy", &ApiResource::from_gvk(&v1));
+    legacy.data = serde_json::json!({"spec": {"myASN": 64512, "peerASN": 64500, "peerAddress": "192.0.2.2",
+        "holdTime": "90s", "nodeSelectors": [{"matchLabels": {"rack": "a"}}], "passwordSecret": {}}});
+    old.create(&PostParams::default(), &legacy).await.expect("v1beta1 BGPPeer accepted");
+    let read = peers.get("legacy").await.expect("read as v1beta2").spec;
+    assert_eq!((read.my_asn, read.peer_asn, read.peer_address.as_deref()), (64512, Some(64500), Some("192.0.2.2")));
+    assert_eq!(read.node_selectors.len(), 1);
+    let back = old.get("legacy").await.expect("read as v1beta1");
+    assert_eq!(back.types.as_ref().map(|t| t.api_version.as_str()), Some("metallb.io/v1beta1"));
+    assert_eq!(back.data["spec"]["peerAddress"], "192.0.2.2");
+
+    // BGPSessionState (no MetalLB kind) lives in this project's own group.
+    let gvk = GroupVersionKind::gvk("frr-speaker.io", "v1beta1", "BGPSessionState");
+    let st: Api<DynamicObject> = Api::namespaced_with(client.clone(), "metallb-system", &ApiResource::from_gvk(&gvk));
+    assert!(st.list(&Default::default()).await.is_ok(), "bgpsessionstates.frr-speaker.io served");
+
     // MetalLB's minimal BGPAdvertisement has no spec.
     let gvk = GroupVersionKind::gvk("metallb.io", "v1beta1", "BGPAdvertisement");
     let ads: Api<DynamicObject> = Api::namespaced_with(client.clone(), "metallb-system", &ApiResource::from_gvk(&gvk));

@@ -198,13 +198,15 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
             continue;
         };
         match peer(p, snap, opts, &profiles) {
-            Ok(pc) if relevant => {
-                if let Some(bp) = &pc.neighbor.bfd_profile {
-                    used_profiles.insert(bp.as_str().to_string());
+            Ok((pc, warnings)) => {
+                probs.extend(relevant, warnings);
+                if relevant {
+                    if let Some(bp) = &pc.neighbor.bfd_profile {
+                        used_profiles.insert(bp.as_str().to_string());
+                    }
+                    cfg.peers.push(pc);
                 }
-                cfg.peers.push(pc);
             }
-            Ok(_) => {}
             Err(list) => probs.extend(relevant, list),
         }
     }
@@ -407,7 +409,13 @@ fn bfd_profile(b: &Obj<BfdProfileSpec>) -> Result<BfdProfileConf, Vec<Problem>> 
     f.finish(conf).map(|(c, _)| c)
 }
 
-fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profiles) -> Result<PeerConf, Vec<Problem>> {
+/// A checked peer and its warnings, or every problem.
+fn peer(
+    p: &Obj<BgpPeerSpec>,
+    snap: &Snapshot,
+    opts: &Options,
+    profiles: &Profiles,
+) -> Result<(PeerConf, Vec<Problem>), Vec<Problem>> {
     let s = &p.spec;
     let mut f = Fields::new(Kind::BGPPeer, &p.key);
     if s.my_asn == 0 {
@@ -512,7 +520,7 @@ fn peer(p: &Obj<BgpPeerSpec>, snap: &Snapshot, opts: &Options, profiles: &Profil
         },
         vrf,
     });
-    f.finish(conf).map(|(c, _)| c)
+    f.finish(conf)
 }
 
 /// peerASN or dynamicASN, exactly one.
@@ -622,7 +630,18 @@ fn timers(s: &BgpPeerSpec, f: &mut Fields) -> Timers {
         f.error("spec.keepaliveTime", "must be 0 when holdTime is 0");
     } else if keepalive > hold {
         f.error("spec.keepaliveTime", format!("{keepalive}s must be at most holdTime ({hold}s)"));
+    } else if keepalive > hold / 3 {
+        // FRR stores at most a third of the hold time (8.4 and 10 alike: `timers 9 9` shows as
+        // `timers 3 9`); rendering what FRR keeps makes the diff against its running config empty.
+        f.warning(
+            "spec.keepaliveTime",
+            format!(
+                "{keepalive}s is more than a third of holdTime ({hold}s): FRR sends keepalives every {}s",
+                hold / 3
+            ),
+        );
     }
+    let keepalive = keepalive.min(hold / 3);
     Timers { bgp: Some(BgpTimers { keepalive, hold }), connect }
 }
 

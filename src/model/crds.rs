@@ -314,13 +314,14 @@ pub struct ServiceBgpStatusStatus {
 }
 
 /// Status only: one node's BGP and BFD session state with one peer, read from FRR
-/// (metallb.io/v1beta1 BGPSessionState; frr-k8s has the same kind in frrk8s.metallb.io).
+/// (frr-speaker.io/v1beta1 BGPSessionState: MetalLB defines no such kind in metallb.io, frr-k8s has
+/// one in frrk8s.metallb.io; this project's own group keeps metallb.io to MetalLB's kinds).
 /// Labelled `metallb.io/node`, `metallb.io/peer`, `metallb.io/vrf`, owned by the Node.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
-    group = "metallb.io",
     version = "v1beta1",
     kind = "BGPSessionState",
+    group = "frr-speaker.io",
     root = "BgpSessionState",
     plural = "bgpsessionstates",
     namespaced,
@@ -379,6 +380,10 @@ pub struct ConfigurationStateStatus {
     /// The first error; empty when the result is Valid.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_error: String,
+    /// The same text under the name some MetalLB releases use (both are written, so whichever of
+    /// MetalLB's CRDs is installed keeps one of them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error_summary: String,
     /// `ConfigValid` (the input) and `Applied` (FRR runs the config computed from it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
@@ -411,6 +416,18 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
                     }
                 }
             }
+        }
+    }
+    // BGPPeer v1beta1 is served beside v1beta2 with the same schema, conversion None: MetalLB's
+    // v1beta1 fields are a subset of v1beta2's with the same names and JSON shapes (its v1beta1
+    // node selectors are label selectors in all but Go type), so an object written as v1beta1 reads
+    // unchanged as v1beta2 and back. Storage stays v1beta2.
+    for crd in crds.iter_mut().filter(|c| c.spec.names.kind == "BGPPeer") {
+        if let Some(v2) = crd.spec.versions.first().cloned() {
+            let mut v1 = v2;
+            v1.name = "v1beta1".into();
+            v1.storage = false;
+            crd.spec.versions.push(v1);
         }
     }
     crds

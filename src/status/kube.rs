@@ -84,7 +84,7 @@ impl Bucket {
 }
 
 fn api_resource(kind: StatusKind) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("metallb.io", "v1beta1", kind.kind()), kind.plural())
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(kind.group(), "v1beta1", kind.kind()), kind.plural())
 }
 
 fn now_seconds() -> Time {
@@ -178,7 +178,7 @@ impl StatusWriter {
                 let api = &self.apis[kind];
                 let head = |extra: Value| {
                     let mut v = json!({
-                        "apiVersion": "metallb.io/v1beta1",
+                        "apiVersion": format!("{}/v1beta1", kind.group()),
                         "kind": kind.kind(),
                         "metadata": {"name": name, "namespace": namespace},
                     });

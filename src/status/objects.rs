@@ -59,6 +59,15 @@ impl StatusKind {
         }
     }
 
+    /// The API group: MetalLB's kinds in metallb.io, BGPSessionState (which MetalLB does not
+    /// define) in this project's own group.
+    pub fn group(self) -> &'static str {
+        match self {
+            StatusKind::BgpSessionState => "frr-speaker.io",
+            _ => "metallb.io",
+        }
+    }
+
     /// The label selector that finds this node's objects of this kind.
     pub fn selector(self, node: &str) -> String {
         match self {
@@ -297,6 +306,7 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&ConfigurationStateStatus>, now
     };
     ConfigurationStateStatus {
         result: if valid { "Valid" } else { "Invalid" }.into(),
+        error_summary: shorten(&last_error, 1024),
         last_error: shorten(&last_error, 1024),
         conditions: vec![
             condition("ConfigValid", valid_status, valid_reason, valid_msg),
