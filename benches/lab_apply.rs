@@ -30,14 +30,14 @@ fn config() -> String {
     ])
 }
 
-/// Services s<from>..s<to-1> at 2001:db8:1000::<i+1>, each with an endpoint on node1.
+/// One Service at `ip` with an endpoint on node1.
+fn service(name: &str, ip: &str) -> String {
+    objects::service(name, &[ip]).endpoint("2001:db8::99", "node1", None).yaml()
+}
+
+/// Services s<from>..s<to-1> at 2001:db8:1000::<i+1>.
 fn services(from: usize, to: usize) -> String {
-    (from..to)
-        .map(|i| {
-            let ip = format!("2001:db8:1000::{:x}", i + 1);
-            objects::service(&format!("s{i}"), &[&ip]).endpoint("2001:db8::99", "node1", None).yaml()
-        })
-        .collect()
+    (from..to).map(|i| service(&format!("s{i}"), &format!("2001:db8:1000::{:x}", i + 1))).collect()
 }
 
 fn router_prefixes(lab: &Lab) -> usize {
@@ -145,7 +145,7 @@ fn measure() -> Vec<(String, String)> {
     let mut lat = Vec::new();
     for k in 0..7 {
         let ip = format!("2001:db8:1000::f{k:03x}");
-        let svc = services(0, 1).replace("2001:db8:1000::1\"", &format!("{ip}\"")).replace("s0", &format!("extra{k}"));
+        let svc = service(&format!("extra{k}"), &ip);
         monitor.drain();
         let t = Instant::now();
         lab.put("extra.yaml", &svc);
@@ -165,10 +165,7 @@ fn measure() -> Vec<(String, String)> {
     // Agent path vs frr-reload.py on the same before/after configs (agent stopped meanwhile).
     lab.stop_agent(1);
     let before = render(&lab);
-    lab.put(
-        "extra.yaml",
-        &services(0, 1).replace("2001:db8:1000::1\"", "2001:db8:1000::fff0\"").replace("s0", "extra"),
-    );
+    lab.put("extra.yaml", &service("extra", "2001:db8:1000::fff0"));
     let after = render(&lab);
     lab.remove("extra.yaml");
     let frr = FrrVty::new(common::socket_dir(&lab.node(1)));
