@@ -8,10 +8,6 @@ mod common;
 
 use std::time::Duration;
 
-use frr_speaker::desired::Options;
-use frr_speaker::pipeline;
-use frr_speaker::sources::files::load;
-
 /// A valid node configuration the cases are added to.
 const BASE: &str = r#"
 apiVersion: metallb.io/v1beta2
@@ -271,16 +267,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
 
 /// Problems found in these manifests, loaded from files as `frr-speaker check` and file mode do.
 fn problems(manifests: &[&str]) -> (Vec<String>, bool) {
-    let dir = std::env::temp_dir().join(format!("frr-speaker-hostile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    for (i, m) in manifests.iter().enumerate() {
-        std::fs::write(dir.join(format!("{i}.yaml")), m).expect("write");
-    }
-    let (snap, read_problems) = load(std::slice::from_ref(&dir), "metallb-system");
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = pipeline::run(&snap, &read_problems, &Options::new("node1"));
-    (out.problems.iter().map(|p| p.to_string()).collect(), out.has_errors())
+    common::objects::check(manifests)
 }
 
 #[test]

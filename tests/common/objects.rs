@@ -163,6 +163,25 @@ impl Service {
     }
 }
 
+/// Problems of `manifests` (one file each) for node1, loaded from files and run through the
+/// pipeline exactly as `frr-speaker check --node node1` and file mode do: (problems as text,
+/// whether any is an error).
+pub fn check(manifests: &[&str]) -> (Vec<String>, bool) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("frr-speaker-check-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (i, m) in manifests.iter().enumerate() {
+        std::fs::write(dir.join(format!("{i}.yaml")), m).expect("write");
+    }
+    let (snap, read) = frr_speaker::sources::files::load(std::slice::from_ref(&dir), "metallb-system");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = frr_speaker::pipeline::run(&snap, &read, &frr_speaker::desired::Options::new("node1"));
+    (out.problems.iter().map(|p| p.to_string()).collect(), out.has_errors())
+}
+
 /// The lab's standard configuration: peers to the router (192.0.2.1 and 2001:db8::1, AS 64500,
 /// fast timers) with `peer_extra` spec fields, the pool `public` (203.0.113.0/24 and
 /// 2001:db8:100::/120) and the advertisement `public` with `ad_spec`.
