@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, ServiceInfo};
-use crate::model::crds::{BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, CommunitySpec, IpAddressPoolSpec};
+use crate::model::crds::{
+    BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, CommunitySpec, IpAddressPoolSpec, L2AdvertisementSpec,
+};
 use crate::problem::{Kind, Problem};
 
 /// A metallb.io object reduced to what the core needs: its key, labels (pools are selected by
@@ -29,7 +31,21 @@ pub enum Object {
     EndpointSlice(EndpointSliceInfo),
     Node(NodeInfo),
     Secret(SecretInfo),
+    L2Advertisement(Obj<L2AdvertisementSpec>),
+    /// The config namespace's `bgpextras` ConfigMap: its `extras` text (see `frr::extras`).
+    Extras(Extras),
 }
+
+/// The operator's raw FRR lines (MetalLB's `bgpextras` ConfigMap, key `extras`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub key: ObjKey,
+    pub text: String,
+}
+
+/// The ConfigMap MetalLB's FRR mode appends to the FRR configuration, and its key.
+pub const EXTRAS_CONFIGMAP: &str = "bgpextras";
+pub const EXTRAS_KEY: &str = "extras";
 
 impl Object {
     pub fn kind(&self) -> Kind {
@@ -43,6 +59,8 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Node(_) => Kind::Node,
             Object::Secret(_) => Kind::Secret,
+            Object::L2Advertisement(_) => Kind::L2Advertisement,
+            Object::Extras(_) => Kind::ConfigMap,
         }
     }
 
@@ -57,6 +75,8 @@ impl Object {
             Object::EndpointSlice(s) => s.key.clone(),
             Object::Node(n) => ObjKey::new("", n.name.clone()),
             Object::Secret(s) => s.key.clone(),
+            Object::L2Advertisement(o) => o.key.clone(),
+            Object::Extras(e) => e.key.clone(),
         }
     }
 }
@@ -73,6 +93,9 @@ pub struct Snapshot {
     pub endpoint_slices: BTreeMap<ObjKey, EndpointSliceInfo>,
     pub nodes: BTreeMap<String, NodeInfo>,
     pub secrets: BTreeMap<ObjKey, SecretInfo>,
+    pub l2_advertisements: BTreeMap<ObjKey, Obj<L2AdvertisementSpec>>,
+    /// `bgpextras` ConfigMaps (only the config namespace's one is used).
+    pub extras: BTreeMap<ObjKey, Extras>,
     /// Objects that exist but could not be read (a malformed field), by kind and key. Replaced
     /// when the object is applied again in a valid form, dropped when it is deleted.
     pub unreadable: BTreeMap<(Kind, ObjKey), Problem>,
@@ -110,6 +133,12 @@ impl Snapshot {
             Object::Secret(s) => {
                 self.secrets.insert(s.key.clone(), s);
             }
+            Object::L2Advertisement(o) => {
+                self.l2_advertisements.insert(o.key.clone(), o);
+            }
+            Object::Extras(e) => {
+                self.extras.insert(e.key.clone(), e);
+            }
         }
     }
 
@@ -132,6 +161,8 @@ impl Snapshot {
             Kind::EndpointSlice => self.endpoint_slices.keys().cloned().collect(),
             Kind::Node => self.nodes.keys().map(|n| ObjKey::new("", n.clone())).collect(),
             Kind::Secret => self.secrets.keys().cloned().collect(),
+            Kind::L2Advertisement => self.l2_advertisements.keys().cloned().collect(),
+            Kind::ConfigMap => self.extras.keys().cloned().collect(),
             Kind::Manifest => Vec::new(),
         };
         out.extend(self.unreadable.keys().filter(|(k, _)| *k == kind).map(|(_, key)| key.clone()));
@@ -151,6 +182,8 @@ impl Snapshot {
             Kind::EndpointSlice => drop(self.endpoint_slices.remove(key)),
             Kind::Node => drop(self.nodes.remove(&key.name)),
             Kind::Secret => drop(self.secrets.remove(key)),
+            Kind::L2Advertisement => drop(self.l2_advertisements.remove(key)),
+            Kind::ConfigMap => drop(self.extras.remove(key)),
             Kind::Manifest => {}
         }
     }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use crate::desired::{self, Options};
+use crate::frr::extras;
 use crate::frr::render::{render, RenderError};
-use crate::index::Snapshot;
+use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
 use crate::model::core::ObjKey;
 use crate::problem::Problem;
 
@@ -43,6 +44,11 @@ impl Output {
 pub fn run(snap: &Snapshot, read_problems: &[Problem], opts: &Options) -> Output {
     let outcome = desired::compute(snap, opts);
     let mut problems: Vec<Problem> = read_problems.iter().chain(outcome.problems.iter()).cloned().collect();
+    // The operator's raw lines (MetalLB's `bgpextras` ConfigMap), appended as written.
+    let extras = snap.extras.get(&ObjKey::new(&opts.namespace, EXTRAS_CONFIGMAP)).filter(|e| !e.text.trim().is_empty());
+    if let Some(e) = extras {
+        problems.extend(extras::check(&e.key, &e.text));
+    }
     problems.sort();
     problems.dedup();
     let config = match outcome.state {
@@ -55,7 +61,14 @@ pub fn run(snap: &Snapshot, read_problems: &[Problem], opts: &Options) -> Output
                     r.neighbors.iter().filter_map(move |n| Some(((vrf.clone(), n.id.clone()), n.port?)))
                 })
                 .collect();
-            Some(render(&state).map(|text| Rendered { text, announcements: state.announcements, ports }))
+            Some(render(&state).map(|text| Rendered {
+                text: match extras {
+                    Some(e) => extras::append(&text, &e.key, &e.text),
+                    None => text,
+                },
+                announcements: state.announcements,
+                ports,
+            }))
         }
         _ => None,
     };

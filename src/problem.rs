@@ -20,6 +20,10 @@ pub enum Kind {
     EndpointSlice,
     Node,
     Secret,
+    /// MetalLB's layer-2 advertisement: read only to say which Services nobody announces.
+    L2Advertisement,
+    /// The `bgpextras` ConfigMap of the config namespace (operator's raw FRR lines).
+    ConfigMap,
     /// A file or a document that could not be read as an object at all.
     Manifest,
 }
@@ -36,6 +40,8 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Node => "Node",
             Kind::Secret => "Secret",
+            Kind::L2Advertisement => "L2Advertisement",
+            Kind::ConfigMap => "ConfigMap",
             Kind::Manifest => "Manifest",
         }
     }
@@ -52,6 +58,8 @@ impl Kind {
             Kind::EndpointSlice,
             Kind::Node,
             Kind::Secret,
+            Kind::L2Advertisement,
+            Kind::ConfigMap,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -68,6 +76,7 @@ impl Kind {
                 | Kind::BFDProfile
                 | Kind::Community
                 | Kind::Secret
+                | Kind::ConfigMap
                 | Kind::Manifest
         )
     }

@@ -598,3 +598,87 @@ fn drain_on_cordon_and_plain_restart() {
     let running = common::vtysh(&lab.node(2), "show running-config");
     assert!(!running.contains("graceful-shutdown"), "graceful-shutdown removed:\n{running}");
 }
+
+/// MetalLB's `bgpextras` ConfigMap: its lines reach the node's FRR after ours and survive the
+/// agent's reconciles; removed lines leave FRR; lines FRR refuses are reported while the agent's
+/// own configuration keeps being applied.
+#[test]
+fn bgpextras_are_applied_kept_removed_and_refusals_reported() {
+    let extras = |text: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bgpextras, namespace: metallb-system}}\ndata:\n  extras: |\n{}",
+            text.lines().map(|l| format!("    {l}\n")).collect::<String>()
+        )
+    };
+    let mut lab = Lab::new("fsx", 1, &RouterOpts::default());
+    let node = lab.node(1);
+    let running = |node: &str| common::vtysh(node, "show running-config");
+    lab.put("config.yaml", &config());
+    lab.put("web.yaml", &service("web", &["203.0.113.10"], false, &[1]));
+    lab.put(
+        "extras.yaml",
+        &extras(
+            "ip prefix-list from-router seq 5 permit 198.51.100.0/24 le 32\nroute-map accept-router permit 10\n match ip address prefix-list from-router\nexit\nrouter bgp 64512\n  address-family ipv4 unicast\n    neighbor 192.0.2.1 allowas-in origin\n    neighbor 192.0.2.1 route-map accept-router in\n  exit-address-family\n",
+        ),
+    );
+    lab.start_agents();
+    assert!(wait_for(T, || lab.next_hops("203.0.113.10/32") == hops(&[1])).is_some(), "announced");
+    let has_extras = |c: &str| {
+        c.contains("ip prefix-list from-router seq 5 permit 198.51.100.0/24 le 32")
+            && c.contains("route-map accept-router permit 10")
+            && c.contains("neighbor 192.0.2.1 allowas-in origin")
+            && c.contains("neighbor 192.0.2.1 route-map accept-router in")
+    };
+    assert!(wait_for(T, || has_extras(&running(&node))).is_some(), "extras applied:\n{}", running(&node));
+    assert!(
+        !running(&node).contains("neighbor 192.0.2.1 route-map fs-deny-in in"),
+        "the extras' inbound policy replaces ours"
+    );
+    let session = lab.session("192.0.2.11");
+
+    // A change of ours goes through the fast path and its verification; the extras stay.
+    lab.put("db.yaml", &service("db", &["203.0.113.20"], false, &[1]));
+    assert!(wait_for(T, || lab.next_hops("203.0.113.20/32") == hops(&[1])).is_some());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(has_extras(&running(&node)), "kept across the verification:\n{}", running(&node));
+    lab.assert_clean_logs();
+
+    // Lines dropped from the ConfigMap leave FRR; our inbound policy comes back.
+    lab.put(
+        "extras.yaml",
+        &extras("router bgp 64512\n address-family ipv4 unicast\n  neighbor 192.0.2.1 allowas-in origin\n exit-address-family\n"),
+    );
+    let dropped = |c: &str| {
+        !c.contains("ip prefix-list from-router")
+            && !c.contains("route-map accept-router")
+            && c.contains("neighbor 192.0.2.1 route-map fs-deny-in in")
+            && c.contains("neighbor 192.0.2.1 allowas-in origin")
+    };
+    assert!(wait_for(T, || dropped(&running(&node))).is_some(), "removed:\n{}", running(&node));
+
+    // Lines FRR refuses: reported, nothing of them runs, and changes of ours still go through.
+    lab.put("extras.yaml", &extras("router bgp 64512\n  neighbor 192.0.2.1 no-such-option\n"));
+    let log = || std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
+    assert!(wait_for(T, || log().contains("FRR refused the bgpextras lines")).is_some(), "refusal logged:\n{}", log());
+    assert!(log().contains("no-such-option"), "the log names the line");
+    assert!(
+        wait_for(T, || !running(&node).contains("allowas-in")).is_some(),
+        "the previous extras are gone too:\n{}",
+        running(&node)
+    );
+    lab.put("db.yaml", &service("db", &["203.0.113.20", "203.0.113.21"], false, &[1]));
+    assert!(wait_for(T, || lab.next_hops("203.0.113.21/32") == hops(&[1])).is_some(), "ours keeps going");
+    let refusals = log().matches("FRR refused the bgpextras lines").count();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(log().matches("FRR refused the bgpextras lines").count(), refusals, "not retried per change");
+    assert!(lab.metrics(1).contains("frr_speaker"), "agent alive");
+
+    // No ConfigMap: nothing of it left.
+    lab.remove("extras.yaml");
+    assert!(
+        wait_for(T, || !running(&node).contains("allowas-in") && !running(&node).contains("no-such-option")).is_some()
+    );
+    let (established, _, state) = lab.session("192.0.2.11");
+    assert_eq!(state, "Established");
+    assert_eq!(established, session.0, "no session reset along the way");
+}

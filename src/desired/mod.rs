@@ -194,6 +194,18 @@ impl Builder {
                 ));
                 continue;
             };
+            if let Some(l2) = cfg.l2_only.get(&pool.key) {
+                problems.push(Problem::warning(
+                    Kind::Service,
+                    &svc.key,
+                    "status.loadBalancer.ingress",
+                    format!(
+                        "{ip} is from IPAddressPool {} which only L2Advertisement {} selects (layer 2 mode, not done by frr-speaker): not announced",
+                        pool.key.name, l2.name
+                    ),
+                ));
+                continue;
+            }
             for (ai, ad) in cfg.ads.iter().enumerate() {
                 if !ad.pools.contains(&pool.key)
                     || !selector::any_matches(&ad.service_selectors, &svc.labels).unwrap_or(false)

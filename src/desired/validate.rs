@@ -172,6 +172,8 @@ pub struct ValidConfig {
     pub ads: Vec<AdConf>,
     pub pools: Vec<PoolConf>,
     pub profiles: BTreeMap<String, BfdProfileConf>,
+    /// Pools only L2Advertisements select → the first of them (see `l2_only_pools`).
+    pub l2_only: BTreeMap<ObjKey, ObjKey>,
 }
 
 /// Validate every config object in the snapshot. `node_labels` are this node's labels.
@@ -189,6 +191,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
     // BFD profiles: validated now, kept only if a peer of this node uses them.
     let profiles: Profiles = bfds.iter().map(|b| (b.key.name.clone(), (b.key.clone(), bfd_profile(b)))).collect();
     cfg.pools = valid_pools(&pools, &mut probs);
+    cfg.l2_only = l2_only_pools(snap, ns, &pools, &mut probs);
 
     let mut used_profiles: BTreeSet<String> = BTreeSet::new();
     for p in &peers {
@@ -790,7 +793,7 @@ fn advertisement(a: &Obj<BgpAdvertisementSpec>, refs: &AdRefs) -> Result<(AdConf
             f.error(format!("{field}[{i}]"), e);
         }
     }
-    let pools = selected_pools(s, refs.pools_in_ns);
+    let pools = selected_pools(&s.ip_address_pools, &s.ip_address_pool_selectors, refs.pools_in_ns);
     // MetalLB: serviceSelectors and a non-default aggregation length are mutually exclusive.
     if !s.service_selectors.is_empty() {
         for (field, agg, host) in [("spec.aggregationLength", agg_v4, 32), ("spec.aggregationLengthV6", agg_v6, 128)] {
@@ -887,17 +890,55 @@ fn communities(
     out
 }
 
-/// Selected pools: by name and by label; all of them when neither is given.
-fn selected_pools(s: &BgpAdvertisementSpec, pools_in_ns: &[&Obj<IpAddressPoolSpec>]) -> BTreeSet<ObjKey> {
-    let by_name: BTreeSet<&str> = s.ip_address_pools.iter().map(String::as_str).collect();
-    let all = by_name.is_empty() && s.ip_address_pool_selectors.is_empty();
+/// Selected pools: by name and by label; all of them when neither is given (BGP and L2
+/// advertisements select pools alike).
+fn selected_pools(
+    names: &[String],
+    selectors: &[LabelSelector],
+    pools_in_ns: &[&Obj<IpAddressPoolSpec>],
+) -> BTreeSet<ObjKey> {
+    let by_name: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    let all = by_name.is_empty() && selectors.is_empty();
     pools_in_ns
         .iter()
         .filter(|p| {
-            let by_label = !s.ip_address_pool_selectors.is_empty()
-                && any_matches(&s.ip_address_pool_selectors, &p.labels).unwrap_or(false);
+            let by_label = !selectors.is_empty() && any_matches(selectors, &p.labels).unwrap_or(false);
             all || by_name.contains(p.key.name.as_str()) || by_label
         })
         .map(|p| p.key.clone())
         .collect()
+}
+
+/// Pools that an L2Advertisement selects and no BGPAdvertisement does (on any node): their
+/// addresses are allocated, but frr-speaker (BGP only) announces them nowhere. Pool → the first
+/// L2Advertisement selecting it. Each gets a warning on the pool here and on each of its
+/// Services in `desired` (an Event in Kubernetes mode).
+fn l2_only_pools(
+    snap: &Snapshot,
+    ns: &str,
+    pools_in_ns: &[&Obj<IpAddressPoolSpec>],
+    probs: &mut Problems,
+) -> BTreeMap<ObjKey, ObjKey> {
+    let bgp: BTreeSet<ObjKey> = snap
+        .advertisements
+        .values()
+        .filter(|a| a.key.namespace == ns)
+        .flat_map(|a| selected_pools(&a.spec.ip_address_pools, &a.spec.ip_address_pool_selectors, pools_in_ns))
+        .collect();
+    let mut out: BTreeMap<ObjKey, ObjKey> = BTreeMap::new();
+    for l2 in snap.l2_advertisements.values().filter(|a| a.key.namespace == ns) {
+        for pool in selected_pools(&l2.spec.ip_address_pools, &l2.spec.ip_address_pool_selectors, pools_in_ns) {
+            if !bgp.contains(&pool) {
+                out.entry(pool).or_insert_with(|| l2.key.clone());
+            }
+        }
+    }
+    for (pool, l2) in &out {
+        let msg = format!(
+            "selected only by L2Advertisement {} (layer 2 mode, which frr-speaker does not do) and by no BGPAdvertisement: its Services are announced by nobody",
+            l2.name
+        );
+        probs.push(true, Problem::warning(Kind::IPAddressPool, pool, "metadata.name", msg));
+    }
+    out
 }

@@ -21,7 +21,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, info, info_span, warn, Instrument};
 
-use super::driver::{apply_change, reconcile, write_config_file, FrrControl, FrrError, FrrIdentity, Report};
+use super::driver::{apply_change, reconcile_from, write_config_file, FrrControl, FrrError, FrrIdentity, Report};
+use super::extras;
 use crate::pipeline::Rendered;
 use crate::retry::{backoff, RetryBackoff};
 use crate::status::http::Health;
@@ -69,6 +70,8 @@ pub struct ApplyState {
     pub applied: Option<Arc<Rendered>>,
     /// Why the newest config is not running (cleared by the next success).
     pub error: Option<ApplyError>,
+    /// FRR refused the operator's extras (`bgpextras`): it runs the agent's config without them.
+    pub extras_error: Option<String>,
 }
 
 /// Why a full reconcile runs.
@@ -161,12 +164,59 @@ impl Applier {
         self.backoff.reset();
     }
 
+    /// The text FRR was last given successfully.
+    pub fn applied_text(&self) -> Option<&str> {
+        self.applied.as_ref().map(|(r, _)| r.text.as_str())
+    }
+
     /// Applying `want` failed: look at FRR afresh next time, not before the returned delay.
     pub fn failed(&mut self, want: &Arc<Rendered>, now: Instant) -> Duration {
         let delay = self.backoff.next().unwrap_or(MAX_BACKOFF);
         self.failed = Some((want.clone(), now + delay));
         self.applied = None;
         delay
+    }
+}
+
+/// Extras FRR refused: the agent's config is applied without them until their text changes (a
+/// retry with every Service change would cost a failed apply each time).
+#[derive(Default)]
+struct RefusedExtras {
+    /// The refused extras text and why.
+    refused: Option<(String, String)>,
+    /// The last config given and its substitute without the extras (kept to avoid a copy per tick).
+    substitute: Option<(Arc<Rendered>, Arc<Rendered>)>,
+}
+
+impl RefusedExtras {
+    /// What to apply for `want`: `want`, or `want` without the extras FRR refused.
+    fn target(&mut self, want: &Arc<Rendered>) -> Arc<Rendered> {
+        let (_, extras) = extras::split(&want.text);
+        match (&self.refused, extras) {
+            (Some((r, _)), Some(e)) if r == e => {}
+            _ => return want.clone(),
+        }
+        if let Some((w, base)) = &self.substitute {
+            if Arc::ptr_eq(w, want) {
+                return base.clone();
+            }
+        }
+        let base = Arc::new(without_extras(want));
+        self.substitute = Some((want.clone(), base.clone()));
+        base
+    }
+
+    fn error(&self) -> Option<String> {
+        self.refused.as_ref().map(|(_, e)| e.clone())
+    }
+}
+
+/// `r` without its extras part.
+fn without_extras(r: &Rendered) -> Rendered {
+    Rendered {
+        text: extras::split(&r.text).0.to_string(),
+        announcements: r.announcements.clone(),
+        ports: r.ports.clone(),
     }
 }
 
@@ -216,7 +266,7 @@ pub struct Outputs {
 
 impl Outputs {
     /// FRR took `want`.
-    fn applied(&self, want: &Arc<Rendered>, report: &Report, full: bool, secs: f64) {
+    fn applied(&self, want: &Arc<Rendered>, report: &Report, full: bool, secs: f64, extras_error: Option<String>) {
         let result = if report.changes > 0 { "ok" } else { "noop" };
         self.metrics.applies.with_label_values(&[result]).inc();
         self.metrics
@@ -233,10 +283,13 @@ impl Outputs {
             );
         }
         self.state.send_if_modified(|s| {
-            let same = s.error.is_none() && s.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, want));
+            let same = s.error.is_none()
+                && s.applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, want))
+                && s.extras_error == extras_error;
             if !same {
                 s.applied = Some(want.clone());
                 s.error = None;
+                s.extras_error = extras_error;
             }
             !same
         });
@@ -267,6 +320,7 @@ pub async fn run<C: FrrControl>(
 ) {
     let mut applier = Applier::new(Instant::now());
     let mut file = ConfFile::new(conf_path);
+    let mut refused_extras = RefusedExtras::default();
     let mut waiting_logged = false;
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -276,7 +330,8 @@ pub async fn run<C: FrrControl>(
             _ = tick.tick() => {}
         }
         // Nothing is applied before the first complete, valid input.
-        let Some(want) = rx.borrow_and_update().clone() else { continue };
+        let Some(newest) = rx.borrow_and_update().clone() else { continue };
+        let want = refused_extras.target(&newest);
         let id = match frr.identity().await {
             Ok(id) => {
                 out.health.frr_reachable.store(true, Ordering::Relaxed);
@@ -309,16 +364,41 @@ pub async fn run<C: FrrControl>(
         };
         let t0 = Instant::now();
         let span = info_span!("apply", full, reason = ?decision_reason(&decision));
-        let res = execute(&frr, &decision, &want.text).instrument(span.clone()).await;
+        // What FRR was given before: extras it had and `want` lacks are removed.
+        let previous =
+            applier.applied_text().or(file.holds.as_ref().map(|h| h.text.as_str())).unwrap_or("").to_string();
+        let mut res = execute(&frr, &decision, &want.text, &previous).instrument(span.clone()).await;
+        let mut applied = want.clone();
+        if let Err(e) = &res {
+            if e.is_refusal() && extras::split(&want.text).1.is_some() {
+                // FRR refused the config with the operator's extras: run ours without them.
+                let base = Arc::new(without_extras(&want));
+                let again = reconcile_from(&frr, &base.text, &want.text).instrument(span.clone()).await;
+                if again.is_ok() {
+                    let text = extras::split(&want.text).1.unwrap_or("").to_string();
+                    let why = format!(
+                        "{e} (a line FRR takes but shows in another form counts as refused: write the lines as `show running-config` prints them)"
+                    );
+                    error!(error = %why, "FRR refused the bgpextras lines: the agent's configuration runs without them");
+                    refused_extras.refused = Some((text, why));
+                    refused_extras.substitute = Some((newest.clone(), base.clone()));
+                    applied = base;
+                }
+                res = again;
+            }
+        }
         // The outcome is logged inside the apply's span (no await below).
         let _in_span = span.enter();
         let secs = t0.elapsed().as_secs_f64();
         out.metrics.apply_duration.observe(secs);
         match res {
             Ok(report) => {
-                applier.succeeded(&want, id, full, Instant::now());
-                file.sync(&want);
-                out.applied(&want, &report, full, secs);
+                if Arc::ptr_eq(&applied, &want) && extras::split(&want.text).1.is_some() {
+                    refused_extras.refused = None; // FRR took them
+                }
+                applier.succeeded(&applied, id, full, Instant::now());
+                file.sync(&applied);
+                out.applied(&applied, &report, full, secs, refused_extras.error());
             }
             Err(e) => {
                 let retry_in = applier.failed(&want, Instant::now());
@@ -337,16 +417,16 @@ fn decision_reason(d: &Decision) -> Option<Reason> {
 
 /// Carry out a fast apply or a reconcile. A fast apply FRR does not take falls back to a full
 /// reconcile against the running config at once.
-async fn execute<C: FrrControl>(frr: &C, decision: &Decision, want: &str) -> Result<Report, FrrError> {
+async fn execute<C: FrrControl>(frr: &C, decision: &Decision, want: &str, previous: &str) -> Result<Report, FrrError> {
     match decision {
         Decision::FastApply { from } => match apply_change(frr, &from.text, want).await {
             Ok(r) => Ok(r),
             Err(e) => {
                 warn!(error = %e, "fast apply failed; reconciling against the running config");
-                reconcile(frr, want).await
+                reconcile_from(frr, want, &from.text).await
             }
         },
-        _ => reconcile(frr, want).await,
+        _ => reconcile_from(frr, want, previous).await,
     }
 }
 

@@ -85,6 +85,10 @@ fn negate(line: &str) -> String {
 }
 
 /// The identity of a single-valued setting: lines with the same key replace each other.
+pub(crate) fn setting_key(line: &str) -> Option<String> {
+    key(line)
+}
+
 fn key(line: &str) -> Option<String> {
     let t: Vec<&str> = line.split(' ').collect();
     let first_n = |n: usize| Some(t[..n.min(t.len())].join(" "));
@@ -185,8 +189,19 @@ fn count_lines(n: &Node) -> usize {
     1 + n.children.iter().map(count_lines).sum::<usize>()
 }
 
+/// Top-level nodes the diff always manages: BGP instances, `bfd`, our route-maps, our globals.
+pub(crate) fn is_managed_top(n: &Node) -> bool {
+    is_router(n) || n.line == "bfd" || is_own_route_map(n) || MANAGED_GLOBALS.contains(&n.line.as_str())
+}
+
 /// Compute the script that makes `running` equal to `desired` in what we manage.
 pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
+    diff_owned(running, desired, &BTreeSet::new())
+}
+
+/// `diff`, also managing the top-level lines in `owned` (the operator's extras, see `extras`):
+/// added or changed before the BGP lines that may use them, removed after.
+pub fn diff_owned(running: &[Node], desired: &[Node], owned: &BTreeSet<String>) -> Delta {
     let mut d = Delta::default();
     // Script parts in the order they run: what others refer to, BGP, then what nothing uses.
     let mut prepare = String::new();
@@ -205,8 +220,45 @@ pub fn diff(running: &[Node], desired: &[Node]) -> Delta {
         }
         d.changes += 1;
     }
+    owned_lines(running, desired, owned, &mut d, &mut prepare, &mut cleanup);
     d.script = format!("{prepare}{bgp}{cleanup}");
     d
+}
+
+/// The top-level nodes in `owned`: added whole, changed line by line, removed with `no`.
+fn owned_lines(
+    running: &[Node],
+    desired: &[Node],
+    owned: &BTreeSet<String>,
+    d: &mut Delta,
+    prepare: &mut String,
+    cleanup: &mut String,
+) {
+    let find = |cfg: &[Node], line: &str| cfg.iter().find(|n| n.line == line).cloned();
+    for line in owned {
+        match (find(running, line), find(desired, line)) {
+            (None, Some(w)) => {
+                if w.is_block() || w.line.starts_with("route-map ") {
+                    whole(&w, 0, prepare);
+                } else {
+                    prepare.push_str(&format!("{}\n", w.line));
+                }
+                d.changes += count_lines(&w);
+            }
+            (Some(h), Some(w)) => {
+                let lines = leaf_diff(&leaves(&h), &leaves(&w), &|_| false);
+                if !lines.is_empty() {
+                    d.changes += lines.len();
+                    block(prepare, 0, line, &lines, "exit");
+                }
+            }
+            (Some(_), None) => {
+                cleanup.push_str(&format!("{}\n", negate(line)));
+                d.changes += 1;
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 /// BFD profiles: new and changed ones into `prepare`, removed ones into `cleanup`.

@@ -13,7 +13,8 @@ use tracing::{debug, info, warn};
 
 use super::config::parse;
 use super::dialect::{Daemon, Dialect, NHT_LINES};
-use super::diff::{diff, SoftOut};
+use super::diff::{diff_owned, SoftOut};
+use super::extras;
 use super::vty::{Answer, VtyConn, VtyError};
 
 /// How long a daemon may take to answer before the agent gives up on the connection (a hung or
@@ -366,7 +367,9 @@ pub struct Report {
 /// apply the difference to `to` without reading the running config first. Any line FRR
 /// refuses is an error, and the caller falls back to `reconcile`; a later `reconcile` verifies.
 pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Result<Report, FrrError> {
-    let delta = diff(&parse(from), &parse(to));
+    let mut owned = extras::owned(from);
+    owned.extend(extras::owned(to));
+    let delta = diff_owned(&extras::desired(from), &extras::desired(to), &owned);
     if delta.is_empty() {
         return Ok(Report::default());
     }
@@ -390,13 +393,21 @@ async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
 
 /// Make FRR run `desired` (full frr.conf text): diff against the running config, apply, verify.
 pub async fn reconcile<C: FrrControl>(frr: &C, desired: &str) -> Result<Report, FrrError> {
-    let want = parse(desired);
+    reconcile_from(frr, desired, "").await
+}
+
+/// `reconcile`, where `previous` is the config FRR was given before (extras it had and `desired`
+/// lacks are removed).
+pub async fn reconcile_from<C: FrrControl>(frr: &C, desired: &str, previous: &str) -> Result<Report, FrrError> {
+    let want = extras::desired(desired);
+    let mut owned = extras::owned(desired);
+    owned.extend(extras::owned(previous));
     let mut report = Report::default();
     let mut last_output = String::new();
     let mut pass = 0;
     loop {
         let running = frr.running_config().await?;
-        let delta = diff(&parse(&running), &want);
+        let delta = diff_owned(&parse(&running), &want, &owned);
         if delta.is_empty() {
             report.passes = pass;
             return Ok(report);

@@ -26,6 +26,8 @@ pub struct FakeFrr {
     pub commands: Mutex<Vec<String>>,
     /// `running_config` calls.
     pub reads: Mutex<usize>,
+    /// A script containing this is refused even in `Mode::Accept` (a line FRR does not know).
+    pub refuse_containing: Mutex<Option<String>>,
 }
 
 impl FakeFrr {
@@ -38,6 +40,7 @@ impl FakeFrr {
             scripts: Mutex::new(vec![]),
             commands: Mutex::new(vec![]),
             reads: Mutex::new(0),
+            refuse_containing: Mutex::new(None),
         }
     }
 
@@ -68,6 +71,9 @@ impl FrrControl for FakeFrr {
 
     async fn apply(&self, script: &str) -> Result<(bool, String), FrrError> {
         self.scripts.lock().expect("lock").push(script.to_string());
+        if Self::get(&self.refuse_containing).is_some_and(|w| script.contains(&w)) {
+            return Ok((false, "% Unknown command".into()));
+        }
         match Self::get(&self.mode) {
             Mode::Accept => {
                 Self::set(&self.running, Self::get(&self.target));

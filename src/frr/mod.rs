@@ -7,6 +7,7 @@ pub mod config;
 pub mod dialect;
 pub mod diff;
 pub mod driver;
+pub mod extras;
 #[cfg(test)]
 pub mod fake;
 pub mod render;

@@ -154,6 +154,35 @@ pub struct BgpAdvertisementSpec {
     pub service_selectors: Vec<LabelSelector>,
 }
 
+/// MetalLB's layer-2 announcement of pools (metallb.io/v1beta1). frr-speaker does BGP only: it
+/// reads these to warn about Services whose pool no BGPAdvertisement selects (so nobody announces
+/// them) and defines the kind so that MetalLB's objects apply unchanged.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "L2Advertisement",
+    root = "L2Advertisement",
+    plural = "l2advertisements",
+    namespaced,
+    printcolumn = r#"{"name":"IPAddressPools","type":"string","jsonPath":".spec.ipAddressPools"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct L2AdvertisementSpec {
+    /// Pools announced in layer-2 mode (by name).
+    #[serde(rename = "ipAddressPools", default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_address_pools: Vec<String>,
+    /// Pools announced in layer-2 mode (by label).
+    #[serde(rename = "ipAddressPoolSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_address_pool_selectors: Vec<LabelSelector>,
+    /// Nodes that announce; empty means every node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_selectors: Vec<LabelSelector>,
+    /// Interfaces to announce from; empty means every interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+}
+
 /// Addresses that LoadBalancer Services get their IPs from (metallb.io/v1beta1).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -395,6 +424,7 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
     let mut crds = vec![
         BgpPeer::crd(),
         BgpAdvertisement::crd(),
+        L2Advertisement::crd(),
         IpAddressPool::crd(),
         BfdProfile::crd(),
         Community::crd(),
@@ -404,8 +434,15 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
     ];
     // As in MetalLB, objects whose spec fields are all optional may omit `spec` entirely (the
     // status kinds have no spec at all).
-    let optional_spec =
-        ["BGPAdvertisement", "BFDProfile", "Community", "ServiceBGPStatus", "BGPSessionState", "ConfigurationState"];
+    let optional_spec = [
+        "BGPAdvertisement",
+        "L2Advertisement",
+        "BFDProfile",
+        "Community",
+        "ServiceBGPStatus",
+        "BGPSessionState",
+        "ConfigurationState",
+    ];
     for crd in crds.iter_mut().filter(|c| optional_spec.contains(&c.spec.names.kind.as_str())) {
         for v in crd.spec.versions.iter_mut() {
             if let Some(schema) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {

@@ -6,7 +6,7 @@
 //!
 //! Cost: Services and EndpointSlices are watched cluster-wide (they decide what is announced);
 //! Nodes only this node (field selector); metallb.io objects and Secrets only in the config
-//! namespace.
+//! namespace, and of its ConfigMaps only `bgpextras`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::manifest::{parse_json, Parsed};
 use super::{Input, Uids};
-use crate::index::Snapshot;
+use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
 use crate::model::core::ObjKey;
 use crate::problem::Kind;
 
@@ -40,6 +40,8 @@ struct Watched {
 
 enum Scope {
     ConfigNamespace,
+    /// One object of the config namespace, by name.
+    ConfigObject(&'static str),
     Cluster,
     ThisNode,
 }
@@ -61,10 +63,19 @@ fn watched() -> Vec<Watched> {
             "bgpadvertisements",
             Scope::ConfigNamespace,
         ),
+        w(
+            Kind::L2Advertisement,
+            "metallb.io",
+            "v1beta1",
+            "L2Advertisement",
+            "l2advertisements",
+            Scope::ConfigNamespace,
+        ),
         w(Kind::IPAddressPool, "metallb.io", "v1beta1", "IPAddressPool", "ipaddresspools", Scope::ConfigNamespace),
         w(Kind::BFDProfile, "metallb.io", "v1beta1", "BFDProfile", "bfdprofiles", Scope::ConfigNamespace),
         w(Kind::Community, "metallb.io", "v1beta1", "Community", "communities", Scope::ConfigNamespace),
         w(Kind::Secret, "", "v1", "Secret", "secrets", Scope::ConfigNamespace),
+        w(Kind::ConfigMap, "", "v1", "ConfigMap", "configmaps", Scope::ConfigObject(EXTRAS_CONFIGMAP)),
         w(Kind::Service, "", "v1", "Service", "services", Scope::Cluster),
         w(Kind::EndpointSlice, "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", Scope::Cluster),
         w(Kind::Node, "", "v1", "Node", "nodes", Scope::ThisNode),
@@ -139,6 +150,10 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
             Scope::ConfigNamespace => {
                 (Api::namespaced_with(client.clone(), namespace, &ar), watcher::Config::default())
             }
+            Scope::ConfigObject(name) => (
+                Api::namespaced_with(client.clone(), namespace, &ar),
+                watcher::Config::default().fields(&format!("metadata.name={name}")),
+            ),
             Scope::Cluster => (Api::all_with(client.clone(), &ar), watcher::Config::default()),
             Scope::ThisNode => (
                 Api::all_with(client.clone(), &ar),

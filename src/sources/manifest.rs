@@ -6,13 +6,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::ObjectMeta;
 
-use crate::index::{Obj, Object};
+use crate::index::{Extras, Obj, Object, EXTRAS_CONFIGMAP, EXTRAS_KEY};
 use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, ServiceInfo};
-use crate::model::crds::{BfdProfile, BgpAdvertisement, BgpPeer, Community, IpAddressPool};
+use crate::model::crds::{BfdProfile, BgpAdvertisement, BgpPeer, Community, IpAddressPool, L2Advertisement};
 use crate::problem::{Kind, Problem};
 
 /// What one document (or List item) turned into.
@@ -77,7 +77,9 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
     // MetalLB's objects whose spec fields are all optional may omit `spec` (its documented
     // minimal BGPAdvertisement has none).
     let mut v = v;
-    if group == "metallb.io" && matches!(kind.as_str(), "BGPAdvertisement" | "BFDProfile" | "Community") {
+    if group == "metallb.io"
+        && matches!(kind.as_str(), "BGPAdvertisement" | "L2Advertisement" | "BFDProfile" | "Community")
+    {
         if let Value::Mapping(m) = &mut v {
             m.entry(Value::from("spec")).or_insert_with(|| Value::Mapping(Default::default()));
         }
@@ -108,6 +110,18 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
         }),
         ("metallb.io", "Community") => typed::<Community>(v, Kind::Community, default_ns).map(|o| {
             Object::Community(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
+        }),
+        ("metallb.io", "L2Advertisement") => typed::<L2Advertisement>(v, Kind::L2Advertisement, default_ns).map(|o| {
+            Object::L2Advertisement(Obj {
+                key: meta_key(&o.metadata, default_ns),
+                labels: labels(&o.metadata),
+                spec: o.spec,
+            })
+        }),
+        // Of ConfigMaps only MetalLB's `bgpextras` (in the config namespace) is the agent's.
+        ("", "ConfigMap") if is_extras(&v, default_ns) => typed::<ConfigMap>(v, Kind::ConfigMap, default_ns).map(|c| {
+            let text = c.data.as_ref().and_then(|d| d.get(EXTRAS_KEY)).cloned().unwrap_or_default();
+            Object::Extras(Extras { key: meta_key(&c.metadata, default_ns), text })
         }),
         ("", "Service") => typed::<Service>(v, Kind::Service, "default").map(|mut s| {
             s.metadata.namespace.get_or_insert_with(|| "default".into());
@@ -150,6 +164,14 @@ fn unknown_field_notes(v: &Value, kind: &str, default_ns: &str) -> Vec<Problem> 
             Problem::warning(k, &key, u.path, format!("unknown field: ignored{hint}"))
         })
         .collect()
+}
+
+/// A ConfigMap named `bgpextras` in the config namespace (or without a namespace, in a file).
+fn is_extras(v: &Value, default_ns: &str) -> bool {
+    let meta = v.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+    let ns = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or(default_ns);
+    name == Some(EXTRAS_CONFIGMAP) && ns == default_ns
 }
 
 fn meta_key(meta: &ObjectMeta, default_ns: &str) -> ObjKey {
@@ -221,7 +243,19 @@ trait HasMeta {
 macro_rules! has_meta {
     ($($t:ty),*) => { $(impl HasMeta for $t { fn meta(&self) -> &ObjectMeta { &self.metadata } })* };
 }
-has_meta!(BgpPeer, BgpAdvertisement, IpAddressPool, BfdProfile, Community, Service, EndpointSlice, Node, Secret);
+has_meta!(
+    BgpPeer,
+    BgpAdvertisement,
+    L2Advertisement,
+    IpAddressPool,
+    BfdProfile,
+    Community,
+    Service,
+    EndpointSlice,
+    Node,
+    Secret,
+    ConfigMap
+);
 
 #[cfg(test)]
 mod tests {

@@ -230,7 +230,7 @@ impl StatusWriter {
             return Ok(());
         };
         let api_version = match ev.kind {
-            Kind::Service => "v1",
+            Kind::Service | Kind::ConfigMap => "v1",
             Kind::BGPPeer => "metallb.io/v1beta2",
             _ => "metallb.io/v1beta1",
         };
@@ -259,6 +259,8 @@ struct EventQueue {
     /// What this node announced at the last round (`None` before the first apply).
     announced_before: Option<Announced>,
     problems_before: BTreeSet<Problem>,
+    /// The extras refusal last reported (one event per new reason).
+    extras_error_before: Option<String>,
     queue: VecDeque<EventSpec>,
 }
 
@@ -285,6 +287,22 @@ impl EventQueue {
             self.queue.extend(announcement_events(node, before, ann));
             self.announced_before = Some(announced(ann));
         }
+        let extras_error = facts.config.as_ref().and_then(|c| c.extras_error.clone());
+        if let (Some(e), Some(key)) = (&extras_error, &facts.extras) {
+            if self.extras_error_before.as_ref() != Some(e) {
+                self.queue.push_back(EventSpec {
+                    kind: Kind::ConfigMap,
+                    object: key.clone(),
+                    warning: true,
+                    reason: "ExtrasRefused",
+                    action: "Apply",
+                    note: format!(
+                        "node {node}: FRR refused these lines; it runs frr-speaker's configuration without them: {e}"
+                    ),
+                });
+            }
+        }
+        self.extras_error_before = extras_error;
         if let Some(p) = problems {
             self.queue.extend(problem_events(node, &self.problems_before, p));
             self.problems_before = p.iter().cloned().collect();
@@ -330,7 +348,9 @@ fn facts(src: &Sources, node: &str) -> Facts {
                 (None, None) => None,
             },
             apply_error: apply.error.clone(),
+            extras_error: apply.extras_error.clone(),
         }),
+        extras: input.as_ref().and_then(|i| i.snapshot.extras.keys().next().cloned()),
     }
 }
 

@@ -130,6 +130,8 @@ pub struct Facts {
     pub announcements: Option<BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>>,
     pub sessions: Option<Vec<SessionFact>>,
     pub config: Option<ConfigFacts>,
+    /// The `bgpextras` ConfigMap, when there is one (events about its lines go to it).
+    pub extras: Option<ObjKey>,
 }
 
 /// The state of one session (the part of `NeighborStatus` that is status, not counters).
@@ -155,6 +157,8 @@ pub struct ConfigFacts {
     /// failed (`apply_error` says why); `None`: not applied yet.
     pub applied: Option<bool>,
     pub apply_error: Option<ApplyError>,
+    /// FRR refused the `bgpextras` ConfigMap's lines (it runs the agent's config without them).
+    pub extras_error: Option<String>,
 }
 
 /// A DNS-1123 subdomain name from parts: a readable, sanitized prefix and a hash of the exact
@@ -286,6 +290,8 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&ConfigurationStateStatus>, now
         summary(&cfg.errors)
     } else if cfg.applied == Some(false) {
         cfg.apply_error.as_ref().map(ApplyError::to_string).unwrap_or_default()
+    } else if let Some(e) = &cfg.extras_error {
+        format!("bgpextras not applied: {e}")
     } else {
         String::new()
     };
@@ -308,10 +314,17 @@ fn config_status(cfg: &ConfigFacts, prev: Option<&ConfigurationStateStatus>, now
         result: if valid { "Valid" } else { "Invalid" }.into(),
         error_summary: shorten(&last_error, 1024),
         last_error: shorten(&last_error, 1024),
-        conditions: vec![
-            condition("ConfigValid", valid_status, valid_reason, valid_msg),
-            condition("Applied", applied_status, applied_reason, applied_msg),
-        ],
+        conditions: {
+            let mut c = vec![
+                condition("ConfigValid", valid_status, valid_reason, valid_msg),
+                condition("Applied", applied_status, applied_reason, applied_msg),
+            ];
+            // Only while the operator's extras are refused: FRR runs the agent's config without them.
+            if let Some(e) = &cfg.extras_error {
+                c.push(condition("ExtrasApplied", "False", "FRRRefusedExtras", e.clone()));
+            }
+            c
+        },
     }
 }
 
@@ -479,7 +492,8 @@ mod tests {
                 bgp: "Established".into(),
                 bfd: None,
             }]),
-            config: Some(ConfigFacts { errors: vec![], applied: Some(true), apply_error: None }),
+            config: Some(ConfigFacts { errors: vec![], applied: Some(true), apply_error: None, extras_error: None }),
+            extras: None,
         }
     }
 
@@ -534,6 +548,7 @@ mod tests {
             errors: vec!["error: BGPPeer metallb-system/bad: spec.holdTime: too short".into()],
             applied: Some(true),
             apply_error: None,
+            extras_error: None,
         });
         let bad = wanted(&f, &again, &at(3));
         let StatusBody::Config(cs) = &bad[&(StatusKind::ConfigurationState, "speaker-node1".into())].status else {
@@ -543,6 +558,30 @@ mod tests {
         assert!(cs.last_error.contains("spec.holdTime"));
         assert_eq!(cs.conditions[0].last_transition_time, at(3));
         assert_eq!(cs.conditions[1].last_transition_time, at(1), "Applied did not change");
+        assert_eq!(cs.conditions.len(), 2, "no ExtrasApplied condition without refused extras");
+    }
+
+    #[test]
+    fn refused_extras_show_as_a_condition_and_in_the_summary() {
+        let mut f = facts();
+        f.config = Some(ConfigFacts {
+            errors: vec![],
+            applied: Some(true),
+            apply_error: None,
+            extras_error: Some("FRR did not take 1 line(s): neighbor 192.0.2.1 bogus".into()),
+        });
+        let w = wanted(&f, &BTreeMap::new(), &at(1));
+        let StatusBody::Config(cs) = &w[&(StatusKind::ConfigurationState, "speaker-node1".into())].status else {
+            panic!("a ConfigurationState")
+        };
+        assert_eq!(cs.result, "Valid");
+        assert_eq!(cs.conditions[1].status, "True", "the agent's own config runs");
+        let c = &cs.conditions[2];
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("ExtrasApplied", "False", "FRRRefusedExtras")
+        );
+        assert!(cs.error_summary.starts_with("bgpextras not applied: FRR did not take"), "{}", cs.error_summary);
     }
 
     #[test]
@@ -555,7 +594,7 @@ mod tests {
             };
             (cs.conditions[1].reason.clone(), cs.last_error.clone())
         };
-        let mut cfg = ConfigFacts { errors: vec![], applied: Some(false), apply_error: None };
+        let mut cfg = ConfigFacts { errors: vec![], applied: Some(false), apply_error: None, extras_error: None };
         cfg.apply_error = Some(ApplyError::Refused("FRR did not take 1 line(s)".into()));
         f.config = Some(cfg.clone());
         let (r, e) = reason(&f);

@@ -235,3 +235,45 @@ async fn frr_not_answering_holds_everything_until_it_does() {
     sleep_ms(PROBE_INTERVAL.as_millis() as u64 + 100).await;
     assert_eq!(h.applied(), Some(one.text.clone()));
 }
+
+/// Extras FRR refuses: ours runs without them (frr.conf too), the refusal is reported, it is not
+/// retried with every change, and fixed extras are applied and clear the report.
+#[tokio::test(start_paused = true)]
+async fn refused_extras_fall_back_to_ours_until_they_change() {
+    let h = start("extras", Mode::Accept);
+    let key = crate::model::core::ObjKey::new("metallb-system", "bgpextras");
+    FakeFrr::set(&h.frr.refuse_containing, Some("bogus".to_string()));
+    let with = |base: &str, extras: &str| {
+        Arc::new(Rendered { text: extras::append(base, &key, extras), ..Default::default() })
+    };
+    let (one, two) = (conf(&["203.0.113.1/32"]), conf(&["203.0.113.1/32", "203.0.113.2/32"]));
+
+    FakeFrr::set(&h.frr.target, one.clone());
+    h.input.send_replace(Some(with(&one, "router bgp 64512\n neighbor 192.0.2.1 bogus-option\n")));
+    sleep_ms(100).await;
+    assert_eq!(h.applied(), Some(one.clone()), "ours runs");
+    assert_eq!(h.error(), None);
+    let why = h.state.borrow().extras_error.clone().expect("extras refusal reported");
+    assert!(why.contains("bogus-option"), "names the line: {why}");
+    assert_eq!(std::fs::read_to_string(&h.conf).expect("frr.conf"), one, "frr.conf holds what runs");
+    let bogus = || FakeFrr::get(&h.frr.scripts).iter().filter(|s| s.contains("bogus")).count();
+    let tries = bogus();
+    assert!(tries >= 1);
+
+    // A Service change with the same extras goes straight to ours, and so does every check.
+    FakeFrr::set(&h.frr.target, two.clone());
+    h.input.send_replace(Some(with(&two, "router bgp 64512\n neighbor 192.0.2.1 bogus-option\n")));
+    sleep_ms(RECHECK_INTERVAL.as_millis() as u64 + 2000).await;
+    assert_eq!(h.applied(), Some(two.clone()));
+    assert_eq!(bogus(), tries, "refused extras are not retried until they change");
+    assert!(h.state.borrow().extras_error.is_some());
+
+    // Fixed extras: applied, report cleared.
+    let good = with(&two, "ip prefix-list ok seq 5 permit 198.51.100.0/24\n");
+    FakeFrr::set(&h.frr.target, format!("ip prefix-list ok seq 5 permit 198.51.100.0/24\n{two}"));
+    h.input.send_replace(Some(good.clone()));
+    sleep_ms(100).await;
+    assert_eq!(h.applied(), Some(good.text.clone()));
+    assert_eq!(h.state.borrow().extras_error, None);
+    assert!(FakeFrr::get(&h.frr.scripts).last().expect("script").contains("ip prefix-list ok seq 5"));
+}

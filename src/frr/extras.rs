@@ -1,0 +1,213 @@
+//! The operator's escape hatch: raw FRR lines from MetalLB's `bgpextras` ConfigMap (key `extras`),
+//! applied after the agent's own configuration. Pure.
+//!
+//! The rendered frr.conf is the agent's config, then `MARKER`, then the extras as written (what
+//! FRR reads at startup, in that order). For the diff the two are merged into one tree
+//! (`desired`): blocks with the same header are one block, and a single-valued setting in the
+//! extras (`neighbor X route-map M in`) replaces the agent's own, as it would in FRR, which applies
+//! the later line. So a reconcile keeps the extras instead of removing them. Top-level lines of the
+//! extras outside the blocks the agent owns (prefix-lists, other route-maps) are owned while they
+//! are listed (`owned`), and removed from FRR when they leave the ConfigMap.
+//!
+//! Unsafe by design: FRR may refuse them, or they may change what the agent announces. The
+//! applier applies the agent's config alone when FRR refuses them, and reports why.
+
+use std::collections::BTreeSet;
+
+use super::config::{parse, Node};
+use super::diff::{is_managed_top, setting_key};
+use crate::model::core::ObjKey;
+use crate::problem::{Kind, Problem};
+
+/// The line that separates the agent's config from the extras in frr.conf.
+pub const MARKER: &str = "! bgpextras:";
+
+/// Largest extras text accepted (MetalLB's users keep a few lines here).
+const MAX_BYTES: usize = 64 * 1024;
+
+/// The agent's part and the extras part of a rendered config.
+pub fn split(text: &str) -> (&str, Option<&str>) {
+    let at = if text.starts_with(MARKER) { Some(0) } else { text.find(&format!("\n{MARKER}")).map(|i| i + 1) };
+    match at {
+        Some(i) => {
+            let rest = &text[i..];
+            let extras = rest.split_once('\n').map(|(_, e)| e).unwrap_or("");
+            (&text[..i], Some(extras))
+        }
+        None => (text, None),
+    }
+}
+
+/// `base` followed by the extras of ConfigMap `key`, as frr.conf holds them.
+pub fn append(base: &str, key: &ObjKey, extras: &str) -> String {
+    let mut out = String::with_capacity(base.len() + extras.len() + 100);
+    out.push_str(base);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("{MARKER} ConfigMap {key}, key extras, applied as written\n"));
+    out.push_str(extras);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// The config tree a rendered text asks for: the agent's part with the extras merged in.
+pub fn desired(text: &str) -> Vec<Node> {
+    let (base, extras) = split(text);
+    let mut tree = parse(base);
+    if let Some(e) = extras {
+        for n in parse(e) {
+            merge_into(&mut tree, n);
+        }
+    }
+    tree
+}
+
+/// Merge `n` into `level`: the same header merges children; a setting with the key of an existing
+/// one replaces it.
+fn merge_into(level: &mut Vec<Node>, n: Node) {
+    if let Some(existing) = level.iter_mut().find(|c| c.line == n.line) {
+        for c in n.children {
+            merge_into(&mut existing.children, c);
+        }
+        return;
+    }
+    if !n.is_block() {
+        if let Some(k) = setting_key(&n.line) {
+            if let Some(existing) =
+                level.iter_mut().find(|c| !c.is_block() && setting_key(&c.line).as_ref() == Some(&k))
+            {
+                *existing = n;
+                return;
+            }
+        }
+    }
+    level.push(n);
+}
+
+/// Top-level lines of the extras in `text` that the agent does not manage anyway: they are
+/// added, changed and removed like its own while listed.
+pub fn owned(text: &str) -> BTreeSet<String> {
+    match split(text).1 {
+        Some(e) => parse(e).into_iter().filter(|n| !is_managed_top(n)).map(|n| n.line).collect(),
+        None => BTreeSet::new(),
+    }
+}
+
+/// What is wrong with an extras text: each problem is an error on the ConfigMap's `data.extras`,
+/// and keeps the whole new configuration from being applied (FRR keeps what it runs).
+pub fn check(key: &ObjKey, text: &str) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut err = |msg: String| out.push(Problem::error(Kind::ConfigMap, key, "data.extras", msg));
+    if text.len() > MAX_BYTES {
+        err(format!("{} bytes: at most {MAX_BYTES}", text.len()));
+        return out;
+    }
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let t = line.trim();
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            err(format!("line {n}: control characters"));
+            continue;
+        }
+        let cmd = t.strip_prefix("no ").unwrap_or(t);
+        if t.starts_with(MARKER) {
+            err(format!("line {n}: the marker line {MARKER:?} is the agent's"));
+        } else if cmd == "do" || cmd.starts_with("do ") {
+            err(format!("line {n}: `do` runs commands, not configuration"));
+        } else if cmd.starts_with("route-map fs-") {
+            err(format!("line {n}: route-maps named fs-* are the agent's; use another name"));
+        } else if super::diff::MANAGED_GLOBALS.contains(&cmd) {
+            err(format!("line {n}: {cmd:?} is set by the agent"));
+        } else if !line.starts_with(' ') && (cmd.starts_with("hostname") || cmd.starts_with("frr ")) {
+            err(format!("line {n}: {cmd:?} belongs to the FRR container's own configuration"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::diff::diff_owned;
+    use super::*;
+
+    const OURS: &str = "router bgp 64512\n neighbor 192.0.2.1 remote-as 64500\n address-family ipv4 unicast\n  neighbor 192.0.2.1 activate\n  neighbor 192.0.2.1 route-map fs-deny-in in\n exit-address-family\nexit\n";
+    const EXTRAS: &str = "ip prefix-list from-router seq 5 permit 198.51.100.0/24\nroute-map accept permit 10\n match ip address prefix-list from-router\nexit\nrouter bgp 64512\n  neighbor 192.0.2.1 allowas-in origin\n  address-family ipv4 unicast\n    neighbor 192.0.2.1 route-map accept in\n  exit-address-family\n";
+
+    fn key() -> ObjKey {
+        ObjKey::new("metallb-system", "bgpextras")
+    }
+
+    #[test]
+    fn split_and_append_round_trip() {
+        let text = append(OURS, &key(), EXTRAS);
+        let (base, extras) = split(&text);
+        assert_eq!((base, extras), (OURS, Some(EXTRAS)));
+        assert_eq!(split(OURS), (OURS, None));
+        assert!(text.contains("! bgpextras: ConfigMap metallb-system/bgpextras"));
+    }
+
+    #[test]
+    fn extras_merge_into_our_blocks_and_replace_our_settings() {
+        let tree = desired(&append(OURS, &key(), EXTRAS));
+        let router = tree.iter().find(|n| n.line == "router bgp 64512").expect("one router block");
+        assert_eq!(tree.iter().filter(|n| n.line.starts_with("router bgp")).count(), 1);
+        assert!(router.child("neighbor 192.0.2.1 allowas-in origin").is_some());
+        let af = router.child("address-family ipv4 unicast").expect("af");
+        let lines: Vec<&str> = af.children.iter().map(|c| c.line.as_str()).collect();
+        assert_eq!(lines, vec!["neighbor 192.0.2.1 activate", "neighbor 192.0.2.1 route-map accept in"]);
+        assert_eq!(
+            owned(&append(OURS, &key(), EXTRAS)),
+            ["ip prefix-list from-router seq 5 permit 198.51.100.0/24", "route-map accept permit 10"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        );
+    }
+
+    /// Running = what FRR shows after taking ours + extras: no difference, so a reconcile keeps
+    /// the extras; dropping them from the ConfigMap removes exactly their lines.
+    #[test]
+    fn the_diff_keeps_and_removes_extras() {
+        let with = append(OURS, &key(), EXTRAS);
+        let running_with = "frr version 8.4.4\nip prefix-list from-router seq 5 permit 198.51.100.0/24\nroute-map accept permit 10\n match ip address prefix-list from-router\nexit\nroute-map unrelated permit 1\nexit\nrouter bgp 64512\n neighbor 192.0.2.1 remote-as 64500\n neighbor 192.0.2.1 allowas-in origin\n address-family ipv4 unicast\n  neighbor 192.0.2.1 activate\n  neighbor 192.0.2.1 route-map accept in\n exit-address-family\nexit\n";
+        let d = diff_owned(&parse(running_with), &desired(&with), &owned(&with));
+        assert!(d.is_empty(), "{}", d.script);
+
+        let d = diff_owned(&parse(running_with), &desired(OURS), &owned(&with));
+        assert_eq!(
+            d.script,
+            "router bgp 64512\n no neighbor 192.0.2.1 allowas-in origin\n address-family ipv4 unicast\n  neighbor 192.0.2.1 route-map fs-deny-in in\n exit-address-family\nexit\nno ip prefix-list from-router seq 5 permit 198.51.100.0/24\nno route-map accept permit 10\n"
+        );
+        assert!(!d.script.contains("unrelated"), "lines never listed stay: {}", d.script);
+
+        // Added from nothing: the prefix-list and route-map before the BGP lines that use them.
+        let d = diff_owned(&parse(OURS), &desired(&with), &owned(&with));
+        let pl = d.script.find("ip prefix-list from-router").expect("prefix-list");
+        let rm = d.script.find("route-map accept permit 10\n match ip address").expect("route-map");
+        let use_ = d.script.find("neighbor 192.0.2.1 route-map accept in").expect("use");
+        assert!(pl < use_ && rm < use_, "{}", d.script);
+    }
+
+    #[test]
+    fn check_refuses_what_would_break_the_agent() {
+        let bad = [
+            ("do write memory", "`do`"),
+            ("route-map fs-deny-in permit 5", "fs-*"),
+            ("bgp graceful-shutdown", "set by the agent"),
+            ("hostname evil", "FRR container"),
+            ("ip prefix-list a seq 5 permit 10.0.0.0/8\u{7}", "control"),
+            ("! bgpextras: again", "marker"),
+        ];
+        for (text, why) in bad {
+            let p = check(&key(), text);
+            assert_eq!(p.len(), 1, "{text}: {p:?}");
+            assert!(p[0].is_error() && p[0].to_string().contains(why), "{text}: {}", p[0]);
+            assert!(p[0].to_string().contains("data.extras"), "{}", p[0]);
+        }
+        assert!(check(&key(), EXTRAS).is_empty());
+        assert!(check(&key(), &"x".repeat(MAX_BYTES + 1))[0].to_string().contains("at most"));
+    }
+}
