@@ -34,7 +34,7 @@ lint:
 ## One test at a time: the lab tests measure BFD timing. FRR_VERSIONS="8" or "10" runs one only.
 FRR_VERSIONS ?= 8 10
 # The tests that run FRR (the second half of the matrix runs these only).
-FRR_TESTS := --test golden --test frr_apply --test lab --test faults --test images --test kube_mode
+FRR_TESTS := --test golden --test frr_apply --test lab --test faults --test images --test kube_mode --test migration
 test: deps lint
 	@echo "== control plane (cached after the first build)"
 	@dir=$$(e2e/controlplane/build.sh | tail -n 1) && \

@@ -5,7 +5,7 @@
 mod common;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 
 use frr_speaker::model::crds::{BgpPeer, BgpPeerSpec};
@@ -16,7 +16,7 @@ async fn crds_install_and_validate_against_a_real_apiserver() {
     let client = cp.client("admin-token").await;
 
     let names = common::controlplane::install_crds(&client).await;
-    assert_eq!(names.len(), 8, "5 configuration kinds and 3 status kinds");
+    assert_eq!(names.len(), 9, "5 configuration kinds, L2Advertisement (read to warn) and 3 status kinds");
 
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace =
@@ -49,6 +49,16 @@ async fn crds_install_and_validate_against_a_real_apiserver() {
     let back = old.get("legacy").await.expect("read as v1beta1");
     assert_eq!(back.types.as_ref().map(|t| t.api_version.as_str()), Some("metallb.io/v1beta1"));
     assert_eq!(back.data["spec"]["peerAddress"], "192.0.2.2");
+
+    // MetalLB's CEL rule: enableGracefulRestart cannot change on an existing peer.
+    let gr =
+        BgpPeerSpec { enable_graceful_restart: Some(true), peer_address: Some("192.0.2.3".into()), ..spec.clone() };
+    peers.create(&PostParams::default(), &BgpPeer::new("gr", gr)).await.expect("create with GR");
+    let flip = serde_json::json!({"spec": {"enableGracefulRestart": false}});
+    let err = peers.patch("gr", &PatchParams::default(), &Patch::Merge(&flip)).await.expect_err("refused");
+    assert!(err.to_string().contains("EnableGracefulRestart cannot be changed after creation"), "{err}");
+    let other = serde_json::json!({"spec": {"holdTime": "30s"}});
+    peers.patch("gr", &PatchParams::default(), &Patch::Merge(&other)).await.expect("other fields still change");
 
     // BGPSessionState (no MetalLB kind) lives in this project's own group.
     let gvk = GroupVersionKind::gvk("frr-speaker.io", "v1beta1", "BGPSessionState");

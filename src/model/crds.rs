@@ -455,6 +455,28 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
             }
         }
     }
+    // MetalLB's CEL rule: graceful restart is negotiated at session start, so the apiserver
+    // refuses a change of it on an existing BGPPeer (delete and create the peer instead).
+    for crd in crds.iter_mut().filter(|c| c.spec.names.kind == "BGPPeer") {
+        for v in crd.spec.versions.iter_mut() {
+            let gr = v
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+                .and_then(|s| s.properties.as_mut())
+                .and_then(|p| p.get_mut("spec"))
+                .and_then(|s| s.properties.as_mut())
+                .and_then(|p| p.get_mut("enableGracefulRestart"));
+            if let Some(gr) = gr {
+                gr.x_kubernetes_validations =
+                    Some(vec![k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
+                        rule: "self == oldSelf".into(),
+                        message: Some("EnableGracefulRestart cannot be changed after creation".into()),
+                        ..Default::default()
+                    }]);
+            }
+        }
+    }
     // BGPPeer v1beta1 is served beside v1beta2 with the same schema, conversion None: MetalLB's
     // v1beta1 fields are a subset of v1beta2's with the same names and JSON shapes (its v1beta1
     // node selectors are label selectors in all but Go type), so an object written as v1beta1 reads
