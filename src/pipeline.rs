@@ -46,9 +46,12 @@ pub fn run(snap: &Snapshot, read_problems: &[Problem], opts: &Options) -> Output
     let mut problems: Vec<Problem> = read_problems.iter().chain(outcome.problems.iter()).cloned().collect();
     // The operator's raw lines (MetalLB's `bgpextras` ConfigMap), appended as written.
     let extras = snap.extras.get(&ObjKey::new(&opts.namespace, EXTRAS_CONFIGMAP)).filter(|e| !e.text.trim().is_empty());
-    if let Some(e) = extras {
-        problems.extend(extras::check(&e.key, &e.text));
-    }
+    let extras = extras.filter(|e| {
+        let bad = extras::check(&e.key, &e.text);
+        let ok = bad.is_empty();
+        problems.extend(bad);
+        ok
+    });
     problems.sort();
     problems.dedup();
     let config = match outcome.state {

@@ -76,7 +76,6 @@ impl Kind {
                 | Kind::BFDProfile
                 | Kind::Community
                 | Kind::Secret
-                | Kind::ConfigMap
                 | Kind::Manifest
         )
     }

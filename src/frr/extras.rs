@@ -9,8 +9,9 @@
 //! extras outside the blocks the agent owns (prefix-lists, other route-maps) are owned while they
 //! are listed (`owned`), and removed from FRR when they leave the ConfigMap.
 //!
-//! Unsafe by design: FRR may refuse them, or they may change what the agent announces. The
-//! applier applies the agent's config alone when FRR refuses them, and reports why.
+//! Unsafe by design: FRR may refuse them, or they may change what the agent announces. Lines that
+//! would break the agent are left out with a warning (`check`); the applier applies the agent's
+//! config alone when FRR refuses them, and reports why.
 
 use std::collections::BTreeSet;
 
@@ -96,11 +97,14 @@ pub fn owned(text: &str) -> BTreeSet<String> {
     }
 }
 
-/// What is wrong with an extras text: each problem is an error on the ConfigMap's `data.extras`,
-/// and keeps the whole new configuration from being applied (FRR keeps what it runs).
+/// What is wrong with an extras text: each problem is a warning on the ConfigMap's `data.extras`,
+/// and with any of them the extras are left out (the agent's own configuration never waits for
+/// its escape hatch; a ConfigMap that was ignored before it was read must not stop anything).
 pub fn check(key: &ObjKey, text: &str) -> Vec<Problem> {
     let mut out = Vec::new();
-    let mut err = |msg: String| out.push(Problem::error(Kind::ConfigMap, key, "data.extras", msg));
+    let mut err = |msg: String| {
+        out.push(Problem::warning(Kind::ConfigMap, key, "data.extras", format!("{msg}: the extras are not applied")))
+    };
     if text.len() > MAX_BYTES {
         err(format!("{} bytes: at most {MAX_BYTES}", text.len()));
         return out;
@@ -204,7 +208,7 @@ mod tests {
         for (text, why) in bad {
             let p = check(&key(), text);
             assert_eq!(p.len(), 1, "{text}: {p:?}");
-            assert!(p[0].is_error() && p[0].to_string().contains(why), "{text}: {}", p[0]);
+            assert!(!p[0].is_error() && p[0].to_string().contains(why), "{text}: {}", p[0]);
             assert!(p[0].to_string().contains("data.extras"), "{}", p[0]);
         }
         assert!(check(&key(), EXTRAS).is_empty());

@@ -454,13 +454,21 @@ pub fn announcement_events(
 pub fn problem_events(node: &str, before: &BTreeSet<Problem>, now: &[Problem]) -> Vec<EventSpec> {
     now.iter()
         .filter(|p| !before.contains(*p))
-        .filter(|p| p.kind == Kind::Service || (p.is_error() && p.kind.is_config() && p.kind != Kind::Secret))
+        .filter(|p| {
+            p.kind == Kind::Service
+                || p.kind == Kind::ConfigMap
+                || (p.is_error() && p.kind.is_config() && p.kind != Kind::Secret)
+        })
         .filter(|p| p.kind != Kind::Manifest)
         .map(|p| EventSpec {
             kind: p.kind,
             object: p.object.clone(),
             warning: true,
-            reason: if p.is_error() { "InvalidConfig" } else { "NotAnnounced" },
+            reason: match (p.is_error(), p.kind) {
+                (true, _) => "InvalidConfig",
+                (false, Kind::ConfigMap) => "ExtrasNotApplied",
+                (false, _) => "NotAnnounced",
+            },
             action: "Validate",
             note: shorten(&format!("node {node}: {p}"), 1024),
         })
