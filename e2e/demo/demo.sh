@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 P=demo
 STATE=/tmp/frr-speaker-demo
-BIN=${BIN:-target/release/frr-speaker}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/frr-speaker}
 MANIFESTS=${MANIFESTS:-e2e/examples/two-nodes}
 
 e2e/lab.sh down "$P" >/dev/null 2>&1 || true
