@@ -4,9 +4,11 @@ CARGO ?= cargo
 # Go builds the test control plane (kube-apiserver + etcd) from their published modules.
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 # Debian packages the tests and the demo need. FRR comes from Debian (8.4 on bookworm).
-APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl faketime jq mmdebstrap
+APT_PACKAGES := frr frr-pythontools iproute2 procps openssl curl faketime jq mmdebstrap \
+	buildah containerd runc containernetworking-plugins busybox-static
 
-.PHONY: all build test deps lint crds golden bench soak fuzz controlplane frr10 demo demo-down clean
+.PHONY: all build test deps lint crds golden bench soak fuzz controlplane frr10 demo demo-down clean images \
+	cluster-test cluster-up cluster-down
 
 all: build
 
@@ -28,15 +30,18 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 ## test: everything: unit, golden (with FRR's own parser), properties, CLI, the driver against a
-## real FRR, the namespace lab (root), and the CRDs against a real kube-apiserver (built once and
-## cached: 10-25 minutes the first time). Then the FRR version matrix: every test that runs FRR
-## again with the nodes' FRR 10 from a Debian trixie root (built once with mmdebstrap and cached).
+## real FRR, the namespace lab (root), the CRDs against a real kube-apiserver (built once and
+## cached: 10-25 minutes the first time), and the speaker pod run by real kubelets (cluster-test).
+## Then the FRR version matrix: every test that runs FRR again with the nodes' FRR 10 from a
+## Debian trixie root (built once with mmdebstrap and cached), the pods with the trixie FRR image.
 ## One test at a time: the lab tests measure BFD timing. FRR_VERSIONS="8" or "10" runs one only.
 FRR_VERSIONS ?= 8 10
 # The tests that run FRR (the second half of the matrix runs these only).
-FRR_TESTS := --test golden --test frr_apply --test lab --test faults --test images --test kube_mode --test migration
+FRR_TESTS := --test golden --test frr_apply --test lab --test faults --test images --test kube_mode --test migration \
+	--test cluster
 test: deps lint
-	@echo "== control plane (cached after the first build)"
+	@echo "== control plane, node binaries and images (cached after the first build)"
+	@e2e/controlplane/build.sh node >/dev/null && e2e/images/build.sh
 	@dir=$$(e2e/controlplane/build.sh | tail -n 1) && \
 	for v in $(FRR_VERSIONS); do \
 		case $$v in \
@@ -49,6 +54,29 @@ test: deps lint
 		*) echo "FRR_VERSIONS: unknown version $$v (8 or 10)" >&2; exit 2 ;; \
 		esac; \
 	done
+
+## images: the speaker's two images from docker/*.Dockerfile with buildah (Debian's package) on local
+## Debian base images (mmdebstrap; nothing is pulled), saved as OCI archives; prints their sizes.
+images: deps
+	e2e/images/build.sh
+
+## cluster-test: a two-node cluster of real parts in the namespace lab (etcd, kube-apiserver,
+## kube-controller-manager, kube-scheduler; per node containerd, kubelet, kube-proxy) runs deploy/
+## with the images: tests/cluster.rs, with the FRR 8.4 image then the FRR 10 one.
+cluster-test: deps lint frr10
+	@e2e/controlplane/build.sh node >/dev/null && e2e/images/build.sh
+	$(CARGO) test --locked --test cluster -- --nocapture
+	FRR_SPEAKER_FRR_ROOT=$$(e2e/frr10/root.sh | tail -n 1) $(CARGO) test --locked --test cluster -- --nocapture
+
+## cluster-up: the same cluster to try by hand (FRR_IMAGE=trixie or bookworm), then
+## `kubectl apply -k e2e/cluster/frr10` through `e2e/cluster/cluster.sh kubectl lab -- ...`.
+FRR_IMAGE ?= trixie
+cluster-up: deps
+	e2e/cluster/cluster.sh up lab $(FRR_IMAGE)
+
+## cluster-down: stop it and remove everything it started.
+cluster-down:
+	e2e/cluster/cluster.sh down lab
 
 ## frr10: build (once, cached in ~/.cache/frr-speaker-testbin) the Debian trixie root with FRR 10.
 frr10: deps

@@ -5,11 +5,12 @@
 ARG BASE=debian:trixie-slim
 FROM ${BASE}
 # Fixed ids, so that the agent container (a different image) can be given the frrvty group that
-# owns FRR's vty sockets (deploy/daemonset.yaml: supplementalGroups).
-RUN groupadd -r -g 92 frrvty && groupadd -r -g 93 frr \
- && useradd -r -u 92 -g frr -G frrvty -d /nonexistent -s /usr/sbin/nologin frr \
+# owns FRR's vty sockets (deploy/daemonset.yaml: supplementalGroups). In Debian's system range
+# (100-999): bookworm's FRR postinst refuses an existing frrvty outside it ("not a system group").
+RUN groupadd -r -g 192 frrvty && groupadd -r -g 193 frr \
+ && useradd -r -u 193 -g frr -G frrvty -d /nonexistent -s /usr/sbin/nologin frr \
  && apt-get update \
- && apt-get install -y --no-install-recommends frr frr-pythontools iproute2 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends frr frr-pythontools iproute2 \
  && rm -rf /var/lib/apt/lists/*
 COPY frr/daemons frr/vtysh.conf frr/frr.conf /usr/share/frr-speaker/
 COPY docker/frr-entrypoint.sh /usr/local/bin/frr-entrypoint

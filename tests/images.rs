@@ -36,8 +36,8 @@ fn dockerfiles_scripts_and_deploy_agree() {
     // The gid that owns FRR's vty sockets in the image is the one the pod gives the agent.
     let frr_image = std::fs::read_to_string(root().join("docker/frr.Dockerfile")).expect("read");
     let ds = std::fs::read_to_string(root().join("deploy/daemonset.yaml")).expect("read");
-    assert!(frr_image.contains("groupadd -r -g 92 frrvty"));
-    assert!(ds.contains("supplementalGroups: [92]"));
+    assert!(frr_image.contains("groupadd -r -g 192 frrvty"));
+    assert!(ds.contains("supplementalGroups: [192]"));
     assert!(
         ds.contains("runAsUser: 65532")
             && std::fs::read_to_string(root().join("docker/agent.Dockerfile")).expect("read").contains("USER 65532")

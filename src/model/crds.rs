@@ -477,6 +477,13 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
             }
         }
     }
+    // The apiserver knows int32/int64, not schemars' uint32/uint64 (kubectl apply warns
+    // "unrecognized format" for each): the unsigned ones keep their `minimum: 0` and lose the format.
+    for crd in crds.iter_mut() {
+        let mut v = serde_json::to_value(&*crd).expect("a CRD serializes");
+        drop_unsigned_formats(&mut v);
+        *crd = serde_json::from_value(v).expect("still a CRD");
+    }
     // BGPPeer v1beta1 is served beside v1beta2 with the same schema, conversion None: MetalLB's
     // v1beta1 fields are a subset of v1beta2's with the same names and JSON shapes (its v1beta1
     // node selectors are label selectors in all but Go type), so an object written as v1beta1 reads
@@ -490,6 +497,19 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
         }
     }
     crds
+}
+
+fn drop_unsigned_formats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.get("format").and_then(|f| f.as_str()).is_some_and(|f| f.starts_with("uint")) {
+                m.remove("format");
+            }
+            m.values_mut().for_each(drop_unsigned_formats);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_unsigned_formats),
+        _ => {}
+    }
 }
 
 /// The CRDs as one multi-document YAML stream (what deploy/crds.yaml holds).

@@ -1,0 +1,424 @@
+//! The speaker pod for real: `make images` built the images (buildah, Debian bases), a two-node
+//! cluster of real parts runs in the namespace lab (e2e/cluster/cluster.sh: etcd, kube-apiserver,
+//! kube-controller-manager, kube-scheduler, and per node a containerd and a kubelet), and the
+//! operator's commands run as an operator types them: `kubectl apply -k`, `kubectl exec -c frr --
+//! vtysh`, `kubectl logs`, `kubectl get`. The router is the lab's FRR.
+//!
+//! Which FRR image the pods run follows the FRR version matrix: Debian trixie's FRR 10 when
+//! FRR_SPEAKER_FRR_ROOT is set (make test's second pass), else Debian bookworm's FRR 8.4.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{root, vtysh_json, wait_for};
+
+const T: Duration = Duration::from_secs(120);
+
+struct Cluster {
+    prefix: String,
+}
+
+impl Cluster {
+    fn up(prefix: &str, frr_tag: &str) -> Cluster {
+        let c = Cluster { prefix: prefix.to_string() };
+        let ok = Command::new(root().join("e2e/cluster/cluster.sh"))
+            .args(["up", prefix, frr_tag])
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .status()
+            .expect("cluster.sh runs")
+            .success();
+        assert!(ok, "the cluster did not come up (logs in /tmp/frr-speaker-cluster-{prefix})");
+        c
+    }
+
+    /// kubectl ARGS as the cluster admin: (success, stdout, stderr).
+    fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(root().join("e2e/cluster/cluster.sh"))
+            .args(["kubectl", &self.prefix, "--"])
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("kubectl runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// kubectl ARGS that must succeed: its stdout.
+    fn k(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.kubectl(args);
+        assert!(ok, "kubectl {}: {err}{out}", args.join(" "));
+        out
+    }
+
+    fn router(&self) -> String {
+        format!("{}-router", self.prefix)
+    }
+
+    /// The router's installed next hops for `prefix`.
+    fn next_hops(&self, prefix: &str) -> Vec<String> {
+        let v = vtysh_json(&self.router(), &format!("show ip route {prefix} json"));
+        let mut hops: Vec<String> = v[prefix]
+            .as_array()
+            .map(|routes| {
+                routes
+                    .iter()
+                    .filter(|r| r["protocol"] == "bgp" && r["installed"] == true)
+                    .flat_map(|r| r["nexthops"].as_array().cloned().unwrap_or_default())
+                    .filter(|n| n["fib"] == true)
+                    .filter_map(|n| n["ip"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        hops.sort();
+        hops
+    }
+
+    /// The speaker pod on `node`.
+    fn speaker_pod(&self, node: &str) -> String {
+        let out = self.k(&[
+            "-n",
+            "metallb-system",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=frr-speaker,app.kubernetes.io/component!=controller",
+            "--field-selector",
+            &format!("spec.nodeName={node}"),
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]);
+        out.split_whitespace().next().unwrap_or_default().to_string()
+    }
+}
+
+impl Cluster {
+    /// One HTTP request from the client namespace to `ip`: the backend pod's name.
+    fn curl(&self, ip: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &format!("{}-client", self.prefix), "curl", "-s", "--max-time", "3"])
+            .arg(format!("http://{ip}/"))
+            .output()
+            .ok()?;
+        let body = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !body.is_empty()).then_some(body)
+    }
+
+    /// How many times the router's session to `addr` was established.
+    fn session_count(&self, addr: &str) -> u64 {
+        let v = vtysh_json(&self.router(), &format!("show bgp neighbors {addr} json"));
+        v[addr]["connectionsEstablished"].as_u64().unwrap_or(0)
+    }
+
+    /// The router's BGP paths for `prefix`.
+    fn paths(&self, prefix: &str) -> Vec<serde_json::Value> {
+        let v = vtysh_json(&self.router(), &format!("show bgp ipv4 unicast {prefix} json"));
+        v["paths"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// (container, working set MiB, CPU share over `window`) of each container of `pod`, from the
+    /// cgroup (v1) the kubelet made for it: memory.usage_in_bytes less inactive_file, as the
+    /// kubelet's working set; cpuacct.usage.
+    fn container_usage(&self, pod: &str, window: Duration) -> Vec<(String, f64, f64)> {
+        let q = |path: &str| self.k(&["-n", "metallb-system", "get", "pod", pod, "-o", &format!("jsonpath={path}")]);
+        let uid = q("{.metadata.uid}");
+        let node = q("{.spec.nodeName}");
+        let ids = q("{range .status.containerStatuses[*]}{.name}={.containerID} {end}");
+        let find = |hier: &str, cid: &str| -> Option<std::path::PathBuf> {
+            let base = std::path::PathBuf::from(format!("/sys/fs/cgroup/{hier}/{}-{node}/kubepods", self.prefix));
+            ["", "besteffort", "burstable"]
+                .iter()
+                .map(|q| base.join(q).join(format!("pod{uid}")).join(cid))
+                .find(|p| p.exists())
+        };
+        let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        let mut out = Vec::new();
+        let containers: Vec<(String, String)> = ids
+            .split_whitespace()
+            .filter_map(|e| e.split_once('='))
+            .map(|(n, id)| (n.to_string(), id.trim_start_matches("containerd://").to_string()))
+            .collect();
+        let cpu = |cid: &str| -> u64 {
+            find("cpuacct", cid).map(|p| read(p.join("cpuacct.usage")).trim().parse().unwrap_or(0)).unwrap_or(0)
+        };
+        let before: Vec<u64> = containers.iter().map(|(_, id)| cpu(id)).collect();
+        std::thread::sleep(window);
+        for ((name, id), b) in containers.iter().zip(before) {
+            let Some(mem) = find("memory", id) else { continue };
+            let usage: f64 = read(mem.join("memory.usage_in_bytes")).trim().parse().unwrap_or(0.0);
+            let inactive: f64 = read(mem.join("memory.stat"))
+                .lines()
+                .find_map(|l| l.strip_prefix("total_inactive_file ").and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(0.0);
+            let share = (cpu(id).saturating_sub(b)) as f64 / window.as_nanos() as f64;
+            out.push((name.clone(), (usage - inactive) / 1048576.0, share));
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("e2e/cluster/cluster.sh")).args(["down", &self.prefix]).status();
+    }
+}
+
+#[test]
+fn speaker_pods_run_by_real_kubelets() {
+    let (tag, overlay) = match common::frr_root() {
+        Some(_) => ("trixie", "e2e/cluster/frr10"),
+        None => ("bookworm", "e2e/cluster/frr8"),
+    };
+    let c = Cluster::up("fspod", tag);
+    for n in ["node1", "node2"] {
+        assert!(c.k(&["get", "node", n, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "True");
+    }
+
+    // Install as a user does: one kustomization (CRDs, RBAC, the DaemonSet, the allocator).
+    let t0 = Instant::now();
+    c.k(&["apply", "-k", overlay]);
+    c.k(&["apply", "-f", "e2e/cluster/config.yaml"]);
+    let ds = c.kubectl(&["-n", "metallb-system", "rollout", "status", "ds/frr-speaker", "--timeout=180s"]);
+    assert!(
+        ds.0,
+        "speaker DaemonSet not ready: {}{}\n{}",
+        ds.1,
+        ds.2,
+        c.k(&["-n", "metallb-system", "get", "pods", "-o", "wide"])
+    );
+    let ready = t0.elapsed();
+    let ctl =
+        c.kubectl(&["-n", "metallb-system", "rollout", "status", "deploy/frr-speaker-controller", "--timeout=180s"]);
+    assert!(ctl.0, "controller not ready: {}{}", ctl.1, ctl.2);
+    let pods = c.k(&["-n", "metallb-system", "get", "pods", "-o", "wide"]);
+    println!("{pods}");
+    // The allocator: two replicas Ready, one of them holds the Lease.
+    let replicas = c.k(&[
+        "-n",
+        "metallb-system",
+        "get",
+        "deploy/frr-speaker-controller",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
+    assert_eq!(replicas, "2");
+    let mut holder = String::new();
+    let led = wait_for(T, || {
+        holder = c
+            .kubectl(&[
+                "-n",
+                "metallb-system",
+                "get",
+                "lease",
+                "frr-speaker-controller",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ])
+            .1;
+        holder.starts_with("frr-speaker-controller-")
+    });
+    assert!(led.is_some() && pods.contains(&holder), "the Lease's holder is a running replica: {holder:?}");
+    for node in ["node1", "node2"] {
+        let pod = c.speaker_pod(node);
+        assert!(!pod.is_empty(), "no speaker pod on {node}:\n{pods}");
+        let statuses = c.k(&[
+            "-n",
+            "metallb-system",
+            "get",
+            "pod",
+            &pod,
+            "-o",
+            "jsonpath={range .status.containerStatuses[*]}{.name}={.ready} {end}",
+        ]);
+        assert!(statuses.contains("speaker=true") && statuses.contains("frr=true"), "{pod}: {statuses}");
+    }
+
+    // A LoadBalancer Service: the controller assigns an address, both speakers announce it.
+    c.k(&["apply", "-f", "e2e/cluster/workload.yaml"]);
+    let web = c.kubectl(&["rollout", "status", "deploy/web", "--timeout=120s"]);
+    assert!(web.0, "backends not ready: {}{}", web.1, web.2);
+    let mut ip = String::new();
+    let assigned = wait_for(T, || {
+        ip = c.k(&["get", "svc", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]);
+        !ip.is_empty()
+    });
+    assert!(assigned.is_some(), "no address assigned:\n{}", c.k(&["get", "events", "-A"]));
+    let prefix = format!("{ip}/32");
+    let both = vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()];
+    let routed = wait_for(T, || c.next_hops(&prefix) == both);
+    assert!(routed.is_some(), "router: {:?}\n{}", c.next_hops(&prefix), c.k(&["get", "pods", "-A", "-o", "wide"]));
+    println!(
+        "speaker pods Ready {ready:?} after kubectl apply -k; {prefix} via both nodes {:?} after that",
+        t0.elapsed() - ready
+    );
+
+    // The operator's view: vtysh in the FRR container, the agent's status, logs, status objects.
+    let pod = c.speaker_pod("node1");
+    let summary =
+        c.k(&["-n", "metallb-system", "exec", &pod, "-c", "frr", "--", "vtysh", "-c", "show bgp summary json"]);
+    let v: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(v["ipv4Unicast"]["peers"]["192.0.2.1"]["state"], "Established", "{summary}");
+    let status = c.k(&["-n", "metallb-system", "exec", &pod, "-c", "speaker", "--", "frr-speaker", "status"]);
+    assert!(status.contains("192.0.2.1") && status.contains("Established"), "{status}");
+    let log = c.k(&["-n", "metallb-system", "logs", &pod, "-c", "speaker"]);
+    assert!(log.contains("applied"), "{log}");
+    let frr_log = c.k(&["-n", "metallb-system", "logs", &pod, "-c", "frr"]);
+    assert!(!frr_log.is_empty());
+    let states =
+        c.k(&["-n", "metallb-system", "get", "configurationstates", "-o", "jsonpath={.items[*].status.result}"]);
+    assert_eq!(states.split_whitespace().collect::<Vec<_>>(), ["Valid", "Valid"], "{states}");
+    let sessions = c.k(&["-n", "metallb-system", "get", "bgpsessionstates.frr-speaker.io"]);
+    assert_eq!(sessions.matches("Established").count(), 4, "both nodes, both families:\n{sessions}");
+    let announced =
+        c.k(&["-n", "metallb-system", "get", "servicebgpstatuses", "-o", "jsonpath={.items[*].status.node}"]);
+    assert_eq!(announced.split_whitespace().count(), 2, "web from both nodes: {announced}");
+    let events = c.k(&["get", "events", "-n", "default", "--field-selector", "involvedObject.name=web"]);
+    assert!(events.contains("Announcing") || events.contains("announces"), "{events}");
+
+    // Traffic: TCP connections from the client network through the router's ECMP route and
+    // kube-proxy reach both backends.
+    let backends: std::collections::BTreeSet<String> = (0..12).filter_map(|_| c.curl(&ip)).collect();
+    assert_eq!(backends.len(), 2, "both backends answer through {prefix}: {backends:?}");
+
+    // FRR's bgpd killed inside the FRR container: watchfrr restarts it, the agent re-applies.
+    // With graceful restart the router keeps node1's route (stale) meanwhile: no next hop lost.
+    let established = || c.session_count("192.0.2.11");
+    let before = established();
+    let t = Instant::now();
+    c.k(&["-n", "metallb-system", "exec", &pod, "-c", "frr", "--", "sh", "-c", "kill -9 $(cat /var/run/frr/bgpd.pid)"]);
+    let mut lost = false;
+    let back = wait_for(T, || {
+        lost |= c.next_hops(&prefix) != both;
+        established() > before
+            && c.paths(&prefix).iter().any(|p| p["peer"]["peerId"] == "192.0.2.11" && p["stale"] != true)
+    });
+    assert!(back.is_some(), "node1's session and route back after watchfrr restarted bgpd: {:?}", c.paths(&prefix));
+    assert!(!lost, "the router lost node1's next hop while bgpd restarted (graceful restart is on)");
+    println!("bgpd killed in the FRR container: session and fresh route back at the router after {:?}, next hops kept throughout", t.elapsed());
+    let log = c.k(&["-n", "metallb-system", "logs", &pod, "-c", "speaker"]);
+    assert!(log.contains("FRR restarted"), "the agent saw the restart:\n{log}");
+    let restarts = c.k(&[
+        "-n",
+        "metallb-system",
+        "get",
+        "pod",
+        &pod,
+        "-o",
+        "jsonpath={.status.containerStatuses[*].restartCount}",
+    ]);
+    assert_eq!(restarts.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "no container restarted");
+
+    // A rolling update of the DaemonSet (a changed env): new pods on both nodes, one at a time.
+    // Long-lived flows through the router meanwhile; the peers have graceful restart on.
+    let flows = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-client", c.prefix), "python3"])
+        .arg(root().join("e2e/cluster/flows.py"))
+        .args([ip.as_str(), "9000", "40", "40"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("flows");
+    std::thread::sleep(Duration::from_secs(3));
+    let old: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
+    let t = Instant::now();
+    c.k(&["-n", "metallb-system", "set", "env", "ds/frr-speaker", "-c", "speaker", "ROLLOUT=1"]);
+    let ds = c.kubectl(&["-n", "metallb-system", "rollout", "status", "ds/frr-speaker", "--timeout=180s"]);
+    assert!(ds.0, "rollout: {}{}", ds.1, ds.2);
+    let rolled = t.elapsed();
+    let new: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
+    assert!(new.iter().zip(&old).all(|(n, o)| !n.is_empty() && n != o), "new pods on both nodes: {old:?} -> {new:?}");
+    let out = flows.wait_with_output().expect("flows end");
+    let report = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(wait_for(T, || c.next_hops(&prefix) == both).is_some(), "both nodes announce after the rollout");
+    println!("rolling update of the speaker DaemonSet: {rolled:?}; long-lived flows through the router: {report}");
+    let broken: usize = report.rsplit(' ').next().and_then(|b| b.parse().ok()).expect("flows report");
+    assert_eq!(broken, 0, "flows broken by the rollout with graceful restart: {report}");
+    let pod = c.speaker_pod("node1");
+
+    // Maintenance: node1 cordoned and its speaker pod deleted. The router sees node1's route with
+    // GRACEFUL_SHUTDOWN, moves to node2, then the withdrawal; never without a next hop.
+    c.k(&["cordon", "node1"]);
+    let t = Instant::now();
+    let (ok, _, err) = c.kubectl(&["-n", "metallb-system", "delete", "pod", &pod, "--wait=false"]);
+    assert!(ok, "{err}");
+    let mut blackhole = false;
+    let gshut = wait_for(T, || {
+        blackhole |= c.next_hops(&prefix).is_empty();
+        c.paths(&prefix).iter().any(|p| {
+            p["peer"]["peerId"] == "192.0.2.11"
+                && p["community"]["string"].as_str().is_some_and(|s| s.contains("graceful-shutdown"))
+        })
+    });
+    assert!(gshut.is_some(), "GRACEFUL_SHUTDOWN from node1: {:?}", c.paths(&prefix));
+    let t_gshut = t.elapsed();
+    let withdrawn = wait_for(T, || {
+        blackhole |= c.next_hops(&prefix).is_empty();
+        c.paths(&prefix).iter().all(|p| p["peer"]["peerId"] != "192.0.2.11")
+    });
+    assert!(withdrawn.is_some(), "node1 withdraws: {:?}", c.paths(&prefix));
+    let t_withdrawn = t.elapsed();
+    assert!(!blackhole, "the router had no route to {prefix} during the drain");
+    assert_eq!(c.next_hops(&prefix), both[1..]);
+    // The DaemonSet's new pod on the cordoned node; uncordoned, node1 announces again.
+    let replaced = wait_for(T, || {
+        let p = c.speaker_pod("node1");
+        !p.is_empty() && p != pod
+    });
+    assert!(replaced.is_some(), "the DaemonSet replaces the pod");
+    c.k(&["uncordon", "node1"]);
+    let again = wait_for(T, || c.next_hops(&prefix) == both);
+    assert!(again.is_some(), "node1 announces again: {:?}", c.next_hops(&prefix));
+    println!(
+        "drain by pod deletion on a cordoned node: GRACEFUL_SHUTDOWN at the router after {t_gshut:?}, withdrawn after {t_withdrawn:?}, announced again {:?} after the deletion",
+        t.elapsed()
+    );
+
+    // Memory and CPU of each container, from its cgroup.
+    let pod = c.speaker_pod("node1");
+    let ds = c.kubectl(&["-n", "metallb-system", "rollout", "status", "ds/frr-speaker", "--timeout=120s"]);
+    assert!(ds.0, "{}", ds.2);
+    std::thread::sleep(Duration::from_secs(5));
+    for (name, mib, cpu) in c.container_usage(&pod, Duration::from_secs(10)) {
+        println!("idle: container {name}: {mib:.1} MiB working set, {:.1}% of a CPU", cpu * 100.0);
+    }
+    let bad = c.k(&["get", "events", "-A", "--field-selector", "type=Warning"]);
+    println!("warning events:\n{bad}");
+
+    // 1,000 more LoadBalancer Services (from the `scale` pool): all at the router, then the same
+    // measurement. Once, with the FRR 10 image (what clusters run today).
+    if tag != "trixie" {
+        return;
+    }
+    let mut yaml = String::new();
+    for i in 0..1000 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default, annotations: {{metallb.io/address-pool: scale}}}}\nspec: {{type: LoadBalancer, selector: {{app: web}}, ports: [{{port: 80, targetPort: 8080}}]}}\n"
+        ));
+    }
+    let file = std::env::temp_dir().join("frr-speaker-cluster-1000.yaml");
+    std::fs::write(&file, yaml).expect("write");
+    let t = Instant::now();
+    c.k(&["apply", "-f", &file.display().to_string()]);
+    let _ = std::fs::remove_file(&file);
+    let applied = t.elapsed();
+    let assigned = wait_for(Duration::from_secs(300), || {
+        c.k(&["get", "svc", "-o", "jsonpath={.items[*].status.loadBalancer.ingress[0].ip}"]).split_whitespace().count()
+            >= 1001
+    });
+    assert!(assigned.is_some(), "the allocator assigned every address");
+    let assigned = t.elapsed();
+    let count = || {
+        let v = vtysh_json(&c.router(), "show bgp ipv4 unicast statistics json");
+        v["ipv4Unicast"][0]["totalPrefixes"].as_u64().unwrap_or(0)
+    };
+    let all = wait_for(Duration::from_secs(300), || count() >= 1001);
+    assert!(all.is_some(), "the router has {} of 1,001 prefixes", count());
+    println!(
+        "1,000 Services: kubectl apply returned after {applied:?}, every address assigned after {assigned:?}, all at the router after {:?}",
+        t.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    for (name, mib, cpu) in c.container_usage(&pod, Duration::from_secs(10)) {
+        println!("1,001 Services, idle: container {name}: {mib:.1} MiB working set, {:.1}% of a CPU", cpu * 100.0);
+    }
+}
