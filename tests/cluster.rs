@@ -166,11 +166,30 @@ impl Drop for Cluster {
 
 #[test]
 fn speaker_pods_run_by_real_kubelets() {
-    let (tag, overlay) = match common::frr_root() {
-        Some(_) => ("trixie", "e2e/cluster/frr10"),
-        None => ("bookworm", "e2e/cluster/frr8"),
-    };
+    let tag = if common::frr_root().is_some() { "trixie" } else { "bookworm" };
     let c = Cluster::up("fspod", tag);
+    check(&c, tag);
+    // Nothing of the cluster outlives it: no namespace, process, mount or cgroup.
+    drop(c);
+    let netns =
+        String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().expect("ip").stdout).to_string();
+    assert!(!netns.contains("fspod-"), "namespaces left: {netns}");
+    let procs = Command::new("pgrep")
+        .args(["-f", "frr-speaker-cluster/fspod|frr-speaker-cluster-fspod"])
+        .output()
+        .expect("pgrep");
+    assert!(procs.stdout.is_empty(), "processes left: {}", String::from_utf8_lossy(&procs.stdout));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains("frr-speaker-cluster"), "mounts left");
+    for h in std::fs::read_dir("/sys/fs/cgroup").expect("cgroup").flatten() {
+        for n in ["fspod-node1", "fspod-node2"] {
+            assert!(!h.path().join(n).exists(), "cgroup left: {}", h.path().join(n).display());
+        }
+    }
+}
+
+fn check(c: &Cluster, tag: &str) {
+    let overlay = if tag == "trixie" { "e2e/cluster/frr10" } else { "e2e/cluster/frr8" };
     for n in ["node1", "node2"] {
         assert!(c.k(&["get", "node", n, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "True");
     }
