@@ -347,5 +347,5 @@ env)
 	echo "KUBECONFIG=$STATE/admin.kubeconfig"
 	echo "CP_NS=$P-cp"
 	;;
-*) sed -n '2,22p' "$0"; exit 2 ;;
+*) sed -n '2,21p' "$0"; exit 2 ;;
 esac
