@@ -284,16 +284,33 @@ fn check(c: &Cluster, tag: &str) {
     assert!(log.contains("applied"), "{log}");
     let frr_log = c.k(&["-n", "metallb-system", "logs", &pod, "-c", "frr"]);
     assert!(!frr_log.is_empty());
-    let states =
-        c.k(&["-n", "metallb-system", "get", "configurationstates", "-o", "jsonpath={.items[*].status.result}"]);
-    assert_eq!(states.split_whitespace().collect::<Vec<_>>(), ["Valid", "Valid"], "{states}");
-    let sessions = c.k(&["-n", "metallb-system", "get", "bgpsessionstates.frr-speaker.io"]);
-    assert_eq!(sessions.matches("Established").count(), 4, "both nodes, both families:\n{sessions}");
-    let announced =
-        c.k(&["-n", "metallb-system", "get", "servicebgpstatuses", "-o", "jsonpath={.items[*].status.node}"]);
-    assert_eq!(announced.split_whitespace().count(), 2, "web from both nodes: {announced}");
-    let events = c.k(&["get", "events", "-n", "default", "--field-selector", "involvedObject.name=web"]);
-    assert!(events.contains("Announcing") || events.contains("announces"), "{events}");
+    // Status objects are written by a rate-limited writer: wait for them.
+    let mut states = String::new();
+    let valid = wait_for(T, || {
+        states =
+            c.k(&["-n", "metallb-system", "get", "configurationstates", "-o", "jsonpath={.items[*].status.result}"]);
+        states.split_whitespace().collect::<Vec<_>>() == ["Valid", "Valid"]
+    });
+    assert!(valid.is_some(), "{states}");
+    let mut sessions = String::new();
+    let established = wait_for(T, || {
+        sessions = c.k(&["-n", "metallb-system", "get", "bgpsessionstates.frr-speaker.io"]);
+        sessions.matches("Established").count() == 4
+    });
+    assert!(established.is_some(), "both nodes, both families:\n{sessions}");
+    let mut announced = String::new();
+    let both_announce = wait_for(T, || {
+        announced =
+            c.k(&["-n", "metallb-system", "get", "servicebgpstatuses", "-o", "jsonpath={.items[*].status.node}"]);
+        announced.split_whitespace().count() == 2
+    });
+    assert!(both_announce.is_some(), "web from both nodes: {announced}");
+    let mut events = String::new();
+    let announcing = wait_for(T, || {
+        events = c.k(&["get", "events", "-n", "default", "--field-selector", "involvedObject.name=web"]);
+        events.contains("Announcing")
+    });
+    assert!(announcing.is_some(), "{events}");
 
     // Traffic: TCP connections from the client network through the router's ECMP route and
     // kube-proxy reach both backends.
