@@ -167,6 +167,12 @@ impl Drop for Cluster {
 #[test]
 fn speaker_pods_run_by_real_kubelets() {
     let tag = if common::frr_root().is_some() { "trixie" } else { "bookworm" };
+    let pod_netns = || {
+        std::fs::read_dir("/var/run/netns")
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("cni-")).count())
+            .unwrap_or(0)
+    };
+    let netns_before = pod_netns();
     let c = Cluster::up("fspod", tag);
     check(&c, tag);
     // Nothing of the cluster outlives it: no namespace, process, mount or cgroup.
@@ -174,6 +180,7 @@ fn speaker_pods_run_by_real_kubelets() {
     let netns =
         String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().expect("ip").stdout).to_string();
     assert!(!netns.contains("fspod-"), "namespaces left: {netns}");
+    assert!(pod_netns() <= netns_before, "pod network namespaces left in /var/run/netns: {netns}");
     let procs = Command::new("pgrep")
         .args(["-f", "frr-speaker-cluster/fspod|frr-speaker-cluster-fspod"])
         .output()
@@ -437,7 +444,7 @@ fn check(c: &Cluster, tag: &str) {
     c.k(&["apply", "-f", &file.display().to_string()]);
     let _ = std::fs::remove_file(&file);
     let applied = t.elapsed();
-    let assigned = wait_for(Duration::from_secs(300), || {
+    let assigned = wait_for(Duration::from_secs(600), || {
         c.k(&["get", "svc", "-o", "jsonpath={.items[*].status.loadBalancer.ingress[0].ip}"]).split_whitespace().count()
             >= 1001
     });
@@ -447,7 +454,7 @@ fn check(c: &Cluster, tag: &str) {
         let v = vtysh_json(&c.router(), "show bgp ipv4 unicast statistics json");
         v["ipv4Unicast"][0]["totalPrefixes"].as_u64().unwrap_or(0)
     };
-    let all = wait_for(Duration::from_secs(300), || count() >= 1001);
+    let all = wait_for(Duration::from_secs(600), || count() >= 1001);
     assert!(all.is_some(), "the router has {} of 1,001 prefixes", count());
     println!(
         "1,000 Services: kubectl apply returned after {applied:?}, every address assigned after {assigned:?}, all at the router after {:?}",

@@ -317,6 +317,12 @@ down() {
 	for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $RUN/" || true); do kill -9 "$pid" 2>/dev/null || true; done
 	for i in $(seq 1 $NODES); do stop_pidfile "$STATE/containerd-node$i.pid"; done
 	for f in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pidfile "$STATE/$f.pid"; done
+	# The pods' network namespaces: containerd named them under /var/run/netns from its private mount
+	# namespace, so here they are empty files once it is gone (those made since this cluster started).
+	if [ -d "$STATE/pki" ]; then
+		find /var/run/netns -maxdepth 1 -name 'cni-*' -newer "$STATE/pki/ca.crt" 2>/dev/null |
+			while read -r f; do mountpoint -q "$f" || rm -f "$f"; done
+	fi
 	e2e/lab.sh down "$P" >/dev/null 2>&1 || true
 	# Mounts made under the state dirs (the namespaces' mount tables died with their processes;
 	# anything propagated to this one goes here), deepest first.
