@@ -320,6 +320,8 @@ async fn controller_allocates_and_the_router_sees_it() {
     let mut a = Controller::start(&kubeconfig, "ctl-a", 17491);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(holder(&client).await.as_deref(), Some("ctl-b"));
+    let passes = |log: &str| log.matches("allocation pass").count();
+    let passes_before = passes(&b.log());
     let mut burst = Vec::new();
     for i in 0..20 {
         let c = client.clone();
@@ -343,6 +345,16 @@ async fn controller_allocates_and_the_router_sees_it() {
     .await;
     assert!(quiet.is_some());
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each burst Service was given one address once (writes run concurrently; a Service whose
+    // write is still in flight keeps its address), and the pool status the leader writes
+    // triggers no full pass.
+    let log = b.log();
+    for i in 0..20 {
+        let given =
+            log.lines().filter(|l| l.contains("Assigned IP") && l.ends_with(&format!("service=default/burst{i}")));
+        assert_eq!(given.count(), 1, "burst{i} assigned once:\n{log}");
+    }
+    assert_eq!(passes(&log), passes_before, "no full allocation pass for the burst:\n{log}");
     // The leader freezes (SIGSTOP) past the lease: the other takes over and allocates; the old
     // leader, thawed, writes nothing and exits.
     use nix::sys::signal::Signal;

@@ -2,7 +2,7 @@
 //! stores, feed them to the `Allocator` (a full pass after a (re)list or any Namespace or pool
 //! change; only the changed Services otherwise), and hand each outcome to the writer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,8 +31,15 @@ struct Changed {
 
 /// Which kind an event was about, and whether it ended a (re)list.
 enum Msg {
-    Service { key: Option<ObjKey>, listed: bool },
-    Other { listed: bool },
+    Service {
+        key: Option<ObjKey>,
+        listed: bool,
+    },
+    /// A Namespace or pool event; for a pool, its name, generation and whether it is gone.
+    Other {
+        listed: bool,
+        pool: Option<(String, Option<i64>, bool)>,
+    },
 }
 
 /// The three watches, each feeding its reflector store; the stream says what changed.
@@ -52,7 +59,14 @@ pub(super) fn service_key(svc: &Service) -> ObjKey {
 fn msg<K: Resource>(ev: &watcher::Event<K>, service: bool) -> Msg {
     let listed = matches!(ev, watcher::Event::InitDone);
     if !service {
-        return Msg::Other { listed };
+        let pool = match ev {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                Some((o.meta().name.clone().unwrap_or_default(), o.meta().generation, false))
+            }
+            watcher::Event::Delete(o) => Some((o.meta().name.clone().unwrap_or_default(), o.meta().generation, true)),
+            _ => None,
+        };
+        return Msg::Other { listed, pool };
     }
     let key = match ev {
         watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
@@ -146,6 +160,19 @@ impl Allocation {
                 Err(errs) => invalid.extend(errs.into_iter().map(|(field, msg)| (p.name_any(), field, msg))),
             }
         }
+        // Addresses this leader assigned whose write is not back through the watch yet: the
+        // Service keeps them (a rebuild must not hand it another one).
+        let pending: HashMap<ObjKey, Vec<std::net::IpAddr>> = w
+            .services
+            .state()
+            .iter()
+            .filter(|s| shown(s).ips.is_empty())
+            .filter_map(|s| {
+                let key = service_key(s);
+                let a = self.al.assigned(&key)?;
+                Some((key, a.ips.clone()))
+            })
+            .collect();
         self.al = Allocator::new(pools);
         invalid.extend(self.al.invalid.iter().cloned());
         for (name, field, msg) in invalid {
@@ -154,9 +181,12 @@ impl Allocation {
         }
         let services = w.services.state();
         let (mut ours, mut reqs, mut others) = (Vec::new(), Vec::new(), Vec::new());
-        for s in pass_order(&services) {
-            match w.request(s, self.lb_class.as_deref()) {
-                Some(r) => {
+        for s in pass_order(&services, &pending) {
+            match w.request(&s, self.lb_class.as_deref()) {
+                Some(mut r) => {
+                    if r.current.is_empty() {
+                        r.current = pending.get(&r.key).cloned().unwrap_or_default();
+                    }
                     ours.push(s);
                     reqs.push(r);
                 }
@@ -166,11 +196,13 @@ impl Allocation {
         let results = self.al.assign_all(&reqs);
         let outcomes = ours.into_iter().zip(results.into_iter().map(Some)).chain(others.into_iter().map(|s| (s, None)));
         self.failed.clear();
+        let mut writes = Vec::new();
         for (s, o) in outcomes {
-            self.record(&service_key(s), &o);
-            out.settle(s, o).await;
+            self.record(&service_key(&s), &o);
+            writes.extend(out.plan(s, o));
         }
         out.forget_except(|k| w.service(k).is_some());
+        out.write_all(writes).await;
     }
 
     /// Feed the changed Services. Addresses let go of here may be what a failed Service waits
@@ -179,17 +211,20 @@ impl Allocation {
         let mut freed = false;
         let mut keys: Vec<ObjKey> = keys.into_iter().collect();
         let mut retried = false;
+        // The last outcome per Service (a failed one may be tried twice).
+        let mut outcomes = BTreeMap::new();
         while let Some(key) = keys.pop() {
             let before = self.al.assigned(&key).cloned();
             match w.service(&key) {
                 Some(s) => {
                     let o = self.assign(w, &s);
                     self.record(&key, &o);
-                    out.settle(&s, o).await;
+                    outcomes.insert(key.clone(), (s, o));
                 }
                 None => {
                     self.al.release(&key);
                     self.failed.remove(&key);
+                    outcomes.remove(&key);
                     out.forget(&key);
                 }
             }
@@ -199,16 +234,19 @@ impl Allocation {
                 keys.extend(self.failed.iter().cloned());
             }
         }
+        let writes = outcomes.into_values().filter_map(|(s, o)| out.plan(s, o)).collect();
+        out.write_all(writes).await;
     }
 }
 
-/// Order of a full pass: Services holding addresses first, oldest first (so that an address
-/// claimed twice stays with the Service that had it first), then the rest, oldest first.
-fn pass_order(services: &[Arc<Service>]) -> Vec<&Service> {
-    let mut v: Vec<&Service> = services.iter().map(|s| s.as_ref()).collect();
+/// Order of a full pass: Services holding addresses (shown, or assigned and being written) first,
+/// oldest first (so that an address claimed twice stays with the Service that had it first), then
+/// the rest, oldest first.
+fn pass_order(services: &[Arc<Service>], pending: &HashMap<ObjKey, Vec<std::net::IpAddr>>) -> Vec<Arc<Service>> {
+    let mut v: Vec<Arc<Service>> = services.to_vec();
     v.sort_by_key(|s| {
         (
-            shown(s).ips.is_empty(),
+            shown(s).ips.is_empty() && !pending.contains_key(&service_key(s)),
             s.metadata.creation_timestamp.as_ref().map(|t| t.0),
             s.metadata.namespace.clone(),
             s.metadata.name.clone(),
@@ -233,6 +271,7 @@ pub(super) async fn run(
     let mut out = ServiceWriter::new(client, tenure);
     let mut state = Allocation { al: Allocator::default(), lb_class, namespace, failed: BTreeSet::new() };
     let mut changed = Changed { everything: true, ..Default::default() };
+    let mut pool_generations: HashMap<String, Option<i64>> = HashMap::new();
     while let Some(first) = stream.next().await {
         // Everything ready now is one batch.
         let mut batch = vec![first];
@@ -246,7 +285,18 @@ pub(super) async fn run(
                     changed.everything |= listed;
                     w.listed[which] |= listed;
                 }
-                Msg::Other { listed } => {
+                // The pool status this controller writes is no reason for a full pass: only a
+                // pool's spec (its generation), a new or deleted pool, or a Namespace change.
+                Msg::Other { listed, pool: Some((name, generation, gone)) } if which == 2 && !listed => {
+                    let same = !gone && pool_generations.get(&name) == Some(&generation);
+                    if gone {
+                        pool_generations.remove(&name);
+                    } else {
+                        pool_generations.insert(name, generation);
+                    }
+                    changed.everything |= !same;
+                }
+                Msg::Other { listed, .. } => {
                     changed.everything = true;
                     w.listed[which] |= listed;
                 }

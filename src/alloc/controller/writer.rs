@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -18,6 +19,16 @@ use super::ControllerMetrics;
 use crate::alloc::{AllocError, Allocator, Assigned, PoolStats};
 use crate::model::core::{ObjKey, POOL_ANNOTATION};
 use crate::model::crds::IpAddressPool;
+
+/// Services written at once (the apiserver's own default limit is 400 requests in flight).
+const WRITES_IN_FLIGHT: usize = 32;
+
+/// One Service's pending write: what it should show, and the Event to publish, if any.
+pub(super) struct Write {
+    svc: Arc<Service>,
+    want: Shown,
+    event: Option<(bool, &'static str, String)>,
+}
 
 pub(super) struct ServiceWriter {
     client: Client,
@@ -144,19 +155,20 @@ impl ServiceWriter {
         }
     }
 
-    /// Write and report one Service's outcome (`None`: not the allocator's business).
-    pub(super) async fn settle(&mut self, svc: &Service, outcome: Option<Result<Assigned, AllocError>>) {
-        let key = service_key(svc);
+    /// What one Service's outcome needs written and reported (`None`: not the allocator's
+    /// business). Pure bookkeeping: the writes are done by `write_all`, many at once.
+    pub(super) fn plan(&mut self, svc: Arc<Service>, outcome: Option<Result<Assigned, AllocError>>) -> Option<Write> {
+        let key = service_key(&svc);
         let (want, report) = match &outcome {
             None => {
                 // No longer ours: take back only what we gave (our annotation marks it). A
                 // Service of another loadBalancerClass keeps its status: its controller owns it.
                 if !svc.annotations().contains_key(POOL_ANNOTATION) {
                     self.reported.remove(&key);
-                    return;
+                    return None;
                 }
                 let still_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
-                (Shown { ips: if still_lb { shown(svc).ips } else { vec![] }, pool: None }, None)
+                (Shown { ips: if still_lb { shown(&svc).ips } else { vec![] }, pool: None }, None)
             }
             Some(Ok(a)) => {
                 let ips: Vec<String> = a.ips.iter().map(|i| i.to_string()).collect();
@@ -168,26 +180,47 @@ impl ServiceWriter {
                 Some((true, "AllocationFailed", format!("Failed to allocate IP for \"{key}\": {e}"))),
             ),
         };
-        self.tenure.wait().await;
-        if let Err(e) = self.show(svc, &want).await {
-            warn!(service = %key, error = %e, "cannot write the Service");
+        // An Event only when the outcome reported changes.
+        let event = match report {
+            Some(r) if self.reported.get(&key) != Some(&r.2) => {
+                self.reported.insert(key, r.2.clone());
+                Some(r)
+            }
+            Some(_) => None,
+            None => {
+                self.reported.remove(&key);
+                None
+            }
+        };
+        if event.is_none() && shown(&svc) == want {
+            return None;
         }
-        match report {
-            Some((warning, reason, note)) => {
-                if self.reported.get(&key) != Some(&note) {
+        Some(Write { svc, want, event })
+    }
+
+    /// Do the writes, up to `WRITES_IN_FLIGHT` at once: each is two or three requests to the
+    /// apiserver, and one after the other a thousand Services took minutes.
+    pub(super) async fn write_all(&self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        futures::stream::iter(writes)
+            .for_each_concurrent(WRITES_IN_FLIGHT, |w| async move {
+                let key = service_key(&w.svc);
+                self.tenure.wait().await;
+                if let Err(e) = self.show(&w.svc, &w.want).await {
+                    warn!(service = %key, error = %e, "cannot write the Service");
+                }
+                if let Some((warning, reason, note)) = w.event {
                     if warning {
                         warn!(service = %key, "{note}");
                     } else {
                         info!(service = %key, "{note}");
                     }
-                    self.event(svc, warning, reason, note.clone()).await;
-                    self.reported.insert(key, note);
+                    self.event(w.svc.as_ref(), warning, reason, note).await;
                 }
-            }
-            None => {
-                self.reported.remove(&key);
-            }
-        }
+            })
+            .await;
     }
 
     /// Pool status and metrics, written when they change.
