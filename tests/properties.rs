@@ -216,3 +216,58 @@ proptest! {
         }
     }
 }
+
+/// A rendered-shape config: two BGP instances (the default one and VRF red), both address
+/// families, and the `network` lines chosen by `pick` (prefix index → tag 7 or 8, or absent).
+fn shaped(pick: &[Option<bool>], timers: &str) -> String {
+    let mut t = String::from(
+        "frr defaults traditional\n!\nroute-map fs-tag-7 permit 10\n set tag 7\nexit\n!\nroute-map fs-tag-8 permit 10\n set tag 8\nexit\n!\n",
+    );
+    for (r, router) in ["router bgp 64512", "router bgp 64512 vrf red"].iter().enumerate() {
+        t.push_str(&format!("{router}\n no bgp default ipv4-unicast\n neighbor 192.0.2.{} remote-as 64500\n", r + 1));
+        t.push_str(&format!(" neighbor 192.0.2.{} timers {timers}\n", r + 1));
+        for (f, af) in ["ipv4", "ipv6"].iter().enumerate() {
+            t.push_str(&format!(" !\n address-family {af} unicast\n"));
+            for (i, p) in pick.iter().enumerate() {
+                // Each (router, family) gets its own quarter of the prefixes.
+                if i % 4 != r * 2 + f {
+                    continue;
+                }
+                if let Some(tag8) = p {
+                    let prefix =
+                        if *af == "ipv4" { format!("203.0.113.{i}/32") } else { format!("2001:db8:1::{i:x}/128") };
+                    t.push_str(&format!("  network {prefix} route-map fs-tag-{}\n", if *tag8 { 8 } else { 7 }));
+                }
+            }
+            t.push_str(&format!("  neighbor 192.0.2.{} activate\n exit-address-family\n", r + 1));
+        }
+        t.push_str("exit\n!\n");
+    }
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// The driver's fast path for `network`-only changes gives exactly the script of the full
+    /// structural diff, and declines when anything else differs.
+    #[test]
+    fn network_fast_path_equals_the_full_diff(
+        a in proptest::collection::vec(proptest::option::of(any::<bool>()), 0..64),
+        b in proptest::collection::vec(proptest::option::of(any::<bool>()), 0..64),
+        other_timers in any::<bool>(),
+    ) {
+        use frr_speaker::frr::config::parse;
+        use frr_speaker::frr::diff::{diff, network_delta};
+        let from = shaped(&a, "30 90");
+        let to = shaped(&b, if other_timers { "3 9" } else { "30 90" });
+        let full = diff(&parse(&from), &parse(&to));
+        match network_delta(&from, &to) {
+            Some(fast) => {
+                prop_assert!(!other_timers, "the fast path took a timer change:\n{}", fast.script);
+                prop_assert_eq!(fast, full);
+            }
+            None => prop_assert!(other_timers, "the fast path declined a network-only change"),
+        }
+    }
+}

@@ -105,11 +105,22 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
     if !problems.iter().any(Problem::is_error) {
         let mut builder = Builder::default();
         if node.announces() {
+            // Services are visited in key order, the slices were sorted the same way: each
+            // Service's slices are the run at the cursor.
             let slices = slices_by_service(snap);
+            let mut at = 0;
+            let mut eps: Vec<&EndpointSliceInfo> = Vec::new();
             for svc in snap.services.values() {
-                let eps =
-                    slices.get(&(svc.key.namespace.as_str(), svc.key.name.as_str())).map(Vec::as_slice).unwrap_or(&[]);
-                builder.service(opts, &cfg, svc, eps, &mut problems);
+                let key = (svc.key.namespace.as_str(), svc.key.name.as_str());
+                while at < slices.len() && slices[at].0 < key {
+                    at += 1;
+                }
+                eps.clear();
+                while at < slices.len() && slices[at].0 == key {
+                    eps.push(slices[at].1);
+                    at += 1;
+                }
+                builder.service(opts, &cfg, svc, &eps, &mut problems);
             }
         } else {
             // Still check the Services' own fields, so problems do not depend on the node.
@@ -139,8 +150,9 @@ type Class = BTreeMap<usize, BTreeSet<usize>>;
 /// Accumulates, per VRF and prefix, which neighbors receive it through which advertisements.
 #[derive(Default)]
 struct Builder {
-    /// (peer index in cfg.peers, prefix) -> advertisements (index in cfg.ads)
-    routes: BTreeMap<IpNet, Class>,
+    /// prefix -> (peer index in cfg.peers, advertisement index in cfg.ads) pairs, in the order
+    /// found (sorted and made a `Class` in `finish`: one list per prefix, few allocations).
+    routes: BTreeMap<IpNet, Vec<(usize, usize)>>,
     announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
 }
 
@@ -177,8 +189,8 @@ impl Builder {
         if !has_endpoints(slices, svc.etp_local, &opts.node) {
             return;
         }
-        // prefix -> peer indexes, for this Service only (names are copied once, at the end).
-        let mut mine: BTreeMap<IpNet, BTreeSet<usize>> = BTreeMap::new();
+        // (prefix, peer index), for this Service only (names are copied once, at the end).
+        let mut mine: Vec<(IpNet, usize)> = Vec::new();
         for ip in ips {
             let pool = svc
                 .pool_annotation
@@ -216,33 +228,47 @@ impl Builder {
                 for (pi, peer) in cfg.peers.iter().enumerate() {
                     let family_ok = if ip.is_ipv4() { peer.neighbor.ipv4 } else { peer.neighbor.ipv6 };
                     if family_ok && (ad.peers.is_empty() || ad.peers.contains(&peer.name)) {
-                        self.routes.entry(prefix).or_default().entry(pi).or_default().insert(ai);
-                        mine.entry(prefix).or_default().insert(pi);
+                        self.routes.entry(prefix).or_default().push((pi, ai));
+                        mine.push((prefix, pi));
                     }
                 }
             }
         }
         if !mine.is_empty() {
-            let named = mine
-                .into_iter()
-                .map(|(p, peers)| {
-                    let mut names: Vec<String> = peers.into_iter().map(|pi| cfg.peers[pi].name.clone()).collect();
-                    names.sort();
-                    (p, names)
-                })
-                .collect();
+            mine.sort_unstable();
+            mine.dedup();
+            let mut named: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
+            for (p, pi) in mine {
+                named.entry(p).or_default().push(cfg.peers[pi].name.clone());
+            }
+            named.values_mut().for_each(|names| names.sort());
             self.announcements.insert(svc.key.clone(), named);
         }
     }
 
-    fn finish(self, cfg: &ValidConfig) -> Result<(DesiredState, Vec<Problem>), Vec<Problem>> {
+    fn finish(mut self, cfg: &ValidConfig) -> Result<(DesiredState, Vec<Problem>), Vec<Problem>> {
         let mut warnings = Vec::new();
         let mut errors = Vec::new();
-        // A class is "these neighbors, through these advertisements each".
-        let mut classes: BTreeMap<&Class, u16> = BTreeMap::new();
-        for class in self.routes.values() {
-            classes.insert(class, 0);
+        for pairs in self.routes.values_mut() {
+            pairs.sort_unstable();
+            pairs.dedup();
         }
+        // A class is "these neighbors, through these advertisements each": one per distinct list.
+        let mut interned: BTreeMap<&[(usize, usize)], Class> = BTreeMap::new();
+        let mut last: Option<&[(usize, usize)]> = None;
+        for pairs in self.routes.values() {
+            if last != Some(pairs.as_slice()) {
+                interned.entry(pairs.as_slice()).or_insert_with(|| {
+                    let mut class = Class::new();
+                    for (pi, ai) in pairs {
+                        class.entry(*pi).or_default().insert(*ai);
+                    }
+                    class
+                });
+                last = Some(pairs.as_slice());
+            }
+        }
+        let mut classes: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
         assign_tags(&mut classes, cfg);
 
         let mut routers: BTreeMap<Option<String>, Router> = BTreeMap::new();
@@ -269,13 +295,29 @@ impl Builder {
                 policies.entry(*pi).or_default().push(policy_entry(*tag, peer, ads, cfg, &mut warnings, &mut errors));
             }
         }
-        for (prefix, class) in &self.routes {
-            let tag = classes[class];
-            let vrfs: BTreeSet<Option<String>> =
-                class.keys().map(|pi| cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).collect();
+        type TagVrfs = (u16, BTreeSet<Option<String>>);
+        // Per class, once: its tag and the VRFs of its neighbors (a handful of classes, many prefixes).
+        let per_class: BTreeMap<&Class, (u16, BTreeSet<Option<String>>)> = classes
+            .iter()
+            .map(|(class, tag)| {
+                let vrfs = class.keys().map(|pi| cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).collect();
+                (*class, (*tag, vrfs))
+            })
+            .collect();
+        let mut last: Option<(&[(usize, usize)], &TagVrfs)> = None;
+        for (prefix, pairs) in &self.routes {
+            // Neighbouring prefixes mostly share their class: skip the lookups then.
+            let (tag, vrfs) = match last {
+                Some((c, v)) if c == pairs.as_slice() => v,
+                _ => {
+                    let v = &per_class[&interned[pairs.as_slice()]];
+                    last = Some((pairs.as_slice(), v));
+                    v
+                }
+            };
             for vrf in vrfs {
-                if let Some(r) = routers.get_mut(&vrf) {
-                    let n = Network { prefix: *prefix, tag };
+                if let Some(r) = routers.get_mut(vrf) {
+                    let n = Network { prefix: *prefix, tag: *tag };
                     if prefix.addr().is_ipv4() {
                         r.ipv4_networks.push(n);
                     } else {
@@ -308,15 +350,19 @@ impl Builder {
     }
 }
 
-/// EndpointSlices by (namespace, Service name), built once per computation.
-fn slices_by_service(snap: &Snapshot) -> BTreeMap<(&str, &str), Vec<&EndpointSliceInfo>> {
-    let mut m: BTreeMap<(&str, &str), Vec<&EndpointSliceInfo>> = BTreeMap::new();
-    for s in snap.endpoint_slices.values() {
-        if let Some(svc) = s.service.as_deref() {
-            m.entry((s.key.namespace.as_str(), svc)).or_default().push(s);
-        }
-    }
-    m
+/// EndpointSlices sorted by (namespace, Service name), once per computation (a sort of
+/// references costs a fraction of a map with a list per Service).
+type SliceRef<'a> = ((&'a str, &'a str), &'a EndpointSliceInfo);
+
+fn slices_by_service(snap: &Snapshot) -> Vec<SliceRef<'_>> {
+    let mut v: Vec<SliceRef<'_>> = snap
+        .endpoint_slices
+        .values()
+        .filter_map(|s| Some(((s.key.namespace.as_str(), s.service.as_deref()?), s)))
+        .collect();
+    // Stable: a Service's slices stay in their key order.
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// ETP Cluster: a ready endpoint anywhere. ETP Local: a ready endpoint on this node. When no

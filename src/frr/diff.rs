@@ -434,6 +434,98 @@ fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
     out.push_str("exit\n");
 }
 
+type Context<'a> = (&'a str, &'a str, usize);
+
+/// The `network` lines of one address family of one BGP instance, and the rest of a config.
+struct Split<'a> {
+    /// Every line that is not a `network` line, in order.
+    skeleton: Vec<&'a str>,
+    /// (router header, address-family header, the header's index in `skeleton`) → its `network`
+    /// lines (trimmed), in order.
+    networks: Vec<(Context<'a>, Vec<&'a str>)>,
+}
+
+/// Split a config rendered by the agent; `None` when its shape is not the rendered one (a
+/// `network` line outside an address family).
+fn split_networks(text: &str) -> Option<Split<'_>> {
+    let mut out = Split { skeleton: Vec::new(), networks: Vec::new() };
+    let (mut router, mut af): (Option<&str>, Option<(&str, usize)>) = (None, None);
+    for line in text.lines() {
+        let body = line.trim_start();
+        if let Some(rest) = body.strip_prefix("network ") {
+            let (Some(r), Some((a, i))) = (router, af) else { return None };
+            if rest.is_empty() {
+                return None;
+            }
+            match out.networks.last_mut() {
+                Some((ctx, v)) if *ctx == (r, a, i) => v.push(body),
+                _ => out.networks.push(((r, a, i), vec![body])),
+            }
+            continue;
+        }
+        out.skeleton.push(line);
+        if line.starts_with("router bgp ") {
+            (router, af) = (Some(line), None);
+        } else if line == "exit" {
+            (router, af) = (None, None);
+        } else if router.is_some() && body.starts_with("address-family ") {
+            af = Some((body, out.skeleton.len() - 1));
+        } else if body == "exit-address-family" {
+            af = None;
+        }
+    }
+    Some(out)
+}
+
+/// The fast path for the commonest change, Services coming and going: when two rendered configs
+/// differ only in `network` lines, the script `diff` would produce, found without parsing either
+/// config into a tree (a few milliseconds at 100,000 lines instead of a second). `None` when
+/// anything else differs: use `diff`.
+pub fn network_delta(from: &str, to: &str) -> Option<Delta> {
+    let (a, b) = (split_networks(from)?, split_networks(to)?);
+    if a.skeleton != b.skeleton {
+        return None;
+    }
+    // The skeletons are equal, so a context means the same block in both. Routers in the order
+    // `routers` handles them (the default instance first, then by header), address families in
+    // the order of the text.
+    let contexts: BTreeSet<(bool, &str, usize, &str)> = a
+        .networks
+        .iter()
+        .chain(b.networks.iter())
+        .map(|((r, af, i), _)| (router_vrf(r).is_some(), *r, *i, *af))
+        .collect();
+    fn lines_of<'a>(s: &Split<'a>, i: usize) -> Vec<&'a str> {
+        s.networks.iter().filter(|((_, _, k), _)| *k == i).flat_map(|(_, v)| v.iter().copied()).collect()
+    }
+    type Afs<'a> = Vec<(&'a str, Vec<String>)>;
+    let mut per_router: BTreeMap<(bool, &str), Afs<'_>> = BTreeMap::new();
+    let mut d = Delta::default();
+    for (vrf, router, i, af) in contexts {
+        let (have, want) = (lines_of(&a, i), lines_of(&b, i));
+        // Common head and tail first: at 100,000 lines only the middle is put in sets.
+        let head = have.iter().zip(&want).take_while(|(x, y)| x == y).count();
+        let tail = have[head..].iter().rev().zip(want[head..].iter().rev()).take_while(|(x, y)| x == y).count();
+        let lines = leaf_diff(&have[head..have.len() - tail], &want[head..want.len() - tail], &|_| false);
+        if lines.is_empty() {
+            continue;
+        }
+        d.changes += lines.len();
+        per_router.entry((vrf, router)).or_default().push((af, lines));
+    }
+    let mut script = String::new();
+    for ((_, router), afs) in per_router {
+        script.push_str(router);
+        script.push('\n');
+        for (af, lines) in afs {
+            block(&mut script, 1, af, &lines, "exit-address-family");
+        }
+        script.push_str("exit\n");
+    }
+    d.script = script;
+    Some(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::config::parse;

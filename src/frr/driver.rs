@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::config::parse;
 use super::dialect::{Daemon, Dialect, NHT_LINES};
-use super::diff::{diff_owned, SoftOut};
+use super::diff::{diff_owned, network_delta, Delta, SoftOut};
 use super::extras;
 use super::vty::{Answer, VtyConn, VtyError};
 
@@ -367,9 +367,7 @@ pub struct Report {
 /// apply the difference to `to` without reading the running config first. Any line FRR
 /// refuses is an error, and the caller falls back to `reconcile`; a later `reconcile` verifies.
 pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Result<Report, FrrError> {
-    let mut owned = extras::owned(from);
-    owned.extend(extras::owned(to));
-    let delta = diff_owned(&extras::desired(from), &extras::desired(to), &owned);
+    let delta = change_delta(from, to);
     if delta.is_empty() {
         return Ok(Report::default());
     }
@@ -379,6 +377,18 @@ pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Resul
     }
     soft_refresh(frr, &delta.soft_out).await;
     Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len() })
+}
+
+/// The script from `from` to `to`: Services coming and going (only `network` lines differ, no
+/// extras) without parsing either config; anything else through the structural diff.
+pub fn change_delta(from: &str, to: &str) -> Delta {
+    let no_extras = extras::split(from).1.is_none() && extras::split(to).1.is_none();
+    if let Some(d) = no_extras.then(|| network_delta(from, to)).flatten() {
+        return d;
+    }
+    let mut owned = extras::owned(from);
+    owned.extend(extras::owned(to));
+    diff_owned(&extras::desired(from), &extras::desired(to), &owned)
 }
 
 /// An outbound soft refresh resends a neighbor's routes with their new attributes now rather than

@@ -1,0 +1,134 @@
+//! Bench (not a test): the agent's own share of a change, without FRR. For 10,000 and 100,000
+//! IPv4 Services (198.18.0.0/15) on one node: the full pipeline (desired state + frr.conf), then
+//! one Service added: the pipeline again and the diff the driver sends to FRR. Prints a table of
+//! each step (min / median of runs) and the process's peak RSS.
+
+use std::time::{Duration, Instant};
+
+use frr_speaker::desired::{compute, Options};
+use frr_speaker::frr::render::render;
+use frr_speaker::index::{Obj, Object, Snapshot};
+use frr_speaker::model::core::{EndpointInfo, EndpointSliceInfo, ObjKey, ServiceInfo};
+use frr_speaker::model::crds::{BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
+use frr_speaker::pipeline;
+
+const NS: &str = "metallb-system";
+
+/// The i-th address of 198.18.0.0/15.
+fn ip(i: usize) -> String {
+    let n = 0xc612_0000u32 + i as u32 + 1;
+    std::net::Ipv4Addr::from(n).to_string()
+}
+
+fn service(i: usize) -> [Object; 2] {
+    let key = ObjKey::new("default", format!("svc-{i}"));
+    [
+        Object::Service(ServiceInfo {
+            key: key.clone(),
+            load_balancer: true,
+            ingress_ips: vec![ip(i)],
+            ..Default::default()
+        }),
+        Object::EndpointSlice(EndpointSliceInfo {
+            key: ObjKey::new("default", format!("svc-{i}-1")),
+            service: Some(key.name.clone()),
+            endpoints: vec![EndpointInfo {
+                node: Some("node1".into()),
+                ready: true,
+                serving: true,
+                terminating: false,
+            }],
+        }),
+    ]
+}
+
+fn snapshot(n: usize) -> Snapshot {
+    let mut s = Snapshot::default();
+    s.apply(Object::Peer(Obj {
+        key: ObjKey::new(NS, "router"),
+        labels: Default::default(),
+        spec: BgpPeerSpec {
+            my_asn: 64512,
+            peer_asn: Some(64500),
+            peer_address: Some("192.0.2.1".into()),
+            ..Default::default()
+        },
+    }));
+    s.apply(Object::Pool(Obj {
+        key: ObjKey::new(NS, "pool"),
+        labels: Default::default(),
+        spec: IpAddressPoolSpec { addresses: vec!["198.18.0.0/15".into()], ..Default::default() },
+    }));
+    s.apply(Object::Advertisement(Obj {
+        key: ObjKey::new(NS, "ad"),
+        labels: Default::default(),
+        spec: BgpAdvertisementSpec { communities: vec!["65000:1".into()], ..Default::default() },
+    }));
+    for i in 0..n {
+        for o in service(i) {
+            s.apply(o);
+        }
+    }
+    s
+}
+
+/// Min and median of `runs` timings of `f`.
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Duration, Duration) {
+    let mut ts = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        last = Some(f());
+        ts.push(t.elapsed());
+    }
+    ts.sort();
+    (last.expect("runs > 0"), ts[0], ts[ts.len() / 2])
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let opts = Options::new("node1");
+    println!("\npipeline: the agent's own work per change, no FRR (min / median ms)");
+    println!("| Services | step | min | median |");
+    println!("|---|---|---|---|");
+    for n in [10_000, 100_000] {
+        let runs = if n > 10_000 { 5 } else { 11 };
+        let mut snap = snapshot(n);
+        let (state, c_min, c_med) = time(runs, || compute(&snap, &opts).state.expect("valid"));
+        let (before, r_min, r_med) = time(runs, || render(&state).expect("renders"));
+        let row = |step: &str, min: Duration, med: Duration| println!("| {n} | {step} | {} | {} |", ms(min), ms(med));
+        row("compute desired state", c_min, c_med);
+        row(&format!("render frr.conf ({} KiB)", before.len() / 1024), r_min, r_med);
+        // A source publishes a snapshot per change: copy-on-write of what the pipeline still reads.
+        let (_copy, s_min, s_med) = time(runs, || snap.clone());
+        row("snapshot copy (a source event while the last one is held)", s_min, s_med);
+        for o in service(n) {
+            snap.apply(o);
+        }
+        let (after, p_min, p_med) =
+            time(runs, || pipeline::run(&snap, &[], &opts).config.expect("valid").expect("renders"));
+        row("one Service added: pipeline (compute + render)", p_min, p_med);
+        let (delta, d_min, d_med) = time(runs, || {
+            frr_speaker::frr::diff::diff(
+                &frr_speaker::frr::config::parse(&before),
+                &frr_speaker::frr::config::parse(&after.text),
+            )
+        });
+        assert_eq!(delta.changes, 1, "{}", delta.script);
+        row("one Service added: parse + structural diff (reconcile)", d_min, d_med);
+        let (fast, f_min, f_med) = time(runs, || frr_speaker::frr::driver::change_delta(&before, &after.text));
+        assert_eq!(fast, delta, "the fast path's script is the structural diff's");
+        row("one Service added: the driver's fast path (network lines only)", f_min, f_med);
+    }
+    println!("| | bench process peak RSS | {} MiB | |", peak_rss_kib() / 1024);
+}
