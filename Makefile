@@ -100,9 +100,11 @@ fuzz:
 	cargo install --locked cargo-fuzz --version 0.13.2 >/dev/null 2>&1 || true
 	fuzz/run.sh
 
-## bench: render/load 10,000 prefixes, then the agent in the namespace lab (root; several minutes);
+## bench: the agent's own work per change at 10,000 and 100,000 Services (pipeline), render/load 10,000
+## prefixes, then the agent in the namespace lab (root; several minutes);
 ## lab_apply measures the node on FRR 8.4 and on FRR 10 side by side.
 bench: deps frr10
+	$(CARGO) bench --locked --bench pipeline
 	$(CARGO) bench --locked --bench render_load
 	$(CARGO) bench --locked --bench alloc
 	$(CARGO) bench --locked --bench lab_apply

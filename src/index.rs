@@ -89,8 +89,9 @@ pub struct Snapshot {
     pub pools: BTreeMap<ObjKey, Obj<IpAddressPoolSpec>>,
     pub bfd_profiles: BTreeMap<ObjKey, Obj<BfdProfileSpec>>,
     pub communities: BTreeMap<ObjKey, Obj<CommunitySpec>>,
-    pub services: BTreeMap<ObjKey, ServiceInfo>,
-    pub endpoint_slices: BTreeMap<ObjKey, EndpointSliceInfo>,
+    /// Persistent maps (shared structure): a copy of the snapshot costs O(1), a change O(log n).
+    pub services: imbl::OrdMap<ObjKey, ServiceInfo>,
+    pub endpoint_slices: imbl::OrdMap<ObjKey, EndpointSliceInfo>,
     pub nodes: BTreeMap<String, NodeInfo>,
     pub secrets: BTreeMap<ObjKey, SecretInfo>,
     pub l2_advertisements: BTreeMap<ObjKey, Obj<L2AdvertisementSpec>>,

@@ -74,9 +74,36 @@ fn stamp(f: &Path) -> Stamp {
 struct Entry {
     stamp: Stamp,
     parsed: Result<Vec<Parsed>, Problem>,
+    /// What is wrong with the file itself, found once when it is read (a load looks at every
+    /// file, and must not walk 100,000 objects for that).
+    problems: Vec<Problem>,
 }
 
 impl Entry {
+    fn new(stamp: Stamp, parsed: Result<Vec<Parsed>, Problem>, f: &Path) -> Entry {
+        let mut e = Entry { stamp, parsed, problems: Vec::new() };
+        let mut problems = Vec::new();
+        match &e.parsed {
+            Err(p) => problems.push(p.clone()),
+            Ok(list) => problems.extend(list.iter().filter_map(|p| match p {
+                Parsed::Unreadable(pr) if pr.kind == Kind::Manifest => Some(pr.clone()),
+                Parsed::Note(pr) => Some(pr.clone()),
+                _ => None,
+            })),
+        }
+        // The same object twice in one file: MetalLB refuses it (the apiserver would keep one
+        // of them, silently). Across files, `owners` says it.
+        let mut seen = BTreeSet::new();
+        for p in e.objects() {
+            let (kind, key) = parsed_key(p);
+            if !seen.insert((kind, key.clone())) {
+                problems.push(Problem::error(kind, &key, "", format!("defined twice in {}", f.display())));
+            }
+        }
+        e.problems = problems;
+        e
+    }
+
     /// The objects (read or unreadable) the file defines; not problems about the file itself, nor
     /// notes about its objects.
     fn objects(&self) -> impl Iterator<Item = &Parsed> {
@@ -136,27 +163,11 @@ impl FileCache {
                 Err(_) if !f.exists() => continue,
                 Err(e) => Err(Problem::error(Kind::Manifest, &ObjKey::new("", origin), "", e)),
             };
-            self.entries.insert(f.clone(), Entry { stamp, parsed });
+            self.entries.insert(f.clone(), Entry::new(stamp, parsed, f));
             self.assert(f);
         }
-        for (f, e) in &self.entries {
-            match &e.parsed {
-                Err(p) => problems.push(p.clone()),
-                Ok(list) => problems.extend(list.iter().filter_map(|p| match p {
-                    Parsed::Unreadable(pr) if pr.kind == Kind::Manifest => Some(pr.clone()),
-                    Parsed::Note(pr) => Some(pr.clone()),
-                    _ => None,
-                })),
-            }
-            // The same object twice in one file: MetalLB refuses it (the apiserver would keep one
-            // of them, silently). Across files, `owners` below says it.
-            let mut seen = BTreeSet::new();
-            for p in e.objects() {
-                let (kind, key) = parsed_key(p);
-                if !seen.insert((kind, key.clone())) {
-                    problems.push(Problem::error(kind, &key, "", format!("defined twice in {}", f.display())));
-                }
-            }
+        for e in self.entries.values() {
+            problems.extend(e.problems.iter().cloned());
         }
         for ((kind, key), files) in &self.owners {
             if files.len() > 1 {

@@ -246,7 +246,10 @@ impl View {
         let items = self.relisting.remove(&kind).unwrap_or_default();
         let listed = self.relisting_uids.remove(&kind).unwrap_or_default();
         let u = Arc::make_mut(&mut self.uids);
-        u.retain(|(k, _), _| *k != kind);
+        let stale: Vec<(Kind, ObjKey)> = u.keys().filter(|(k, _)| *k == kind).cloned().collect();
+        for k in stale {
+            u.remove(&k);
+        }
         u.extend(listed.into_iter().map(|(key, uid)| ((kind, key), uid)));
         let mut seen = BTreeSet::new();
         for p in items {

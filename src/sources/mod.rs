@@ -18,5 +18,6 @@ pub struct Input {
     pub uids: std::sync::Arc<Uids>,
 }
 
-/// Object uids by kind and key.
-pub type Uids = std::collections::BTreeMap<(crate::problem::Kind, crate::model::core::ObjKey), String>;
+/// Object uids by kind and key (a persistent map, like the snapshot's large ones: the source's
+/// copy-on-write per change costs O(log n)).
+pub type Uids = imbl::OrdMap<(crate::problem::Kind, crate::model::core::ObjKey), String>;
