@@ -117,7 +117,35 @@ fn main() {
         }
         let (after, p_min, p_med) =
             time(runs, || pipeline::run(&snap, &[], &opts).config.expect("valid").expect("renders"));
-        row("one Service added: pipeline (compute + render)", p_min, p_med);
+        row("one Service added: full pipeline (compute + render)", p_min, p_med);
+        // The agent's pipeline: incremental desired state, then render. Each timed run adds the
+        // Service to a snapshot without it (taken out again, untimed).
+        let mut pipe = pipeline::Pipeline::default();
+        let mut ts = Vec::new();
+        let remove = |snap: &mut Snapshot| {
+            for o in service(n) {
+                snap.delete(o.kind(), &o.key());
+            }
+        };
+        remove(&mut snap);
+        pipe.run(&snap, &[], &opts);
+        for _ in 0..runs {
+            for o in service(n) {
+                snap.apply(o);
+            }
+            let t = Instant::now();
+            let (out, mode) = pipe.run(&snap, &[], &opts);
+            ts.push(t.elapsed());
+            assert_eq!(mode, frr_speaker::desired::memo::Mode::Services(1));
+            assert_eq!(out.config.expect("valid").expect("renders").text, after.text);
+            remove(&mut snap);
+            pipe.run(&snap, &[], &opts);
+        }
+        for o in service(n) {
+            snap.apply(o);
+        }
+        ts.sort();
+        row("one Service added: the agent's incremental pipeline (compute + render)", ts[0], ts[ts.len() / 2]);
         let (delta, d_min, d_med) = time(runs, || {
             frr_speaker::frr::diff::diff(
                 &frr_speaker::frr::config::parse(&before),

@@ -138,7 +138,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     }
 }
 
-/// Input → `pipeline::run` → rendered config for the applier, problems for the status writer.
+/// Input → `pipeline::Pipeline::run` (incremental) → rendered config for the applier, problems for the status writer.
 /// Each problem is logged once, when it appears; an invalid input keeps the last good config.
 async fn compute_task(
     mut rx: watch::Receiver<Option<Arc<Input>>>,
@@ -149,24 +149,34 @@ async fn compute_task(
 ) {
     let mut reported: BTreeSet<Problem> = BTreeSet::new();
     let mut last: Option<Arc<Rendered>> = None;
+    let mut incremental = pipeline::Pipeline::default();
     while rx.changed().await.is_ok() {
         let Some(input) = rx.borrow_and_update().clone() else { continue };
         let mut opts = opts.clone();
         opts.connected = connected_networks();
-        let span = info_span!("compute", services = input.snapshot.services.len(), ms = tracing::field::Empty);
+        let span = info_span!(
+            "compute",
+            services = input.snapshot.services.len(),
+            recomputed = tracing::field::Empty,
+            ms = tracing::field::Empty
+        );
+        let mut pipe = std::mem::take(&mut incremental);
         let computed = tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
             let t0 = Instant::now();
-            let out = pipeline::run(&input.snapshot, &input.problems, &opts);
+            let (out, mode) = pipe.run(&input.snapshot, &input.problems, &opts);
             span.record("ms", t0.elapsed().as_millis() as u64);
+            span.record("recomputed", tracing::field::debug(mode));
             tracing::debug!(problems = out.problems.len(), "computed");
-            out
+            (out, pipe)
         })
         .await;
-        let Ok(out) = computed else {
+        let Ok((out, pipe)) = computed else {
+            // The incremental memory is gone with the task: the next computation is a full one.
             error!("compute panicked; keeping the last good config");
             continue;
         };
+        incremental = pipe;
         // Log each problem once, when it appears.
         let now: BTreeSet<Problem> = out.problems.iter().cloned().collect();
         for p in now.difference(&reported) {

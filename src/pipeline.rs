@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use ipnet::IpNet;
-
+use crate::desired::memo::{Memo, Mode};
 use crate::desired::{self, Options};
 use crate::frr::extras;
 use crate::frr::render::{render, RenderError};
@@ -19,7 +18,7 @@ use crate::problem::Problem;
 pub struct Rendered {
     pub text: String,
     /// Service → prefix → BGPPeer names.
-    pub announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+    pub announcements: crate::desired::state::Announcements,
     /// Neighbors with a TCP port other than 179, by (VRF, address) (for metrics labels).
     pub ports: BTreeMap<(Option<String>, String), u16>,
 }
@@ -42,7 +41,26 @@ impl Output {
 /// Snapshot → desired state → frr.conf. `read_problems` are those found while reading the input
 /// (unparsable manifests, unknown fields); they count like the computation's own.
 pub fn run(snap: &Snapshot, read_problems: &[Problem], opts: &Options) -> Output {
-    let outcome = desired::compute(snap, opts);
+    assemble(snap, read_problems, opts, desired::compute(snap, opts))
+}
+
+/// The agent's pipeline: `run`, with the desired state computed incrementally (`desired::memo`;
+/// equal to `desired::compute` by a property test), so that a Service change recomputes that
+/// Service only.
+#[derive(Default)]
+pub struct Pipeline {
+    memo: Memo,
+}
+
+impl Pipeline {
+    /// `run(snap, read_problems, opts)`, and how much of the desired state was recomputed.
+    pub fn run(&mut self, snap: &Snapshot, read_problems: &[Problem], opts: &Options) -> (Output, Mode) {
+        let (outcome, mode) = self.memo.compute(snap, opts);
+        (assemble(snap, read_problems, opts, outcome), mode)
+    }
+}
+
+fn assemble(snap: &Snapshot, read_problems: &[Problem], opts: &Options, outcome: desired::Outcome) -> Output {
     let mut problems: Vec<Problem> = read_problems.iter().chain(outcome.problems.iter()).cloned().collect();
     // The operator's raw lines (MetalLB's `bgpextras` ConfigMap), appended as written.
     let extras = snap.extras.get(&ObjKey::new(&opts.namespace, EXTRAS_CONFIGMAP)).filter(|e| !e.text.trim().is_empty());

@@ -271,3 +271,116 @@ proptest! {
         }
     }
 }
+
+mod incremental_equals_full {
+    use super::*;
+    use frr_speaker::desired::compute;
+    use frr_speaker::desired::memo::{Memo, Mode};
+    use frr_speaker::index::{Obj, Object};
+    use frr_speaker::model::core::{EndpointInfo, EndpointSliceInfo, NodeInfo, ObjKey, ServiceInfo};
+    use frr_speaker::model::crds::{BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
+    use frr_speaker::problem::Kind;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    const NS: &str = "metallb-system";
+    const IPS: &[&str] = &["203.0.113.1", "203.0.113.2", "203.0.113.3", "2001:db8::1", "2001:db8::2", "not-an-ip"];
+
+    fn obj<T>(name: &str, spec: T) -> Obj<T> {
+        Obj { key: ObjKey::new(NS, name), labels: Default::default(), spec }
+    }
+
+    fn selector(tier: &str) -> LabelSelector {
+        LabelSelector { match_labels: Some([("tier".to_string(), tier.to_string())].into()), ..Default::default() }
+    }
+
+    fn base() -> Snapshot {
+        let mut s = Snapshot::default();
+        let peer = |addr: &str| BgpPeerSpec {
+            my_asn: 64512,
+            peer_asn: Some(64500),
+            peer_address: Some(addr.into()),
+            ..Default::default()
+        };
+        s.apply(Object::Peer(obj("p1", peer("192.0.2.1"))));
+        s.apply(Object::Peer(obj("p2", peer("2001:db8::ff"))));
+        s.apply(Object::Pool(obj(
+            "pool",
+            IpAddressPoolSpec {
+                addresses: vec!["203.0.113.0/24".into(), "2001:db8::/120".into()],
+                ..Default::default()
+            },
+        )));
+        s.apply(Object::Advertisement(obj("ad1", BgpAdvertisementSpec::default())));
+        s
+    }
+
+    /// One change: (what, which, a few choices).
+    fn change(s: &mut Snapshot, (what, i, a, b, c): (u8, usize, usize, bool, bool)) {
+        let svc = |i: usize| ObjKey::new("default", format!("s{}", i % 6));
+        match what {
+            0 => s.apply(Object::Service(ServiceInfo {
+                key: svc(i),
+                labels: [("tier".to_string(), if b { "a" } else { "b" }.to_string())].into(),
+                load_balancer: a % 5 != 0,
+                etp_local: c,
+                ingress_ips: vec![IPS[a % IPS.len()].to_string()],
+                ..Default::default()
+            })),
+            1 => s.delete(Kind::Service, &svc(i)),
+            2 => s.apply(Object::EndpointSlice(EndpointSliceInfo {
+                key: ObjKey::new("default", format!("e{}", i % 9)),
+                service: Some(svc(i + a).name),
+                endpoints: vec![EndpointInfo {
+                    node: Some(if a % 2 == 0 { "node1" } else { "node2" }.into()),
+                    ready: b,
+                    serving: b || c,
+                    terminating: !b && c,
+                }],
+            })),
+            3 => s.delete(Kind::EndpointSlice, &ObjKey::new("default", format!("e{}", i % 9))),
+            4 => s.apply(Object::Advertisement(obj(
+                "ad2",
+                BgpAdvertisementSpec {
+                    communities: vec![if b { "65000:1" } else { "65000:2" }.into()],
+                    service_selectors: if c { vec![selector("a")] } else { vec![] },
+                    peers: if a % 2 == 0 { vec![] } else { vec!["p1".into()] },
+                    ..Default::default()
+                },
+            ))),
+            5 => s.delete(Kind::BGPAdvertisement, &ObjKey::new(NS, "ad2")),
+            _ => {
+                let mut labels = std::collections::BTreeMap::new();
+                if b {
+                    labels.insert("node.kubernetes.io/exclude-from-external-load-balancers".to_string(), String::new());
+                }
+                s.apply(Object::Node(NodeInfo { name: "node1".into(), labels, ..Default::default() }))
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// After any sequence of changes, the incremental computation equals the full one, and
+        /// a change of Services or EndpointSlices only recomputes the Services it touches.
+        #[test]
+        fn after_any_sequence_of_changes(
+            changes in proptest::collection::vec((0u8..7, 0usize..12, 0usize..12, any::<bool>(), any::<bool>()), 1..40)
+        ) {
+            let opts = Options::new("node1");
+            let mut snap = base();
+            let mut memo = Memo::default();
+            let (first, mode) = memo.compute(&snap, &opts);
+            prop_assert_eq!(mode, Mode::Full);
+            prop_assert_eq!(first, compute(&snap, &opts));
+            for c in changes {
+                change(&mut snap, c);
+                let (got, mode) = memo.compute(&snap, &opts);
+                prop_assert_eq!(&got, &compute(&snap, &opts), "after {:?} ({:?})", c, mode);
+                if c.0 <= 3 {
+                    prop_assert!(matches!(mode, Mode::Services(n) if n <= 2), "{:?} for {:?}", mode, c);
+                }
+            }
+        }
+    }
+}

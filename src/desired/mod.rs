@@ -17,6 +17,7 @@
 //! - several advertisements selecting the same prefix for the same peer merge: communities are
 //!   united; differing local preferences are a warning and the highest wins.
 
+pub mod memo;
 pub mod state;
 pub mod validate;
 
@@ -34,7 +35,7 @@ use state::{DesiredState, Network, PolicyEntry, Router};
 use validate::{AdConf, PeerConf, ValidConfig, MAX_COMMUNITIES};
 
 /// What the computation needs besides the snapshot.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     /// This node's name.
     pub node: String,
@@ -77,8 +78,22 @@ impl Outcome {
     }
 }
 
-/// Compute this node's desired state.
-pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
+/// What every Service's computation depends on: the configuration as this node sees it.
+pub(crate) struct Base {
+    /// Problems of unreadable objects and of the configuration.
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) cfg: ValidConfig,
+    /// This node announces (not excluded, network available).
+    pub(crate) announces: bool,
+}
+
+impl Base {
+    pub(crate) fn has_errors(&self) -> bool {
+        self.problems.iter().any(Problem::is_error)
+    }
+}
+
+pub(crate) fn base(snap: &Snapshot, opts: &Options) -> Base {
     let mut problems: Vec<Problem> = snap
         .unreadable
         .values()
@@ -92,7 +107,6 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
             }
         })
         .collect();
-
     let node = snap
         .nodes
         .get(&opts.node)
@@ -100,11 +114,66 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
         .unwrap_or_else(|| NodeInfo { name: opts.node.clone(), ..Default::default() });
     let (cfg, probs) = validate::validate(snap, opts, &node.labels);
     problems.extend(probs.0);
+    Base { problems, cfg, announces: node.announces() }
+}
 
+/// One Service's part of the desired state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Part {
+    /// (prefix, neighbor, advertisement) it asks for.
+    pub(crate) routes: Vec<(IpNet, usize, usize)>,
+    /// What it announces (prefix → BGPPeer names), if anything.
+    pub(crate) announced: Option<BTreeMap<IpNet, Vec<String>>>,
+    pub(crate) problems: Vec<Problem>,
+}
+
+pub(crate) fn service_part(opts: &Options, base: &Base, svc: &ServiceInfo, slices: &[&EndpointSliceInfo]) -> Part {
+    let mut problems = Vec::new();
+    if !base.announces {
+        // Still check the Services' own fields, so problems do not depend on the node.
+        ingress_ips(svc, &mut problems);
+        return Part { problems, ..Default::default() };
+    }
+    let mut b = Builder::default();
+    b.service(opts, &base.cfg, svc, slices, &mut problems);
+    let routes = b.routes.into_iter().flat_map(|(p, v)| v.into_iter().map(move |(pi, ai)| (p, pi, ai))).collect();
+    Part { routes, announced: b.announcements.into_iter().next().map(|(_, a)| a), problems }
+}
+
+/// The final step, shared by the full and the incremental computation.
+pub(crate) fn outcome(
+    base: &Base,
+    mut problems: Vec<Problem>,
+    routes: &BTreeMap<IpNet, Pairs>,
+    announcements: state::Announcements,
+) -> Outcome {
     let mut state = None;
     if !problems.iter().any(Problem::is_error) {
+        match finish(routes, announcements, &base.cfg) {
+            Ok((s, warnings)) => {
+                problems.extend(warnings);
+                state = Some(s);
+            }
+            Err(errs) => problems.extend(errs),
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    if problems.iter().any(Problem::is_error) {
+        state = None;
+    }
+    Outcome { state, problems }
+}
+
+/// Compute this node's desired state.
+pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
+    let base = base(snap, opts);
+    let mut problems = base.problems.clone();
+    let mut routes: BTreeMap<IpNet, Pairs> = BTreeMap::new();
+    let mut announcements = state::Announcements::new();
+    if !base.has_errors() {
         let mut builder = Builder::default();
-        if node.announces() {
+        if base.announces {
             // Services are visited in key order, the slices were sorted the same way: each
             // Service's slices are the run at the cursor.
             let slices = slices_by_service(snap);
@@ -120,28 +189,57 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
                     eps.push(slices[at].1);
                     at += 1;
                 }
-                builder.service(opts, &cfg, svc, &eps, &mut problems);
+                builder.service(opts, &base.cfg, svc, &eps, &mut problems);
             }
         } else {
-            // Still check the Services' own fields, so problems do not depend on the node.
             for svc in snap.services.values() {
                 ingress_ips(svc, &mut problems);
             }
         }
-        match builder.finish(&cfg) {
-            Ok((s, warnings)) => {
-                problems.extend(warnings);
-                state = Some(s);
+        for (prefix, mut v) in builder.routes {
+            v.sort_unstable();
+            let mut pairs = Pairs::default();
+            for pair in v {
+                pairs.add(pair);
             }
-            Err(errs) => problems.extend(errs),
+            routes.insert(prefix, pairs);
+        }
+        announcements = builder.announcements.into_iter().collect();
+    }
+    outcome(&base, problems, &routes, announcements)
+}
+
+/// The (neighbor, advertisement) pairs through which one prefix is announced, each with the
+/// number of Services that ask for it (several Services may share an address).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Pairs {
+    /// Sorted, distinct.
+    pairs: Vec<(usize, usize)>,
+    counts: Vec<u32>,
+}
+
+impl Pairs {
+    pub(crate) fn add(&mut self, pair: (usize, usize)) {
+        match self.pairs.binary_search(&pair) {
+            Ok(i) => self.counts[i] += 1,
+            Err(i) => {
+                self.pairs.insert(i, pair);
+                self.counts.insert(i, 1);
+            }
         }
     }
-    problems.sort();
-    problems.dedup();
-    if problems.iter().any(Problem::is_error) {
-        state = None;
+
+    /// Take one Service's claim back; true when nothing is left.
+    pub(crate) fn remove(&mut self, pair: (usize, usize)) -> bool {
+        if let Ok(i) = self.pairs.binary_search(&pair) {
+            self.counts[i] -= 1;
+            if self.counts[i] == 0 {
+                self.pairs.remove(i);
+                self.counts.remove(i);
+            }
+        }
+        self.pairs.is_empty()
     }
-    Outcome { state, problems }
 }
 
 /// A prefix class: neighbor (index in cfg.peers) -> advertisements (indexes in cfg.ads).
@@ -245,109 +343,109 @@ impl Builder {
             self.announcements.insert(svc.key.clone(), named);
         }
     }
+}
 
-    fn finish(mut self, cfg: &ValidConfig) -> Result<(DesiredState, Vec<Problem>), Vec<Problem>> {
-        let mut warnings = Vec::new();
-        let mut errors = Vec::new();
-        for pairs in self.routes.values_mut() {
-            pairs.sort_unstable();
-            pairs.dedup();
-        }
-        // A class is "these neighbors, through these advertisements each": one per distinct list.
-        let mut interned: BTreeMap<&[(usize, usize)], Class> = BTreeMap::new();
-        let mut last: Option<&[(usize, usize)]> = None;
-        for pairs in self.routes.values() {
-            if last != Some(pairs.as_slice()) {
-                interned.entry(pairs.as_slice()).or_insert_with(|| {
-                    let mut class = Class::new();
-                    for (pi, ai) in pairs {
-                        class.entry(*pi).or_default().insert(*ai);
-                    }
-                    class
-                });
-                last = Some(pairs.as_slice());
-            }
-        }
-        let mut classes: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
-        assign_tags(&mut classes, cfg);
-
-        let mut routers: BTreeMap<Option<String>, Router> = BTreeMap::new();
-        for p in &cfg.peers {
-            let r = routers.entry(p.vrf.as_ref().map(|v| v.to_string())).or_insert_with(|| Router {
-                vrf: p.vrf.clone(),
-                asn: p.my_asn,
-                router_id: p.router_id,
-                neighbors: Vec::new(),
-                ipv4_networks: Vec::new(),
-                ipv6_networks: Vec::new(),
+fn finish(
+    routes: &BTreeMap<IpNet, Pairs>,
+    announcements: state::Announcements,
+    cfg: &ValidConfig,
+) -> Result<(DesiredState, Vec<Problem>), Vec<Problem>> {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    // A class is "these neighbors, through these advertisements each": one per distinct list.
+    let mut interned: BTreeMap<&[(usize, usize)], Class> = BTreeMap::new();
+    let mut last: Option<&[(usize, usize)]> = None;
+    for Pairs { pairs, .. } in routes.values() {
+        if last != Some(pairs.as_slice()) {
+            interned.entry(pairs.as_slice()).or_insert_with(|| {
+                let mut class = Class::new();
+                for (pi, ai) in pairs {
+                    class.entry(*pi).or_default().insert(*ai);
+                }
+                class
             });
-            r.neighbors.push(p.neighbor.clone());
+            last = Some(pairs.as_slice());
         }
-        for r in routers.values_mut() {
-            r.neighbors.sort_by(|a, b| a.id.cmp(&b.id));
-        }
-
-        // Each neighbor's policy: one entry per class it belongs to.
-        let mut policies: BTreeMap<usize, Vec<PolicyEntry>> = BTreeMap::new();
-        for (class, tag) in &classes {
-            for (pi, ads) in class.iter() {
-                let peer = &cfg.peers[*pi];
-                policies.entry(*pi).or_default().push(policy_entry(*tag, peer, ads, cfg, &mut warnings, &mut errors));
-            }
-        }
-        type TagVrfs = (u16, BTreeSet<Option<String>>);
-        // Per class, once: its tag and the VRFs of its neighbors (a handful of classes, many prefixes).
-        let per_class: BTreeMap<&Class, (u16, BTreeSet<Option<String>>)> = classes
-            .iter()
-            .map(|(class, tag)| {
-                let vrfs = class.keys().map(|pi| cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).collect();
-                (*class, (*tag, vrfs))
-            })
-            .collect();
-        let mut last: Option<(&[(usize, usize)], &TagVrfs)> = None;
-        for (prefix, pairs) in &self.routes {
-            // Neighbouring prefixes mostly share their class: skip the lookups then.
-            let (tag, vrfs) = match last {
-                Some((c, v)) if c == pairs.as_slice() => v,
-                _ => {
-                    let v = &per_class[&interned[pairs.as_slice()]];
-                    last = Some((pairs.as_slice(), v));
-                    v
-                }
-            };
-            for vrf in vrfs {
-                if let Some(r) = routers.get_mut(vrf) {
-                    let n = Network { prefix: *prefix, tag: *tag };
-                    if prefix.addr().is_ipv4() {
-                        r.ipv4_networks.push(n);
-                    } else {
-                        r.ipv6_networks.push(n);
-                    }
-                }
-            }
-        }
-        for (pi, mut entries) in policies {
-            entries.sort_by_key(|e| e.tag);
-            let p = &cfg.peers[pi];
-            if let Some(r) = routers.get_mut(&p.vrf.as_ref().map(|v| v.to_string())) {
-                if let Some(n) = r.neighbors.iter_mut().find(|n| n.id == p.neighbor.id) {
-                    n.policy = entries;
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let mut tags: Vec<u16> = classes.values().copied().collect();
-        tags.sort_unstable();
-        let state = DesiredState {
-            bfd_profiles: cfg.profiles.values().cloned().collect(),
-            tags,
-            routers: routers.into_values().collect(),
-            announcements: self.announcements,
-        };
-        Ok((state, warnings))
     }
+    let mut classes: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
+    assign_tags(&mut classes, cfg);
+
+    let mut routers: BTreeMap<Option<String>, Router> = BTreeMap::new();
+    for p in &cfg.peers {
+        let r = routers.entry(p.vrf.as_ref().map(|v| v.to_string())).or_insert_with(|| Router {
+            vrf: p.vrf.clone(),
+            asn: p.my_asn,
+            router_id: p.router_id,
+            neighbors: Vec::new(),
+            ipv4_networks: Vec::new(),
+            ipv6_networks: Vec::new(),
+        });
+        r.neighbors.push(p.neighbor.clone());
+    }
+    for r in routers.values_mut() {
+        r.neighbors.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+
+    // Each neighbor's policy: one entry per class it belongs to.
+    let mut policies: BTreeMap<usize, Vec<PolicyEntry>> = BTreeMap::new();
+    for (class, tag) in &classes {
+        for (pi, ads) in class.iter() {
+            let peer = &cfg.peers[*pi];
+            policies.entry(*pi).or_default().push(policy_entry(*tag, peer, ads, cfg, &mut warnings, &mut errors));
+        }
+    }
+    type TagVrfs = (u16, BTreeSet<Option<String>>);
+    // Per class, once: its tag and the VRFs of its neighbors (a handful of classes, many prefixes).
+    let per_class: BTreeMap<&Class, (u16, BTreeSet<Option<String>>)> = classes
+        .iter()
+        .map(|(class, tag)| {
+            let vrfs = class.keys().map(|pi| cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).collect();
+            (*class, (*tag, vrfs))
+        })
+        .collect();
+    let mut last: Option<(&[(usize, usize)], &TagVrfs)> = None;
+    for (prefix, Pairs { pairs, .. }) in routes {
+        // Neighbouring prefixes mostly share their class: skip the lookups then.
+        let (tag, vrfs) = match last {
+            Some((c, v)) if c == pairs.as_slice() => v,
+            _ => {
+                let v = &per_class[&interned[pairs.as_slice()]];
+                last = Some((pairs.as_slice(), v));
+                v
+            }
+        };
+        for vrf in vrfs {
+            if let Some(r) = routers.get_mut(vrf) {
+                let n = Network { prefix: *prefix, tag: *tag };
+                if prefix.addr().is_ipv4() {
+                    r.ipv4_networks.push(n);
+                } else {
+                    r.ipv6_networks.push(n);
+                }
+            }
+        }
+    }
+    for (pi, mut entries) in policies {
+        entries.sort_by_key(|e| e.tag);
+        let p = &cfg.peers[pi];
+        if let Some(r) = routers.get_mut(&p.vrf.as_ref().map(|v| v.to_string())) {
+            if let Some(n) = r.neighbors.iter_mut().find(|n| n.id == p.neighbor.id) {
+                n.policy = entries;
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut tags: Vec<u16> = classes.values().copied().collect();
+    tags.sort_unstable();
+    let state = DesiredState {
+        bfd_profiles: cfg.profiles.values().cloned().collect(),
+        tags,
+        routers: routers.into_values().collect(),
+        announcements,
+    };
+    Ok((state, warnings))
 }
 
 /// EndpointSlices sorted by (namespace, Service name), once per computation (a sort of

@@ -35,8 +35,12 @@ pub struct DesiredState {
     pub routers: Vec<Router>,
     /// What this node announces for each Service: prefix → BGPPeer names (for status and events).
     #[serde(skip)]
-    pub announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+    pub announcements: Announcements,
 }
+
+/// Service → prefix → BGPPeer names. A persistent map: the incremental computation hands out a
+/// copy per change, in O(1).
+pub type Announcements = imbl::OrdMap<ObjKey, BTreeMap<IpNet, Vec<String>>>;
 
 /// A `bfd` / `profile NAME` block. `None` means FRR's default, which FRR does not show in its
 /// running config, so it is not written either.

@@ -127,7 +127,7 @@ pub struct Facts {
     pub node: String,
     pub node_uid: Option<String>,
     /// What FRR runs: Service → prefix → BGPPeer names.
-    pub announcements: Option<BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>>,
+    pub announcements: Option<crate::desired::state::Announcements>,
     pub sessions: Option<Vec<SessionFact>>,
     pub config: Option<ConfigFacts>,
     /// The `bgpextras` ConfigMap, when there is one (events about its lines go to it).
@@ -401,7 +401,7 @@ pub struct EventSpec {
 /// after a restart when only the ServiceBGPStatus was found).
 pub type Announced = BTreeMap<ObjKey, Option<BTreeSet<IpNet>>>;
 
-pub fn announced(ann: &BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>) -> Announced {
+pub fn announced(ann: &crate::desired::state::Announcements) -> Announced {
     ann.iter().map(|(k, p)| (k.clone(), Some(p.keys().copied().collect()))).collect()
 }
 
@@ -409,7 +409,7 @@ pub fn announced(ann: &BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>) -> Announ
 pub fn announcement_events(
     node: &str,
     before: &Announced,
-    after: &BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+    after: &crate::desired::state::Announcements,
 ) -> Vec<EventSpec> {
     let list = |prefixes: &BTreeMap<IpNet, Vec<String>>| {
         let ips: Vec<String> = prefixes.keys().map(|p| p.to_string()).collect();
@@ -479,14 +479,14 @@ pub fn problem_events(node: &str, before: &BTreeSet<Problem>, now: &[Problem]) -
 mod tests {
     use super::*;
 
-    fn ann(entries: &[(&str, &str, &[&str])]) -> BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>> {
+    fn ann(entries: &[(&str, &str, &[&str])]) -> crate::desired::state::Announcements {
         let mut m: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>> = BTreeMap::new();
         for (svc, prefix, peers) in entries {
             m.entry(ObjKey::new("default", *svc))
                 .or_default()
                 .insert(prefix.parse().expect("prefix"), peers.iter().map(|p| p.to_string()).collect());
         }
-        m
+        m.into_iter().collect()
     }
 
     fn facts() -> Facts {
@@ -644,7 +644,7 @@ mod tests {
         let reasons: Vec<(&str, &str)> = ev.iter().map(|e| (e.object.name.as_str(), e.reason)).collect();
         assert_eq!(reasons, vec![("api", "Announcing"), ("web", "AnnouncementChanged")]);
         assert_eq!(ev[0].note, "node node1 announces 203.0.113.20/32 to BGPPeer peer1");
-        let gone = announcement_events("node1", &announced(&after), &BTreeMap::new());
+        let gone = announcement_events("node1", &announced(&after), &Default::default());
         assert_eq!(gone.len(), 2);
         assert!(gone.iter().all(|e| e.reason == "Withdrawn"));
         // After a restart the prefixes are unknown: no event for what is still announced.

@@ -1,0 +1,222 @@
+//! The desired state, computed incrementally: what the agent runs on every change.
+//!
+//! `compute` (the pure full computation) stays the reference; `Memo` remembers what it computed
+//! from the previous snapshot, each Service's part of it, and the aggregate, and then:
+//! - when anything but Services and EndpointSlices changed (a peer, an advertisement, a pool, a
+//!   community, a node, a secret, an unreadable object, the options), it computes everything
+//!   again, as `compute` does;
+//! - otherwise it recomputes only the Services that changed or whose EndpointSlices changed
+//!   (found by comparing the two snapshots' persistent maps, which skips what they share), and
+//!   updates the aggregate by taking each such Service's old part out and putting its new one in.
+//!
+//! The last step (classes, tags, policies, the state's vectors) is `compute`'s own, run on the
+//! aggregate. A property test checks that the result equals `compute` after any sequence of changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use imbl::ordmap::DiffItem;
+use ipnet::IpNet;
+
+use super::state::Announcements;
+use super::{base, outcome, service_part, Base, Options, Outcome, Pairs, Part};
+use crate::index::Snapshot;
+use crate::model::core::{EndpointSliceInfo, ObjKey};
+
+/// How much one computation recomputed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything (first run, or a change that may affect every Service).
+    Full,
+    /// Only these many Services.
+    Services(usize),
+}
+
+/// (namespace, Service name)
+type SvcName = (String, String);
+
+/// The memory of the incremental computation.
+#[derive(Default)]
+pub struct Memo {
+    last: Option<Last>,
+}
+
+struct Last {
+    /// The snapshot the parts were computed from (its large maps share structure with the next).
+    snap: Snapshot,
+    opts: Options,
+    base: Base,
+    /// (namespace, Service name) → the keys of its EndpointSlices.
+    slices_of: BTreeMap<SvcName, BTreeSet<ObjKey>>,
+    /// Each Service's part, when it has one.
+    parts: BTreeMap<ObjKey, Part>,
+    routes: BTreeMap<IpNet, Pairs>,
+    announcements: Announcements,
+    /// Services whose part has problems.
+    with_problems: BTreeSet<ObjKey>,
+}
+
+/// Everything but the Services and EndpointSlices is the same. Written as a destructuring, so a
+/// new field of `Snapshot` cannot be forgotten here.
+fn same_config(a: &Snapshot, b: &Snapshot) -> bool {
+    let Snapshot {
+        peers,
+        advertisements,
+        pools,
+        bfd_profiles,
+        communities,
+        services: _,
+        endpoint_slices: _,
+        nodes,
+        secrets,
+        l2_advertisements,
+        extras,
+        unreadable,
+    } = a;
+    *peers == b.peers
+        && *advertisements == b.advertisements
+        && *pools == b.pools
+        && *bfd_profiles == b.bfd_profiles
+        && *communities == b.communities
+        && *nodes == b.nodes
+        && *secrets == b.secrets
+        && *l2_advertisements == b.l2_advertisements
+        && *extras == b.extras
+        && *unreadable == b.unreadable
+}
+
+/// The Service an EndpointSlice belongs to.
+fn owner(s: &EndpointSliceInfo) -> Option<SvcName> {
+    Some((s.key.namespace.clone(), s.service.clone()?))
+}
+
+impl Last {
+    fn new(snap: &Snapshot, opts: &Options) -> Last {
+        let mut last = Last {
+            snap: snap.clone(),
+            opts: opts.clone(),
+            base: base(snap, opts),
+            slices_of: BTreeMap::new(),
+            parts: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            announcements: Announcements::new(),
+            with_problems: BTreeSet::new(),
+        };
+        for s in snap.endpoint_slices.values() {
+            if let Some(o) = owner(s) {
+                last.slices_of.entry(o).or_default().insert(s.key.clone());
+            }
+        }
+        if !last.base.has_errors() {
+            let keys: Vec<ObjKey> = snap.services.keys().cloned().collect();
+            for k in keys {
+                last.recompute(&k);
+            }
+        }
+        last
+    }
+
+    /// Take the Service's old part out of the aggregate and put its new one in.
+    fn recompute(&mut self, key: &ObjKey) {
+        if let Some(old) = self.parts.remove(key) {
+            for (prefix, pi, ai) in old.routes {
+                if let Some(p) = self.routes.get_mut(&prefix) {
+                    if p.remove((pi, ai)) {
+                        self.routes.remove(&prefix);
+                    }
+                }
+            }
+            self.announcements.remove(key);
+            self.with_problems.remove(key);
+        }
+        let Some(svc) = self.snap.services.get(key) else { return };
+        let slices: Vec<&EndpointSliceInfo> = self
+            .slices_of
+            .get(&(key.namespace.clone(), key.name.clone()))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.snap.endpoint_slices.get(k))
+            .collect();
+        let part = service_part(&self.opts, &self.base, svc, &slices);
+        if part == Part::default() {
+            return;
+        }
+        for (prefix, pi, ai) in &part.routes {
+            self.routes.entry(*prefix).or_default().add((*pi, *ai));
+        }
+        if let Some(a) = &part.announced {
+            self.announcements.insert(key.clone(), a.clone());
+        }
+        if !part.problems.is_empty() {
+            self.with_problems.insert(key.clone());
+        }
+        self.parts.insert(key.clone(), part);
+    }
+
+    fn outcome(&self) -> Outcome {
+        let mut problems = self.base.problems.clone();
+        if !self.base.has_errors() {
+            for k in &self.with_problems {
+                problems.extend(self.parts[k].problems.iter().cloned());
+            }
+        }
+        outcome(&self.base, problems, &self.routes, self.announcements.clone())
+    }
+}
+
+impl Memo {
+    /// This node's desired state for `snap`: equal to `compute(snap, opts)`.
+    pub fn compute(&mut self, snap: &Snapshot, opts: &Options) -> (Outcome, Mode) {
+        let last = match self.last.take() {
+            Some(l) if l.opts == *opts && same_config(&l.snap, snap) => l,
+            _ => {
+                let l = Last::new(snap, opts);
+                let out = l.outcome();
+                self.last = Some(l);
+                return (out, Mode::Full);
+            }
+        };
+        let mut last = last;
+        let mut dirty: BTreeSet<ObjKey> = BTreeSet::new();
+        for d in last.snap.services.diff(&snap.services) {
+            match d {
+                DiffItem::Add(k, _) | DiffItem::Remove(k, _) | DiffItem::Update { new: (k, _), .. } => {
+                    dirty.insert(k.clone());
+                }
+            }
+        }
+        // (Service it belonged to, Service it belongs to, the slice)
+        let mut moved: Vec<(Option<SvcName>, Option<SvcName>, ObjKey)> = Vec::new();
+        for d in last.snap.endpoint_slices.diff(&snap.endpoint_slices) {
+            match d {
+                DiffItem::Add(k, s) => moved.push((None, owner(s), k.clone())),
+                DiffItem::Remove(k, s) => moved.push((owner(s), None, k.clone())),
+                DiffItem::Update { old: (k, o), new: (_, n) } => moved.push((owner(o), owner(n), k.clone())),
+            }
+        }
+        for (from, to, key) in moved {
+            if let Some(f) = from {
+                if let Some(set) = last.slices_of.get_mut(&f) {
+                    set.remove(&key);
+                    if set.is_empty() {
+                        last.slices_of.remove(&f);
+                    }
+                }
+                dirty.insert(ObjKey::new(f.0, f.1));
+            }
+            if let Some(t) = to {
+                last.slices_of.entry(t.clone()).or_default().insert(key);
+                dirty.insert(ObjKey::new(t.0, t.1));
+            }
+        }
+        last.snap = snap.clone();
+        let n = dirty.len();
+        if !last.base.has_errors() {
+            for k in &dirty {
+                last.recompute(k);
+            }
+        }
+        let out = last.outcome();
+        self.last = Some(last);
+        (out, Mode::Services(n))
+    }
+}
