@@ -47,7 +47,7 @@ struct Last {
     base: Base,
     /// (namespace, Service name) → the keys of its EndpointSlices.
     slices_of: BTreeMap<SvcName, BTreeSet<ObjKey>>,
-    /// Each Service's part, when it has one.
+    /// Each Service's part, when it has one (its `announced` moved into `announcements`).
     parts: BTreeMap<ObjKey, Part>,
     routes: BTreeMap<IpNet, Pairs>,
     announcements: Announcements,
@@ -136,15 +136,16 @@ impl Last {
             .flatten()
             .filter_map(|k| self.snap.endpoint_slices.get(k))
             .collect();
-        let part = service_part(&self.opts, &self.base, svc, &slices);
+        let mut part = service_part(&self.opts, &self.base, svc, &slices);
         if part == Part::default() {
             return;
         }
         for (prefix, pi, ai) in &part.routes {
             self.routes.entry(*prefix).or_default().add((*pi, *ai));
         }
-        if let Some(a) = &part.announced {
-            self.announcements.insert(key.clone(), a.clone());
+        // Kept once, in the aggregate (taken out of it by key).
+        if let Some(a) = part.announced.take() {
+            self.announcements.insert(key.clone(), a);
         }
         if !part.problems.is_empty() {
             self.with_problems.insert(key.clone());
