@@ -1,10 +1,11 @@
 //! Bench (not a test): the agent against real FRR in the namespace lab, 10,000 Services announced
+//! (`BENCH_SERVICES=100000` for more; manifests of 5,000 Services each)
 //! to 2 peers (the router's IPv4 session, dual-stack, and its IPv6 session). Prints a table:
 //! cold start, one-Service change (agent vs frr-reload.py on the same before/after configs, and
 //! end-to-end latency from the manifest change to the router), 5,000 withdrawals, agent peak RSS.
 //!
-//! The Services use IPv6 /128s from 2001:db8:1000::/112 (the IPv4 documentation ranges are too
-//! small for 10,000). `BENCH_FRR_RELOAD_BULK=1` also times frr-reload.py withdrawing 5,000 (minutes).
+//! The Services use IPv6 /128s from 2001:db8:1000::/104 (the IPv4 documentation ranges are too
+//! small for 10,000), the added ones 2001:db8:2000::/112. `BENCH_FRR_RELOAD_BULK=1` also times frr-reload.py withdrawing 5,000 (minutes).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -16,7 +17,26 @@ use common::objects;
 use common::{wait_for, Lab, RouterOpts};
 use frr_speaker::frr::driver::{apply_change, reconcile, FrrVty};
 
-const N: usize = 10_000;
+/// Services per manifest file.
+const PER_FILE: usize = 5_000;
+
+/// How many Services (`BENCH_SERVICES`, default 10,000).
+fn n() -> usize {
+    std::env::var("BENCH_SERVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+/// 12345 -> "12,345"
+fn thousands(v: usize) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 fn config() -> String {
     objects::yaml(&[
@@ -25,7 +45,7 @@ fn config() -> String {
             .set("dualStackAddressFamily", true)
             .build(),
         objects::peer("router-v6", "2001:db8::1", 64500).set("connectTime", "2s").build(),
-        objects::pool("pool", &["2001:db8:1000::/112"]),
+        objects::pool("pool", &["2001:db8:1000::/104", "2001:db8:2000::/112"]),
         objects::advertisement("ad", serde_json::json!({"communities": ["65000:1"]})),
     ])
 }
@@ -37,7 +57,13 @@ fn service(name: &str, ip: &str) -> String {
 
 /// Services s<from>..s<to-1> at 2001:db8:1000::<i+1>.
 fn services(from: usize, to: usize) -> String {
-    (from..to).map(|i| service(&format!("s{i}"), &format!("2001:db8:1000::{:x}", i + 1))).collect()
+    let base = u128::from("2001:db8:1000::".parse::<std::net::Ipv6Addr>().expect("address"));
+    (from..to).map(|i| service(&format!("s{i}"), &std::net::Ipv6Addr::from(base + i as u128 + 1).to_string())).collect()
+}
+
+/// The manifest files of the Services, in order: (name, first, end).
+fn files(n: usize) -> Vec<(String, usize, usize)> {
+    (0..n.div_ceil(PER_FILE)).map(|f| (format!("svc-{f:03}.yaml"), f * PER_FILE, ((f + 1) * PER_FILE).min(n))).collect()
 }
 
 fn router_prefixes(lab: &Lab) -> usize {
@@ -113,8 +139,15 @@ fn measure() -> Vec<(String, String)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut lab = Lab::new("fsbench", 1, &RouterOpts { timers: (30, 90), ..RouterOpts::default() });
     lab.put("config.yaml", &config());
-    lab.put("svc-a.yaml", &services(0, N / 2));
-    lab.put("svc-b.yaml", &services(N / 2, N));
+    let n = n();
+    let files = files(n);
+    for (name, from, to) in &files {
+        lab.put(name, &services(*from, *to));
+    }
+    // The second half of the files, withdrawn at once below.
+    let second_half = &files[files.len() / 2..];
+    let kept = second_half.first().map(|f| f.1).unwrap_or(n);
+    let (nn, kk) = (thousands(n), thousands(n - kept));
     let long = Duration::from_secs(300);
     let mut rows: Vec<(String, String)> = Vec::new();
 
@@ -124,18 +157,21 @@ fn measure() -> Vec<(String, String)> {
     let t = Instant::now();
     let out = node_tool(&lab, &["vtysh", "-N", &lab.node(1), "-f", &path]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    wait_for(long, || router_prefixes(&lab) == N).expect("baseline: all prefixes at the router");
+    wait_for(long, || router_prefixes(&lab) == n).expect("baseline: all prefixes at the router");
     let baseline = t.elapsed();
-    rows.push(("cold start, `vtysh -f` of the rendered config: all 10,000 at the router".into(), ms(baseline)));
+    rows.push((format!("cold start, `vtysh -f` of the rendered config: all {nn} at the router"), ms(baseline)));
 
     // The agent's cold start on an empty FRR.
     restart_node_frr(&lab);
     let t = Instant::now();
     lab.start_agent(1);
-    wait_for(long, || router_prefixes(&lab) == N).expect("agent: all prefixes at the router");
+    wait_for(long, || router_prefixes(&lab) == n).expect("agent: all prefixes at the router");
     let cold = t.elapsed();
     rows.push((
-        "cold start, agent (read 20,000 objects, compute, render, apply): all 10,000 at the router".into(),
+        format!(
+            "cold start, agent (read {} objects, compute, render, apply): all {nn} at the router",
+            thousands(2 * n)
+        ),
         format!("{} ({:.2}x vtysh -f)", ms(cold), cold.as_secs_f64() / baseline.as_secs_f64()),
     ));
 
@@ -144,7 +180,7 @@ fn measure() -> Vec<(String, String)> {
     let monitor = common::RouteMonitor::start(&lab.router(), "-6");
     let mut lat = Vec::new();
     for k in 0..7 {
-        let ip = format!("2001:db8:1000::f{k:03x}");
+        let ip = format!("2001:db8:2000::f{k:03x}");
         let svc = service(&format!("extra{k}"), &ip);
         monitor.drain();
         let t = Instant::now();
@@ -165,7 +201,7 @@ fn measure() -> Vec<(String, String)> {
     // Agent path vs frr-reload.py on the same before/after configs (agent stopped meanwhile).
     lab.stop_agent(1);
     let before = render(&lab);
-    lab.put("extra.yaml", &service("extra", "2001:db8:1000::fff0"));
+    lab.put("extra.yaml", &service("extra", "2001:db8:2000::fff0"));
     let after = render(&lab);
     lab.remove("extra.yaml");
     let frr = FrrVty::new(common::socket_dir(&lab.node(1)));
@@ -175,7 +211,7 @@ fn measure() -> Vec<(String, String)> {
     let t = Instant::now();
     let rep = rt.block_on(apply_change(&frr, &before, &after)).expect("agent apply");
     let agent_one = t.elapsed();
-    let frr_part = monitor.wait_for("2001:db8:1000::fff0 ", false, Duration::from_secs(30)).expect("route") - t;
+    let frr_part = monitor.wait_for("2001:db8:2000::fff0 ", false, Duration::from_secs(30)).expect("route") - t;
     rows.push((
         "FRR's share: one `network` line given to the node's FRR -> route in the router's kernel".into(),
         ms(frr_part),
@@ -183,7 +219,8 @@ fn measure() -> Vec<(String, String)> {
     let t = Instant::now();
     rt.block_on(reconcile(&frr, &before)).expect("revert");
     let full_one = t.elapsed();
-    let reload_one = frr_reload(&lab, &after);
+    // frr-reload.py takes minutes at 100,000 lines: only at the default size.
+    let reload_one = (n <= 10_000).then(|| frr_reload(&lab, &after));
     let left = rt.block_on(reconcile(&frr, &after)).expect("check");
     rows.push((
         format!("one-Service change applied: agent fast path (diff + vty socket, {} line)", rep.changes),
@@ -192,18 +229,23 @@ fn measure() -> Vec<(String, String)> {
     rows.push(("one-Service change applied: agent full reconcile (read + diff + apply + verify)".into(), ms(full_one)));
     rows.push((
         format!("one-Service change applied: frr-reload.py --reload (left {} line(s) for the agent)", left.changes),
-        format!("{} ({:.0}x slower)", ms(reload_one), reload_one.as_secs_f64() / agent_one.as_secs_f64()),
+        match reload_one {
+            Some(d) => format!("{} ({:.0}x slower)", ms(d), d.as_secs_f64() / agent_one.as_secs_f64()),
+            None => "not run at this size".into(),
+        },
     ));
     rt.block_on(reconcile(&frr, &before)).expect("revert");
 
-    // 5,000 withdrawn at once, through the agent.
+    // Half withdrawn at once (the second half of the manifests), through the agent.
     lab.start_agent(1);
-    wait_for(long, || router_prefixes(&lab) == N).expect("steady");
+    wait_for(long, || router_prefixes(&lab) == n).expect("steady");
     std::thread::sleep(Duration::from_secs(1));
     let t = Instant::now();
-    lab.remove("svc-b.yaml");
-    wait_for(long, || router_prefixes(&lab) == N / 2).expect("5,000 withdrawn at the router");
-    rows.push(("5,000 Services removed: manifest removed -> withdrawn at the router".into(), ms(t.elapsed())));
+    for (name, _, _) in second_half {
+        lab.remove(name);
+    }
+    wait_for(long, || router_prefixes(&lab) == kept).expect("half withdrawn at the router");
+    rows.push((format!("{kk} Services removed: manifests removed -> withdrawn at the router"), ms(t.elapsed())));
     let rss = std::fs::read_to_string(format!("/proc/{}/status", lab.agent_pid(1).expect("agent")))
         .ok()
         .and_then(|s| {
@@ -211,19 +253,23 @@ fn measure() -> Vec<(String, String)> {
         })
         .unwrap_or_default();
     rows.push((
-        "agent peak RSS (VmHWM) with 10,000 Services".into(),
+        format!("agent peak RSS (VmHWM) with {nn} Services"),
         format!("{} MiB", rss.parse::<u64>().unwrap_or(0) / 1024),
     ));
 
     if std::env::var_os("BENCH_FRR_RELOAD_BULK").is_some() {
         lab.stop_agent(1);
-        lab.put("svc-b.yaml", &services(N / 2, N));
+        for (name, from, to) in second_half {
+            lab.put(name, &services(*from, *to));
+        }
         let full = render(&lab);
-        rt.block_on(reconcile(&frr, &full)).expect("back to 10,000");
-        lab.remove("svc-b.yaml");
+        rt.block_on(reconcile(&frr, &full)).expect("back to all");
+        for (name, _, _) in second_half {
+            lab.remove(name);
+        }
         let half = render(&lab);
         let d = frr_reload(&lab, &half);
-        rows.push(("5,000 withdrawn by frr-reload.py --reload (same before/after)".into(), ms(d)));
+        rows.push((format!("{kk} withdrawn by frr-reload.py --reload (same before/after)"), ms(d)));
     }
 
     rows
@@ -249,7 +295,7 @@ fn main() {
         eprintln!("== lab_apply with the node on FRR {version}");
         columns.push((version, measure()));
     }
-    println!("\nlab_apply: 10,000 Services (IPv6 /128), 1 node, 2 peers, router on FRR 8.4.4, 2 cores");
+    println!("\nlab_apply: {} Services (IPv6 /128), 1 node, 2 peers, router on FRR 8.4.4, 2 cores", thousands(n()));
     let heads: Vec<String> = columns.iter().map(|(v, _)| format!("node on FRR {v}")).collect();
     println!("| measurement | {} |\n|---|{}", heads.join(" | "), "---|".repeat(heads.len()));
     for (i, (k, _)) in columns[0].1.iter().enumerate() {

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use frr_speaker::desired::{compute, Options};
 use frr_speaker::frr::render::render;
-use frr_speaker::index::{Obj, Object, Snapshot};
-use frr_speaker::model::core::{EndpointInfo, EndpointSliceInfo, ObjKey, ServiceInfo};
-use frr_speaker::model::crds::{BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
+use frr_speaker::index::{Object, Snapshot};
 use frr_speaker::pipeline;
 
-const NS: &str = "metallb-system";
+#[path = "support/snapshot.rs"]
+mod objects;
 
 /// The i-th address of 198.18.0.0/15.
 fn ip(i: usize) -> String {
@@ -21,55 +20,11 @@ fn ip(i: usize) -> String {
 }
 
 fn service(i: usize) -> [Object; 2] {
-    let key = ObjKey::new("default", format!("svc-{i}"));
-    [
-        Object::Service(ServiceInfo {
-            key: key.clone(),
-            load_balancer: true,
-            ingress_ips: vec![ip(i)],
-            ..Default::default()
-        }),
-        Object::EndpointSlice(EndpointSliceInfo {
-            key: ObjKey::new("default", format!("svc-{i}-1")),
-            service: Some(key.name.clone()),
-            endpoints: vec![EndpointInfo {
-                node: Some("node1".into()),
-                ready: true,
-                serving: true,
-                terminating: false,
-            }],
-        }),
-    ]
+    objects::service(&format!("svc-{i}"), ip(i))
 }
 
 fn snapshot(n: usize) -> Snapshot {
-    let mut s = Snapshot::default();
-    s.apply(Object::Peer(Obj {
-        key: ObjKey::new(NS, "router"),
-        labels: Default::default(),
-        spec: BgpPeerSpec {
-            my_asn: 64512,
-            peer_asn: Some(64500),
-            peer_address: Some("192.0.2.1".into()),
-            ..Default::default()
-        },
-    }));
-    s.apply(Object::Pool(Obj {
-        key: ObjKey::new(NS, "pool"),
-        labels: Default::default(),
-        spec: IpAddressPoolSpec { addresses: vec!["198.18.0.0/15".into()], ..Default::default() },
-    }));
-    s.apply(Object::Advertisement(Obj {
-        key: ObjKey::new(NS, "ad"),
-        labels: Default::default(),
-        spec: BgpAdvertisementSpec { communities: vec!["65000:1".into()], ..Default::default() },
-    }));
-    for i in 0..n {
-        for o in service(i) {
-            s.apply(o);
-        }
-    }
-    s
+    objects::snapshot(n, "192.0.2.1", "198.18.0.0/15", ip)
 }
 
 /// Min and median of `runs` timings of `f`.

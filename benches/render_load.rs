@@ -12,56 +12,16 @@ use std::time::{Duration, Instant};
 
 use frr_speaker::desired::{compute, Options};
 use frr_speaker::frr::render::render;
-use frr_speaker::index::{Obj, Object, Snapshot};
-use frr_speaker::model::core::{EndpointInfo, EndpointSliceInfo, ObjKey, ServiceInfo};
-use frr_speaker::model::crds::{BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
+use frr_speaker::index::Snapshot;
+
+#[path = "support/snapshot.rs"]
+mod objects;
 
 const SERVICES: usize = 10_000;
 const NS_PREFIX: &str = "fsbench";
 
 fn snapshot(n: usize) -> Snapshot {
-    let mut s = Snapshot::default();
-    let ns = "metallb-system";
-    s.apply(Object::Peer(Obj {
-        key: ObjKey::new(ns, "router"),
-        labels: Default::default(),
-        spec: BgpPeerSpec {
-            my_asn: 64512,
-            peer_asn: Some(64500),
-            peer_address: Some("2001:db8::ff".into()),
-            ..Default::default()
-        },
-    }));
-    s.apply(Object::Pool(Obj {
-        key: ObjKey::new(ns, "pool"),
-        labels: Default::default(),
-        spec: IpAddressPoolSpec { addresses: vec!["2001:db8:1000::/112".into()], ..Default::default() },
-    }));
-    s.apply(Object::Advertisement(Obj {
-        key: ObjKey::new(ns, "ad"),
-        labels: Default::default(),
-        spec: BgpAdvertisementSpec { communities: vec!["65000:1".into()], ..Default::default() },
-    }));
-    for i in 0..n {
-        let key = ObjKey::new("default", format!("svc-{i}"));
-        s.apply(Object::Service(ServiceInfo {
-            key: key.clone(),
-            load_balancer: true,
-            ingress_ips: vec![format!("2001:db8:1000::{:x}", i + 1)],
-            ..Default::default()
-        }));
-        s.apply(Object::EndpointSlice(EndpointSliceInfo {
-            key: ObjKey::new("default", format!("svc-{i}-1")),
-            service: Some(key.name.clone()),
-            endpoints: vec![EndpointInfo {
-                node: Some("node1".into()),
-                ready: true,
-                serving: true,
-                terminating: false,
-            }],
-        }));
-    }
-    s
+    objects::snapshot(n, "2001:db8::ff", "2001:db8:1000::/112", |i| format!("2001:db8:1000::{:x}", i + 1))
 }
 
 fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -111,17 +71,9 @@ fn main() {
         conf = c;
     }
     let mut snap2 = snapshot(SERVICES);
-    snap2.apply(Object::Service(ServiceInfo {
-        key: ObjKey::new("default", "svc-extra"),
-        load_balancer: true,
-        ingress_ips: vec!["2001:db8:1000::ffff".into()],
-        ..Default::default()
-    }));
-    snap2.apply(Object::EndpointSlice(EndpointSliceInfo {
-        key: ObjKey::new("default", "svc-extra-1"),
-        service: Some("svc-extra".into()),
-        endpoints: vec![EndpointInfo { node: Some("node1".into()), ready: true, serving: true, terminating: false }],
-    }));
+    for o in objects::service("svc-extra", "2001:db8:1000::ffff".into()) {
+        snap2.apply(o);
+    }
     let conf2 = render(&compute(&snap2, &opts).state.expect("valid")).expect("renders");
     let before_lines: std::collections::HashSet<&str> = conf.lines().collect();
     let added: Vec<&str> = conf2.lines().filter(|l| !before_lines.contains(l)).collect();
