@@ -102,12 +102,14 @@ fuzz:
 
 ## bench: the agent's own work per change at 10,000 and 100,000 Services (pipeline), render/load 10,000
 ## prefixes, then the agent in the namespace lab (root; several minutes);
-## lab_apply measures the node on FRR 8.4 and on FRR 10 side by side.
-bench: deps frr10
+## lab_apply measures the node on FRR 8.4 and on FRR 10 side by side; kube_scale: Kubernetes mode with
+## 10,000 Services in the test apiserver (controlplane).
+bench: deps frr10 controlplane
 	$(CARGO) bench --locked --bench pipeline
 	$(CARGO) bench --locked --bench render_load
 	$(CARGO) bench --locked --bench alloc
 	$(CARGO) bench --locked --bench lab_apply
+	$(CARGO) bench --locked --bench kube_scale
 	$(CARGO) bench --locked --bench flows
 
 ## controlplane: build (once, cached in ~/.cache/frr-speaker-testbin) a real kube-apiserver and etcd

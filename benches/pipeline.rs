@@ -109,7 +109,7 @@ fn main() {
         });
         assert_eq!(delta.changes, 1, "{}", delta.script);
         row("one Service added: parse + structural diff (reconcile)", d_min, d_med);
-        let (fast, f_min, f_med) = time(runs, || frr_speaker::frr::driver::change_delta(&before, &after.text));
+        let (fast, f_min, f_med) = time(runs, || frr_speaker::frr::driver::change_delta(&before, &after.text).0);
         assert_eq!(fast, delta, "the fast path's script is the structural diff's");
         row("one Service added: the driver's fast path (network lines only)", f_min, f_med);
     }

@@ -97,6 +97,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
                 cfg.node.clone(),
                 cfg.status_qps,
                 status_sources,
+                metrics.status_pending.clone(),
             ));
         }
     }

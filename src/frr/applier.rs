@@ -7,9 +7,15 @@
 //! with a fake FRR under tokio's paused clock.
 //!
 //! A change is applied on the fast path (the difference from what FRR was last given, without
-//! reading its config first) and verified against FRR's running config `VERIFY_AFTER` later; a
-//! full reconcile (read, diff, apply, verify) runs at start, after an FRR restart or a failure, and
-//! every `RECHECK_INTERVAL`.
+//! reading its config first). When only `network` lines changed, FRR's answer to each line is the
+//! verification; any other change is verified against FRR's running config `VERIFY_AFTER` later.
+//! A full reconcile (read, diff, apply, verify) runs at start, after an FRR restart or a failure,
+//! and every `RECHECK_INTERVAL` (longer for a large config: at most 1% of the time goes to it).
+//!
+//! A check (verification or periodic recheck) never holds a change back: a pending change goes
+//! first, and a check under way is dropped when a change arrives while it is still reading and
+//! diffing (it has sent nothing yet) — unless it is `YIELD_LIMIT` overdue, so a steady stream of
+//! changes cannot postpone it for ever. At 100,000 Services a check takes most of a second.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -19,9 +25,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kube::runtime::utils::Backoff as _;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
-use super::driver::{apply_change, reconcile_from, write_config_file, FrrControl, FrrError, FrrIdentity, Report};
+use super::driver::{
+    apply_change, check, reconcile_from, write_config_file, FrrControl, FrrError, FrrIdentity, Report,
+};
 use super::extras;
 use crate::pipeline::Rendered;
 use crate::retry::{backoff, RetryBackoff};
@@ -37,6 +45,10 @@ pub const RECHECK_INTERVAL: Duration = Duration::from_secs(30);
 /// A change applied on the fast path (without reading FRR's config first) is verified against
 /// the running config this long after, when no newer change is pending.
 pub const VERIFY_AFTER: Duration = Duration::from_secs(1);
+/// How long a due check may be postponed (or interrupted) by changes that keep coming.
+pub const YIELD_LIMIT: Duration = Duration::from_secs(30);
+/// The periodic recheck costs at most this share of the applier's time: 100 x its last duration.
+const RECHECK_COST_SHARE: u32 = 100;
 /// First retry after a failure (jittered up to twice this), doubling up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -100,6 +112,17 @@ pub enum Decision {
     BackOff { until: Instant },
 }
 
+/// How far a successful apply is known to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Checked against FRR's running config.
+    Reconciled,
+    /// A fast apply of `network` lines only, every one answered with success.
+    ByAnswers,
+    /// A fast apply of other lines: to be checked `VERIFY_AFTER` later.
+    Pending,
+}
+
 /// The loop's memory: everything `decide` looks at.
 pub struct Applier {
     /// What FRR was last given successfully, and which daemons took it.
@@ -109,6 +132,8 @@ pub struct Applier {
     backoff: RetryBackoff,
     last_full: Instant,
     unverified_since: Option<Instant>,
+    /// How long the last check of the running config took (paces the periodic recheck).
+    check_cost: Duration,
 }
 
 impl Applier {
@@ -119,19 +144,42 @@ impl Applier {
             backoff: backoff(MIN_BACKOFF, MAX_BACKOFF),
             last_full: now,
             unverified_since: None,
+            check_cost: Duration::ZERO,
         }
+    }
+
+    /// Time between periodic rechecks: `RECHECK_INTERVAL`, or longer when one costs more than
+    /// 1/`RECHECK_COST_SHARE` of it.
+    pub fn recheck_every(&self) -> Duration {
+        RECHECK_INTERVAL.max(self.check_cost * RECHECK_COST_SHARE)
+    }
+
+    /// The check due at `now` (a change pending postpones it by up to `YIELD_LIMIT`).
+    fn check_due(&self, now: Instant, pending: bool) -> Option<Reason> {
+        let grace = if pending { YIELD_LIMIT } else { Duration::ZERO };
+        if self.unverified_since.is_some_and(|t| now - t >= VERIFY_AFTER + grace) {
+            Some(Reason::Verify)
+        } else if now - self.last_full >= self.recheck_every() + grace {
+            Some(Reason::Recheck)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a check started now may still give way to a change that arrives while it reads.
+    pub fn check_may_yield(&self, now: Instant) -> bool {
+        self.check_due(now, true).is_none()
     }
 
     /// What to do about `want` while FRR's daemons are `id`.
     pub fn decide(&self, want: &Arc<Rendered>, id: &FrrIdentity, now: Instant) -> Decision {
         let restarted = self.applied.as_ref().is_some_and(|(_, old)| old != id);
         let fast_from = self.applied.as_ref().filter(|(_, old)| old == id).map(|(r, _)| r);
+        let pending = fast_from.is_some_and(|f| f.text != want.text);
         let reason = match fast_from {
             None if restarted => Some(Reason::Restarted),
             None => Some(Reason::Unknown),
-            Some(_) if self.unverified_since.is_some_and(|t| now - t >= VERIFY_AFTER) => Some(Reason::Verify),
-            Some(_) if now - self.last_full >= RECHECK_INTERVAL => Some(Reason::Recheck),
-            Some(_) => None,
+            Some(_) => self.check_due(now, pending),
         };
         if let (Some(from), None) = (fast_from, reason) {
             if from.text == want.text {
@@ -151,17 +199,26 @@ impl Applier {
         }
     }
 
-    /// FRR took `want` (`full`: and was verified against its running config).
-    pub fn succeeded(&mut self, want: &Arc<Rendered>, id: FrrIdentity, full: bool, now: Instant) {
-        if full {
-            self.last_full = now;
-            self.unverified_since = None;
-        } else {
-            self.unverified_since.get_or_insert(now);
+    /// FRR took `want`, verified as `how`.
+    pub fn succeeded(&mut self, want: &Arc<Rendered>, id: FrrIdentity, how: Verified, now: Instant) {
+        match how {
+            Verified::Reconciled => {
+                self.last_full = now;
+                self.unverified_since = None;
+            }
+            Verified::ByAnswers => {}
+            Verified::Pending => {
+                self.unverified_since.get_or_insert(now);
+            }
         }
         self.applied = Some((want.clone(), id));
         self.failed = None;
         self.backoff.reset();
+    }
+
+    /// A check of the running config took `cost` (found nothing to change or not).
+    pub fn checked(&mut self, cost: Duration) {
+        self.check_cost = cost;
     }
 
     /// The text FRR was last given successfully.
@@ -324,10 +381,14 @@ pub async fn run<C: FrrControl>(
     let mut waiting_logged = false;
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A check gave way to a change: take it at once.
+    let mut yielded = false;
     loop {
-        tokio::select! {
-            r = rx.changed() => if r.is_err() { return },
-            _ = tick.tick() => {}
+        if !std::mem::take(&mut yielded) {
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = tick.tick() => {}
+            }
         }
         // Nothing is applied before the first complete, valid input.
         let Some(newest) = rx.borrow_and_update().clone() else { continue };
@@ -367,7 +428,33 @@ pub async fn run<C: FrrControl>(
         // What FRR was given before: extras it had and `want` lacks are removed.
         let previous =
             applier.applied_text().or(file.holds.as_ref().map(|h| h.text.as_str())).unwrap_or("").to_string();
-        let mut res = execute(&frr, &decision, &want.text, &previous).instrument(span.clone()).await;
+        // A verification or recheck reads and diffs first; it sends nothing when FRR runs `want`,
+        // and gives way to a change that arrives meanwhile (unless overdue).
+        let mut checked_clean = false;
+        if let Decision::Reconcile(reason @ (Reason::Verify | Reason::Recheck)) = decision {
+            let checking = check(&frr, &want.text, &previous).instrument(span.clone());
+            let result = if applier.check_may_yield(t0) {
+                tokio::select! {
+                    c = checking => Some(c),
+                    r = rx.changed() => if r.is_err() { return } else { None },
+                }
+            } else {
+                Some(checking.await)
+            };
+            let Some(result) = result else {
+                debug!(?reason, "check gave way to a new change");
+                out.metrics.checks_yielded.inc();
+                yielded = true;
+                continue;
+            };
+            applier.checked(t0.elapsed());
+            checked_clean = result.is_ok_and(|d| d.is_empty());
+        }
+        let mut res = if checked_clean {
+            Ok(Report::default())
+        } else {
+            execute(&frr, &decision, &want.text, &previous).instrument(span.clone()).await
+        };
         let mut applied = want.clone();
         if let Err(e) = &res {
             if e.is_refusal() && extras::split(&want.text).1.is_some() {
@@ -396,7 +483,12 @@ pub async fn run<C: FrrControl>(
                 if Arc::ptr_eq(&applied, &want) && extras::split(&want.text).1.is_some() {
                     refused_extras.refused = None; // FRR took them
                 }
-                applier.succeeded(&applied, id, full, Instant::now());
+                let how = match (full, report.answers_verify) {
+                    (true, _) => Verified::Reconciled,
+                    (false, true) => Verified::ByAnswers,
+                    (false, false) => Verified::Pending,
+                };
+                applier.succeeded(&applied, id, how, Instant::now());
                 file.sync(&applied);
                 out.applied(&applied, &report, full, secs, refused_extras.error());
             }

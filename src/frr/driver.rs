@@ -361,34 +361,38 @@ pub struct Report {
     pub changes: usize,
     pub passes: usize,
     pub soft_out: usize,
+    /// Only `network` lines changed and FRR answered every one with success: its answers are the
+    /// verification (such a line is shown exactly as given), no read-back is needed.
+    pub answers_verify: bool,
 }
 
 /// The fast path for a change while FRR is known to run `from` (verified earlier, same daemons):
 /// apply the difference to `to` without reading the running config first. Any line FRR
 /// refuses is an error, and the caller falls back to `reconcile`; a later `reconcile` verifies.
 pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Result<Report, FrrError> {
-    let delta = change_delta(from, to);
+    let (delta, networks_only) = change_delta(from, to);
     if delta.is_empty() {
-        return Ok(Report::default());
+        return Ok(Report { answers_verify: true, ..Report::default() });
     }
     let (ok, output) = frr.apply(&delta.script).await?;
     if !ok {
         return Err(FrrError::Vtysh { what: "-f", msg: redact(&output).replace('\n', " | ") });
     }
     soft_refresh(frr, &delta.soft_out).await;
-    Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len() })
+    Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len(), answers_verify: networks_only })
 }
 
 /// The script from `from` to `to`: Services coming and going (only `network` lines differ, no
-/// extras) without parsing either config; anything else through the structural diff.
-pub fn change_delta(from: &str, to: &str) -> Delta {
+/// extras) without parsing either config; anything else through the structural diff. The flag
+/// says which: true for `network` lines only.
+pub fn change_delta(from: &str, to: &str) -> (Delta, bool) {
     let no_extras = extras::split(from).1.is_none() && extras::split(to).1.is_none();
     if let Some(d) = no_extras.then(|| network_delta(from, to)).flatten() {
-        return d;
+        return (d, true);
     }
     let mut owned = extras::owned(from);
     owned.extend(extras::owned(to));
-    diff_owned(&extras::desired(from), &extras::desired(to), &owned)
+    (diff_owned(&extras::desired(from), &extras::desired(to), &owned), false)
 }
 
 /// An outbound soft refresh resends a neighbor's routes with their new attributes now rather than
@@ -399,6 +403,21 @@ async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
             warn!(neighbor = %s.neighbor, error = %e, "soft refresh failed; FRR's route-map timer will catch up");
         }
     }
+}
+
+/// The read-only first step of a reconcile: the difference between FRR's running config and
+/// `desired` (`previous` as in `reconcile_from`). Parsing and diffing run on a blocking thread,
+/// so the caller may drop this future when something more urgent arrives: nothing was sent.
+pub async fn check<C: FrrControl>(frr: &C, desired: &str, previous: &str) -> Result<Delta, FrrError> {
+    let running = frr.running_config().await?;
+    let (desired, previous) = (desired.to_string(), previous.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut owned = extras::owned(&desired);
+        owned.extend(extras::owned(&previous));
+        diff_owned(&parse(&running), &extras::desired(&desired), &owned)
+    })
+    .await
+    .map_err(|e| FrrError::Vtysh { what: "diff", msg: e.to_string() })
 }
 
 /// Make FRR run `desired` (full frr.conf text): diff against the running config, apply, verify.

@@ -28,6 +28,8 @@ pub struct FakeFrr {
     pub reads: Mutex<usize>,
     /// A script containing this is refused even in `Mode::Accept` (a line FRR does not know).
     pub refuse_containing: Mutex<Option<String>>,
+    /// How long `running_config` takes (a large config).
+    pub read_delay: Mutex<std::time::Duration>,
 }
 
 impl FakeFrr {
@@ -41,6 +43,7 @@ impl FakeFrr {
             commands: Mutex::new(vec![]),
             reads: Mutex::new(0),
             refuse_containing: Mutex::new(None),
+            read_delay: Mutex::new(std::time::Duration::ZERO),
         }
     }
 
@@ -63,6 +66,10 @@ impl FrrControl for FakeFrr {
 
     async fn running_config(&self) -> Result<String, FrrError> {
         *self.reads.lock().expect("lock") += 1;
+        let delay = Self::get(&self.read_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if Self::get(&self.mode) == Mode::Silent {
             return Err(FrrError::Timeout { what: "show running-config", secs: 2 });
         }

@@ -70,40 +70,37 @@ impl VtyConn {
         }
     }
 
+    /// Cancel-safe: the connection is out of its slot while a command is under way, so a caller
+    /// that drops this future (a check that yields to a new change) drops the connection with it,
+    /// and no half-read answer is left for the next command.
     async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
         let mut guard = self.stream.lock().await;
         let fresh = guard.is_none();
         self.was_fresh.store(fresh, std::sync::atomic::Ordering::Relaxed);
-        let stream = match guard.as_mut() {
+        let mut stream = match guard.take() {
             Some(s) => s,
-            None => {
-                let s = tokio::time::timeout(timeout, UnixStream::connect(&self.path))
-                    .await
-                    .map_err(|_| VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() })?
-                    .map_err(|e| self.io(e))?;
-                guard.insert(s)
-            }
+            None => tokio::time::timeout(timeout, UnixStream::connect(&self.path))
+                .await
+                .map_err(|_| VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() })?
+                .map_err(|e| self.io(e))?,
         };
         let res = async {
             if fresh {
-                exchange(stream, "enable", &self.daemon).await?;
+                exchange(&mut stream, "enable", &self.daemon).await?;
             }
             let mut out = Vec::with_capacity(commands.len());
             for c in commands {
-                out.push(exchange(stream, c, &self.daemon).await?);
+                out.push(exchange(&mut stream, c, &self.daemon).await?);
             }
             Ok(out)
         };
         match tokio::time::timeout(timeout, res).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                *guard = None;
-                Err(e)
+            Ok(Ok(v)) => {
+                *guard = Some(stream);
+                Ok(v)
             }
-            Err(_) => {
-                *guard = None;
-                Err(VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() })
-            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() }),
         }
     }
 
@@ -135,5 +132,57 @@ async fn exchange(stream: &mut UnixStream, cmd: &str, daemon: &str) -> Result<An
         if buf.len() > MAX_ANSWER {
             return Err(VtyError::TooLarge { daemon: daemon.to_string() });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+
+    /// A daemon that answers each command with its own text, `slow ...` after 200 ms.
+    fn daemon(dir: &Path) {
+        let listener = UnixListener::bind(dir.join("bgpd.vty")).expect("bind");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while s.read_exact(&mut byte).await.is_ok() {
+                        if byte[0] != 0 {
+                            buf.push(byte[0]);
+                            continue;
+                        }
+                        let cmd = String::from_utf8_lossy(&std::mem::take(&mut buf)).into_owned();
+                        if cmd.starts_with("slow") {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        let mut answer = cmd.into_bytes();
+                        answer.extend_from_slice(&[0, 0, 0, 0]);
+                        if s.write_all(&answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn a_command_dropped_half_way_leaves_no_answer_for_the_next_one() {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        daemon(&dir);
+        let conn = VtyConn::new(&dir, "bgpd");
+        let t = Duration::from_secs(5);
+        assert_eq!(conn.run(&["show one"], t).await.expect("answer")[0].output, "show one");
+        // The caller gives up on a slow answer (a check giving way to a change).
+        let dropped = tokio::time::timeout(Duration::from_millis(50), conn.run(&["slow show"], t)).await;
+        assert!(dropped.is_err(), "dropped before the answer came");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let next = conn.run(&["show two"], t).await.expect("answer");
+        assert_eq!(next[0].output, "show two", "not the dropped command's late answer");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

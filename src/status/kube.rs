@@ -23,6 +23,7 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
+use prometheus::IntGauge;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::{debug, debug_span, info, warn, Instrument};
@@ -230,7 +231,7 @@ impl StatusWriter {
             return Ok(());
         };
         let api_version = match ev.kind {
-            Kind::Service | Kind::ConfigMap => "v1",
+            Kind::Service | Kind::ConfigMap | Kind::Node => "v1",
             Kind::BGPPeer => "metallb.io/v1beta2",
             _ => "metallb.io/v1beta1",
         };
@@ -380,10 +381,10 @@ impl StatusWriter {
         actions: &[Action],
         namespace: &str,
         input: Option<&Input>,
-    ) -> Round {
+    ) -> (Round, usize) {
         while let Some(ev) = events.front() {
             if let Err(at) = bucket.take() {
-                return Round::Throttled(at);
+                return (Round::Throttled(at), 0);
             }
             if let Err(e) = self.publish(ev, input).await {
                 // An event is worth one try: it describes a moment.
@@ -407,7 +408,7 @@ impl StatusWriter {
         if done > 0 {
             debug!(done, pending = actions.len() - done, "status written");
         }
-        round
+        (round, done)
     }
 }
 
@@ -431,8 +432,12 @@ impl OnceLog {
     }
 }
 
-/// Write status and Events until the sources close.
-pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut src: Sources) {
+/// A backlog of this many writes or more is logged (with the time it will take) when it forms.
+const BACKLOG_LOGGED: usize = 100;
+
+/// Write status and Events until the sources close. `pending` shows the writes waiting for
+/// tokens.
+pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut src: Sources, pending: IntGauge) {
     let apis = StatusKind::ALL
         .into_iter()
         .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &api_resource(k))))
@@ -451,16 +456,22 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
     let mut wake_at: Option<Instant> = None;
     let mut backoff = retry::backoff(MIN_BACKOFF, MAX_BACKOFF);
     let mut errors = OnceLog::default();
+    // What is left of the last plan, and whether any fact changed since it was made: a wake-up for
+    // tokens goes on with the plan instead of planning every object again (O(Services) per token).
+    let mut backlog: Vec<Action> = Vec::new();
+    let mut stale = true;
+    let mut backlog_logged = false;
     loop {
         let sleep = tokio::time::sleep_until(wake_at.unwrap_or_else(|| Instant::now() + RELIST_INTERVAL).into());
         tokio::select! {
-            r = src.problems.changed() => if r.is_err() { return },
-            r = src.apply.changed() => if r.is_err() { return },
-            r = src.sessions.changed() => if r.is_err() { return },
+            r = src.problems.changed() => if r.is_err() { return } else { stale = true },
+            r = src.apply.changed() => if r.is_err() { return } else { stale = true },
+            r = src.sessions.changed() => if r.is_err() { return } else { stale = true },
             _ = sleep => {}
         }
         wake_at = None;
         if w.have.is_none() || w.listed_at.elapsed() >= RELIST_INTERVAL {
+            stale = true;
             if let Err(e) = w.list().await {
                 errors.failed("cannot list this node's status objects; retrying", &e);
                 w.have = None;
@@ -469,13 +480,31 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
             }
         }
         let Some(have) = w.have.as_ref() else { continue };
-        let facts = facts(&src, &node);
-        let problems = src.problems.borrow().clone();
-        events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
-        let actions = w.plan(&facts, have);
+        if std::mem::take(&mut stale) {
+            let facts = facts(&src, &node);
+            let problems = src.problems.borrow().clone();
+            events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
+            backlog = w.plan(&facts, have);
+        }
         let input = src.input.borrow().clone();
-        let span = debug_span!("status_write", actions = actions.len(), events = events.queue.len());
-        match w.write(&mut bucket, &mut events.queue, &actions, &namespace, input.as_deref()).instrument(span).await {
+        let span = debug_span!("status_write", actions = backlog.len(), events = events.queue.len());
+        let (round, done) =
+            w.write(&mut bucket, &mut events.queue, &backlog, &namespace, input.as_deref()).instrument(span).await;
+        backlog.drain(..done);
+        let waiting = backlog.len() + events.queue.len();
+        pending.set(waiting as i64);
+        if waiting >= BACKLOG_LOGGED && !backlog_logged {
+            backlog_logged = true;
+            info!(
+                pending = waiting,
+                qps,
+                minutes = format!("{:.1}", waiting as f64 / qps.max(0.1) / 60.0),
+                "status writes queued behind --status-qps (routing does not wait for them)"
+            );
+        } else if waiting == 0 && std::mem::take(&mut backlog_logged) {
+            info!("status objects up to date");
+        }
+        match round {
             Round::Done => {
                 errors.recovered();
                 backoff.reset();

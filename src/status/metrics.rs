@@ -28,6 +28,10 @@ pub struct Metrics {
     /// Problems in the newest input, by severity.
     pub problems: IntGaugeVec,
     pub frr_restarts: IntCounter,
+    /// Checks of FRR's running config dropped because a change arrived while they read.
+    pub checks_yielded: IntCounter,
+    /// Status objects and Events waiting for `--status-qps` tokens (Kubernetes mode).
+    pub status_pending: IntGauge,
     pub frr: FrrCollector,
 }
 
@@ -61,7 +65,17 @@ impl Metrics {
         registry.register(Box::new(config_stale.clone()))?;
         registry.register(Box::new(config_loaded.clone()))?;
         registry.register(Box::new(problems.clone()))?;
+        let checks_yielded = IntCounter::new(
+            "frr_speaker_checks_yielded_total",
+            "Checks of FRR's running config dropped because a change arrived while they read",
+        )?;
         registry.register(Box::new(frr_restarts.clone()))?;
+        registry.register(Box::new(checks_yielded.clone()))?;
+        let status_pending = IntGauge::new(
+            "frr_speaker_status_writes_pending",
+            "Status objects and Events waiting for --status-qps tokens",
+        )?;
+        registry.register(Box::new(status_pending.clone()))?;
         let frr = FrrCollector::new()?;
         registry.register(Box::new(frr.clone()))?;
         Ok(Metrics {
@@ -73,6 +87,8 @@ impl Metrics {
             config_loaded,
             problems,
             frr_restarts,
+            checks_yielded,
+            status_pending,
             frr,
         })
     }

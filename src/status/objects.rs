@@ -406,11 +406,37 @@ pub fn announced(ann: &crate::desired::state::Announcements) -> Announced {
 }
 
 /// Events for Services this node started or stopped announcing, or announces differently.
+/// Above this many Services in one round (a node starting, a namespace deleted), one Event on the
+/// Node stands for the per-Service events: thousands of Events at once help no one reading
+/// `kubectl get events` and cost the apiserver as much as the status objects themselves.
+pub const SERVICE_EVENTS_MAX: usize = 100;
+
 pub fn announcement_events(
     node: &str,
     before: &Announced,
     after: &crate::desired::state::Announcements,
 ) -> Vec<EventSpec> {
+    let out = service_events(node, before, after);
+    if out.len() <= SERVICE_EVENTS_MAX {
+        return out;
+    }
+    let count = |reason: &str| out.iter().filter(|e| e.reason == reason).count();
+    let (announcing, changed, withdrawn) = (count("Announcing"), count("AnnouncementChanged"), count("Withdrawn"));
+    vec![EventSpec {
+        kind: Kind::Node,
+        object: ObjKey::new("", node),
+        warning: false,
+        reason: "AnnouncementsChanged",
+        action: "Announce",
+        note: format!(
+            "node {node}: {announcing} Service(s) announced, {changed} changed, {withdrawn} withdrawn \
+             (one event for more than {SERVICE_EVENTS_MAX}; ServiceBGPStatus objects list each)"
+        ),
+    }]
+}
+
+/// One event per Service whose announcement began, changed or ended.
+fn service_events(node: &str, before: &Announced, after: &crate::desired::state::Announcements) -> Vec<EventSpec> {
     let list = |prefixes: &BTreeMap<IpNet, Vec<String>>| {
         let ips: Vec<String> = prefixes.keys().map(|p| p.to_string()).collect();
         let peers: BTreeSet<&String> = prefixes.values().flatten().collect();
@@ -650,6 +676,31 @@ mod tests {
         // After a restart the prefixes are unknown: no event for what is still announced.
         let unknown: Announced = after.keys().map(|k| (k.clone(), None)).collect();
         assert_eq!(announcement_events("node1", &unknown, &after), vec![]);
+    }
+
+    #[test]
+    fn a_mass_change_is_one_event_on_the_node() {
+        let names: Vec<String> = (0..=SERVICE_EVENTS_MAX).map(|i| format!("s{i}")).collect();
+        let prefixes: Vec<String> = (0..=SERVICE_EVENTS_MAX).map(|i| format!("203.0.113.{i}/32")).collect();
+        let entries = |n: usize| -> Vec<(&str, &str, &[&str])> {
+            (0..n).map(|i| (names[i].as_str(), prefixes[i].as_str(), &["peer1"][..])).collect()
+        };
+        let few = ann(&entries(SERVICE_EVENTS_MAX));
+        assert_eq!(announcement_events("node1", &Announced::default(), &few).len(), SERVICE_EVENTS_MAX);
+        let many = ann(&entries(SERVICE_EVENTS_MAX + 1));
+        let ev = announcement_events("node1", &Announced::default(), &many);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(
+            (ev[0].kind, ev[0].object.name.as_str(), ev[0].reason),
+            (Kind::Node, "node1", "AnnouncementsChanged")
+        );
+        assert!(
+            ev[0].note.starts_with("node node1: 101 Service(s) announced, 0 changed, 0 withdrawn"),
+            "{}",
+            ev[0].note
+        );
+        let gone = announcement_events("node1", &announced(&many), &Default::default());
+        assert!(gone[0].note.contains("0 changed, 101 withdrawn"), "{}", gone[0].note);
     }
 
     #[test]

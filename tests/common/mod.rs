@@ -240,9 +240,13 @@ impl Lab {
         self.stop_agent(i);
         let node = self.node(i);
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &node, env!("CARGO_BIN_EXE_frr-speaker"), "run"])
-            .arg("--manifests")
-            .arg(&self.manifests);
+        cmd.args(["netns", "exec", &node]);
+        // A profiler in front of the agent, e.g. LAB_AGENT_WRAPPER="heaptrack -o /tmp/agent" for
+        // the README's heap profile of lab_apply (file-mode agents only).
+        if let Ok(w) = std::env::var("LAB_AGENT_WRAPPER") {
+            cmd.args(w.split_whitespace());
+        }
+        cmd.args([env!("CARGO_BIN_EXE_frr-speaker"), "run"]).arg("--manifests").arg(&self.manifests);
         self.launch(i, cmd, 7472);
     }
 

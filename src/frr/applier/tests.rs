@@ -28,17 +28,55 @@ fn start_reconciles_then_changes_go_the_fast_path_and_are_verified() {
     let mut a = Applier::new(t0);
     let (one, two) = (rendered(&["203.0.113.1/32"]), rendered(&["203.0.113.1/32", "203.0.113.2/32"]));
     assert_eq!(a.decide(&one, &id(ID), t0), Decision::Reconcile(Reason::Unknown), "nothing applied yet");
-    a.succeeded(&one, id(ID), true, t0);
+    a.succeeded(&one, id(ID), Verified::Reconciled, t0);
     assert_eq!(a.decide(&one, &id(ID), t0), Decision::WriteFileOnly, "FRR runs it");
     assert_eq!(a.decide(&two, &id(ID), t0), Decision::FastApply { from: one.clone() });
-    a.succeeded(&two, id(ID), false, t0);
+    a.succeeded(&two, id(ID), Verified::Pending, t0);
     let soon = t0 + VERIFY_AFTER / 2;
     assert_eq!(a.decide(&two, &id(ID), soon), Decision::WriteFileOnly, "verification waits for quiet");
     assert_eq!(a.decide(&two, &id(ID), t0 + VERIFY_AFTER), Decision::Reconcile(Reason::Verify));
-    a.succeeded(&two, id(ID), true, t0 + VERIFY_AFTER);
+    a.succeeded(&two, id(ID), Verified::Reconciled, t0 + VERIFY_AFTER);
     let later = t0 + VERIFY_AFTER + RECHECK_INTERVAL;
     assert_eq!(a.decide(&two, &id(ID), later - Duration::from_millis(1)), Decision::WriteFileOnly);
     assert_eq!(a.decide(&two, &id(ID), later), Decision::Reconcile(Reason::Recheck), "periodic check");
+}
+
+#[test]
+fn network_lines_answered_need_no_read_back_and_checks_let_changes_go_first() {
+    let t0 = Instant::now();
+    let mut a = Applier::new(t0);
+    let (one, two, three) =
+        (rendered(&["203.0.113.1/32"]), rendered(&["203.0.113.1/32", "203.0.113.2/32"]), rendered(&["203.0.113.3/32"]));
+    a.succeeded(&one, id(ID), Verified::Reconciled, t0);
+    a.succeeded(&two, id(ID), Verified::ByAnswers, t0);
+    assert_eq!(a.decide(&two, &id(ID), t0 + VERIFY_AFTER), Decision::WriteFileOnly, "FRR's answers verified it");
+    let due = t0 + RECHECK_INTERVAL;
+    assert_eq!(a.decide(&two, &id(ID), due), Decision::Reconcile(Reason::Recheck));
+    assert!(a.check_may_yield(due), "a recheck on time gives way to changes");
+    // A change pending when a check is due goes first...
+    assert_eq!(a.decide(&three, &id(ID), due), Decision::FastApply { from: two.clone() });
+    // ...for at most YIELD_LIMIT.
+    let overdue = due + YIELD_LIMIT;
+    assert_eq!(a.decide(&three, &id(ID), overdue), Decision::Reconcile(Reason::Recheck));
+    assert!(!a.check_may_yield(overdue), "an overdue check runs to its end");
+    // Same for a verification.
+    a.succeeded(&three, id(ID), Verified::Pending, due);
+    assert_eq!(a.decide(&three, &id(ID), due + VERIFY_AFTER), Decision::Reconcile(Reason::Verify));
+    assert_eq!(a.decide(&one, &id(ID), due + VERIFY_AFTER), Decision::FastApply { from: three.clone() });
+    assert_eq!(a.decide(&one, &id(ID), due + VERIFY_AFTER + YIELD_LIMIT), Decision::Reconcile(Reason::Verify));
+}
+
+#[test]
+fn a_costly_check_is_paced_to_a_hundredth_of_the_time() {
+    let t0 = Instant::now();
+    let mut a = Applier::new(t0);
+    let one = rendered(&["203.0.113.1/32"]);
+    a.succeeded(&one, id(ID), Verified::Reconciled, t0);
+    assert_eq!(a.recheck_every(), RECHECK_INTERVAL, "a cheap check: every RECHECK_INTERVAL");
+    a.checked(Duration::from_millis(800));
+    assert_eq!(a.recheck_every(), Duration::from_secs(80));
+    assert_eq!(a.decide(&one, &id(ID), t0 + RECHECK_INTERVAL), Decision::WriteFileOnly);
+    assert_eq!(a.decide(&one, &id(ID), t0 + Duration::from_secs(80)), Decision::Reconcile(Reason::Recheck));
 }
 
 #[test]
@@ -46,7 +84,7 @@ fn other_daemons_mean_a_restart_even_while_backing_off() {
     let t0 = Instant::now();
     let mut a = Applier::new(t0);
     let (one, two) = (rendered(&["203.0.113.1/32"]), rendered(&["203.0.113.2/32"]));
-    a.succeeded(&one, id(ID), true, t0);
+    a.succeeded(&one, id(ID), Verified::Reconciled, t0);
     assert_eq!(a.decide(&one, &id(ID + 1), t0), Decision::Reconcile(Reason::Restarted));
     assert_eq!(a.decide(&two, &id(ID + 1), t0), Decision::Reconcile(Reason::Restarted), "never a fast path");
 }
@@ -63,7 +101,7 @@ fn a_failed_config_backs_off_with_growing_delays_and_a_new_one_goes_at_once() {
     assert_eq!(a.decide(&two, &id(ID), t0), Decision::Reconcile(Reason::Unknown), "a newer config is not held back");
     let d2 = a.failed(&one, t0 + d1);
     assert!(d2 >= 2 * MIN_BACKOFF, "the second delay doubles: {d1:?} then {d2:?}");
-    a.succeeded(&one, id(ID), true, t0 + d1 + d2);
+    a.succeeded(&one, id(ID), Verified::Reconciled, t0 + d1 + d2);
     let d3 = a.failed(&two, t0 + d1 + d2);
     assert!(d3 < 2 * MIN_BACKOFF, "a success resets the backoff: {d3:?}");
 }
@@ -124,7 +162,10 @@ fn start(name: &str, mode: Mode) -> Harness {
 
 impl Harness {
     fn send(&self, networks: &[&str]) -> Arc<Rendered> {
-        let r = rendered(networks);
+        self.send_text(conf(networks))
+    }
+    fn send_text(&self, text: String) -> Arc<Rendered> {
+        let r = Arc::new(Rendered { text, ..Default::default() });
         FakeFrr::set(&self.frr.target, r.text.clone());
         self.input.send_replace(Some(r.clone()));
         r
@@ -170,9 +211,45 @@ async fn the_loop_applies_fast_then_verifies_and_keeps_frr_conf() {
     assert_eq!(std::fs::read_to_string(&h.conf).expect("frr.conf"), two.text);
 
     sleep_ms(VERIFY_AFTER.as_millis() as u64 + PROBE_INTERVAL.as_millis() as u64).await;
+    assert_eq!(h.reads(), reads, "FRR's answers to network lines are their verification");
+
+    // Any other change is verified against the running config a second later.
+    let three = h.send_text(two.text.replace("remote-as 64500", "remote-as 64501"));
+    sleep_ms(100).await;
+    assert_eq!(h.applied(), Some(three.text.clone()));
+    assert_eq!(h.scripts(), 3);
+    assert_eq!(h.reads(), reads, "the fast path does not read the running config");
+    sleep_ms(VERIFY_AFTER.as_millis() as u64 + PROBE_INTERVAL.as_millis() as u64).await;
     assert!(h.reads() > reads, "verified against the running config a second later");
-    assert_eq!(h.scripts(), 2, "verification found nothing to change");
-    assert_eq!(h.metrics.applies.with_label_values(&["ok"]).get(), 2);
+    assert_eq!(h.scripts(), 3, "verification found nothing to change");
+    assert_eq!(h.metrics.applies.with_label_values(&["ok"]).get(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_during_a_slow_check_is_applied_at_once_and_the_check_runs_later() {
+    let h = start("yield", Mode::Accept);
+    h.send(&["203.0.113.1/32"]);
+    sleep_ms(100).await;
+    let (scripts, reads) = (h.scripts(), h.reads());
+    // A large config: reading it takes 800 ms.
+    FakeFrr::set(&h.frr.read_delay, Duration::from_millis(800));
+    sleep_ms(RECHECK_INTERVAL.as_millis() as u64).await;
+    assert_eq!(h.reads(), reads + 1, "the periodic recheck is reading");
+    let two = h.send(&["203.0.113.1/32", "203.0.113.2/32"]);
+    sleep_ms(10).await;
+    assert_eq!(h.applied(), Some(two.text.clone()), "applied without waiting for the check");
+    assert_eq!(h.scripts(), scripts + 1);
+    assert_eq!(h.metrics.checks_yielded.get(), 1);
+    // The recheck starts again at the next probe and, left alone, completes.
+    sleep_ms(PROBE_INTERVAL.as_millis() as u64 + 900).await;
+    assert_eq!(h.reads(), reads + 2);
+    assert_eq!(h.metrics.checks_yielded.get(), 1);
+    assert_eq!(h.scripts(), scripts + 1, "the check found FRR runs the config");
+    // Paced by its cost now: not again before 100 x 800 ms.
+    sleep_ms(RECHECK_INTERVAL.as_millis() as u64 + 1000).await;
+    assert_eq!(h.reads(), reads + 2, "a check costing 800 ms runs every 80 s");
+    sleep_ms(50_000).await;
+    assert_eq!(h.reads(), reads + 3);
 }
 
 #[tokio::test(start_paused = true)]
