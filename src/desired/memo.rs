@@ -45,14 +45,22 @@ struct Last {
     snap: Snapshot,
     opts: Options,
     base: Base,
-    /// (namespace, Service name) → the keys of its EndpointSlices.
-    slices_of: BTreeMap<SvcName, BTreeSet<ObjKey>>,
+    /// (namespace, Service name) → the keys of its EndpointSlices, sorted (a Vec: most Services
+    /// have one, and a set would cost a tree node each).
+    slices_of: BTreeMap<SvcName, Vec<ObjKey>>,
     /// Each Service's part, when it has one (its `announced` moved into `announcements`).
     parts: BTreeMap<ObjKey, Part>,
     routes: BTreeMap<IpNet, Pairs>,
     announcements: Announcements,
     /// Services whose part has problems.
     with_problems: BTreeSet<ObjKey>,
+}
+
+/// Add `k` to the sorted, distinct `v`.
+fn insert_sorted(v: &mut Vec<ObjKey>, k: ObjKey) {
+    if let Err(i) = v.binary_search(&k) {
+        v.insert(i, k);
+    }
 }
 
 /// Everything but the Services and EndpointSlices is the same. Written as a destructuring, so a
@@ -103,7 +111,7 @@ impl Last {
         };
         for s in snap.endpoint_slices.values() {
             if let Some(o) = owner(s) {
-                last.slices_of.entry(o).or_default().insert(s.key.clone());
+                insert_sorted(last.slices_of.entry(o).or_default(), s.key.clone());
             }
         }
         if !last.base.has_errors() {
@@ -197,7 +205,9 @@ impl Memo {
         for (from, to, key) in moved {
             if let Some(f) = from {
                 if let Some(set) = last.slices_of.get_mut(&f) {
-                    set.remove(&key);
+                    if let Ok(i) = set.binary_search(&key) {
+                        set.remove(i);
+                    }
                     if set.is_empty() {
                         last.slices_of.remove(&f);
                     }
@@ -205,7 +215,7 @@ impl Memo {
                 dirty.insert(ObjKey::new(f.0, f.1));
             }
             if let Some(t) = to {
-                last.slices_of.entry(t.clone()).or_default().insert(key);
+                insert_sorted(last.slices_of.entry(t.clone()).or_default(), key);
                 dirty.insert(ObjKey::new(t.0, t.1));
             }
         }

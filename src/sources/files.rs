@@ -69,49 +69,46 @@ fn stamp(f: &Path) -> Stamp {
     (meta.as_ref().and_then(|m| m.modified().ok()), meta.as_ref().map(|m| m.len()).unwrap_or(0))
 }
 
-/// What one file held when last read.
-#[derive(Clone)]
+/// What one file held when last read: the keys of its objects, not the objects (the snapshot
+/// holds those; a second copy of 10,000 Services would double the agent's memory).
 struct Entry {
     stamp: Stamp,
-    parsed: Result<Vec<Parsed>, Problem>,
+    /// The objects (read or unreadable) the file defines, in order.
+    keys: Vec<(Kind, ObjKey)>,
     /// What is wrong with the file itself, found once when it is read (a load looks at every
     /// file, and must not walk 100,000 objects for that).
     problems: Vec<Problem>,
 }
 
 impl Entry {
-    fn new(stamp: Stamp, parsed: Result<Vec<Parsed>, Problem>, f: &Path) -> Entry {
-        let mut e = Entry { stamp, parsed, problems: Vec::new() };
+    /// The entry for file `f`, and the objects to put into the snapshot.
+    fn new(stamp: Stamp, parsed: Result<Vec<Parsed>, Problem>, f: &Path) -> (Entry, Vec<Parsed>) {
         let mut problems = Vec::new();
-        match &e.parsed {
-            Err(p) => problems.push(p.clone()),
-            Ok(list) => problems.extend(list.iter().filter_map(|p| match p {
-                Parsed::Unreadable(pr) if pr.kind == Kind::Manifest => Some(pr.clone()),
-                Parsed::Note(pr) => Some(pr.clone()),
-                _ => None,
-            })),
+        let parsed = match parsed {
+            Err(p) => {
+                problems.push(p);
+                Vec::new()
+            }
+            Ok(list) => list,
+        };
+        let mut objects = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            match p {
+                Parsed::Unreadable(pr) if pr.kind == Kind::Manifest => problems.push(pr),
+                Parsed::Note(pr) => problems.push(pr),
+                p => objects.push(p),
+            }
         }
         // The same object twice in one file: MetalLB refuses it (the apiserver would keep one
         // of them, silently). Across files, `owners` says it.
+        let keys: Vec<(Kind, ObjKey)> = objects.iter().map(parsed_key).collect();
         let mut seen = BTreeSet::new();
-        for p in e.objects() {
-            let (kind, key) = parsed_key(p);
-            if !seen.insert((kind, key.clone())) {
-                problems.push(Problem::error(kind, &key, "", format!("defined twice in {}", f.display())));
+        for (kind, key) in &keys {
+            if !seen.insert((*kind, key)) {
+                problems.push(Problem::error(*kind, key, "", format!("defined twice in {}", f.display())));
             }
         }
-        e.problems = problems;
-        e
-    }
-
-    /// The objects (read or unreadable) the file defines; not problems about the file itself, nor
-    /// notes about its objects.
-    fn objects(&self) -> impl Iterator<Item = &Parsed> {
-        self.parsed.iter().flatten().filter(|p| match p {
-            Parsed::Object(_) => true,
-            Parsed::Unreadable(pr) => pr.kind != Kind::Manifest,
-            Parsed::Note(_) => false,
-        })
+        (Entry { stamp, keys, problems }, objects)
     }
 }
 
@@ -122,14 +119,24 @@ fn parsed_key(p: &Parsed) -> (Kind, ObjKey) {
     }
 }
 
+/// File `f`'s objects, parsed again (or nothing if it cannot be read now).
+fn read_objects(f: &Path, default_ns: &str) -> Vec<Parsed> {
+    let origin = f.display().to_string();
+    let parsed = read_limited(f)
+        .map(|text| parse_stream(&text, &origin, default_ns))
+        .map_err(|e| Problem::error(Kind::Manifest, &ObjKey::new("", origin), "", e));
+    Entry::new(stamp(f), parsed, f).1
+}
+
 /// File mode's view of a directory, kept up to date incrementally: a file is read again only
 /// when its modification time or size changes, and only its objects are replaced in the
 /// snapshot (10,000 Services must not be parsed, nor copied, again for one changed file).
 #[derive(Default)]
 pub struct FileCache {
     entries: BTreeMap<PathBuf, Entry>,
-    /// Which files define each object; more than one is an error, and the first file wins.
-    owners: BTreeMap<(Kind, ObjKey), BTreeSet<PathBuf>>,
+    /// Which files define each object, sorted; more than one is an error, and the first file
+    /// wins. (A Vec of shared paths: a set and a path per object would double this map's size.)
+    owners: BTreeMap<(Kind, ObjKey), Vec<Arc<Path>>>,
     snap: Arc<Snapshot>,
 }
 
@@ -142,7 +149,7 @@ impl FileCache {
         let listed: BTreeSet<&PathBuf> = files.iter().collect();
         let gone: Vec<PathBuf> = self.entries.keys().filter(|p| !listed.contains(p)).cloned().collect();
         for p in gone {
-            self.retract(&p);
+            self.retract(&p, default_ns);
             self.entries.remove(&p);
             changed = true;
         }
@@ -153,7 +160,7 @@ impl FileCache {
             }
             changed = true;
             if self.entries.contains_key(f) {
-                self.retract(f);
+                self.retract(f, default_ns);
                 self.entries.remove(f);
             }
             let origin = f.display().to_string();
@@ -163,8 +170,9 @@ impl FileCache {
                 Err(_) if !f.exists() => continue,
                 Err(e) => Err(Problem::error(Kind::Manifest, &ObjKey::new("", origin), "", e)),
             };
-            self.entries.insert(f.clone(), Entry::new(stamp, parsed, f));
-            self.assert(f);
+            let (entry, objects) = Entry::new(stamp, parsed, f);
+            self.entries.insert(f.clone(), entry);
+            self.assert(f, objects);
         }
         for e in self.entries.values() {
             problems.extend(e.problems.iter().cloned());
@@ -194,36 +202,40 @@ impl FileCache {
             })
     }
 
-    /// Put the object `p` from file `f` into the snapshot if `f` is the object's first file.
-    fn assert(&mut self, f: &PathBuf) {
-        let Some(entry) = self.entries.get(f) else { return };
-        for p in entry.objects() {
-            let k = parsed_key(p);
-            let owners = self.owners.entry(k).or_default();
-            owners.insert(f.clone());
-            if owners.iter().next() == Some(f) {
+    /// Put file `f`'s objects into the snapshot, each one whose first file `f` is.
+    fn assert(&mut self, f: &Path, objects: Vec<Parsed>) {
+        let shared: Arc<Path> = Arc::from(f);
+        for p in objects {
+            let owners = self.owners.entry(parsed_key(&p)).or_default();
+            if let Err(i) = owners.binary_search_by(|o| o.as_ref().cmp(f)) {
+                owners.insert(i, shared.clone());
+            }
+            if owners.first().is_some_and(|o| o.as_ref() == f) {
                 apply(Arc::make_mut(&mut self.snap), p);
             }
         }
     }
 
-    /// Take file `f`'s objects out of the snapshot (another file's copy takes over, if any).
-    fn retract(&mut self, f: &PathBuf) {
+    /// Take file `f`'s objects out of the snapshot (another file's copy takes over, if any: that
+    /// file is read again, which happens only while an object is defined twice, an error).
+    fn retract(&mut self, f: &PathBuf, default_ns: &str) {
         let Some(entry) = self.entries.get(f) else { return };
-        for p in entry.objects() {
-            let k = parsed_key(p);
-            let Some(owners) = self.owners.get_mut(&k) else { continue };
-            let was_first = owners.iter().next() == Some(f);
-            owners.remove(f);
+        let mut reread: BTreeMap<PathBuf, Vec<Parsed>> = BTreeMap::new();
+        for k in &entry.keys {
+            let Some(owners) = self.owners.get_mut(k) else { continue };
+            let was_first = owners.first().is_some_and(|o| o.as_ref() == f.as_path());
+            owners.retain(|o| o.as_ref() != f.as_path());
             let snap = Arc::make_mut(&mut self.snap);
-            match owners.iter().next() {
+            match owners.first() {
                 None => {
-                    self.owners.remove(&k);
+                    self.owners.remove(k);
                     snap.delete(k.0, &k.1);
                 }
                 Some(next) if was_first => {
-                    if let Some(other) = self.entries.get(next).and_then(|e| e.objects().find(|q| parsed_key(q) == k)) {
-                        apply(snap, other);
+                    let objects = reread.entry(next.to_path_buf()).or_insert_with(|| read_objects(next, default_ns));
+                    // The last definition in that file, as when it was read.
+                    if let Some(other) = objects.iter().rev().find(|q| parsed_key(q) == *k) {
+                        apply(snap, other.clone());
                     }
                 }
                 Some(_) => {}
@@ -232,10 +244,10 @@ impl FileCache {
     }
 }
 
-fn apply(snap: &mut Snapshot, p: &Parsed) {
+fn apply(snap: &mut Snapshot, p: Parsed) {
     match p {
-        Parsed::Object(o) => snap.apply(o.clone()),
-        Parsed::Unreadable(pr) => snap.apply_unreadable(pr.clone()),
+        Parsed::Object(o) => snap.apply(o),
+        Parsed::Unreadable(pr) => snap.apply_unreadable(pr),
         Parsed::Note(_) => {}
     }
 }

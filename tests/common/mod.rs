@@ -181,6 +181,12 @@ pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
     c
 }
 
+/// A profiler to start agents under, from LAB_AGENT_WRAPPER (e.g. "heaptrack -o /tmp/agent", as
+/// the README's heap profiles of lab_apply and kube_scale were taken).
+fn wrapper() -> Vec<String> {
+    std::env::var("LAB_AGENT_WRAPPER").map(|w| w.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+}
+
 /// Router + N nodes with FRR each, an agent per node in file mode on one shared manifests
 /// directory. Everything is torn down on drop.
 pub struct Lab {
@@ -240,12 +246,7 @@ impl Lab {
         self.stop_agent(i);
         let node = self.node(i);
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &node]);
-        // A profiler in front of the agent, e.g. LAB_AGENT_WRAPPER="heaptrack -o /tmp/agent" for
-        // the README's heap profile of lab_apply (file-mode agents only).
-        if let Ok(w) = std::env::var("LAB_AGENT_WRAPPER") {
-            cmd.args(w.split_whitespace());
-        }
+        cmd.args(["netns", "exec", &node]).args(wrapper());
         cmd.args([env!("CARGO_BIN_EXE_frr-speaker"), "run"]).arg("--manifests").arg(&self.manifests);
         self.launch(i, cmd, 7472);
     }
@@ -254,7 +255,15 @@ impl Lab {
     /// kube-apiserver listens on 127.0.0.1) and drives node i's FRR through its vty sockets.
     pub fn start_agent_kube(&mut self, i: usize, kubeconfig: &Path, metrics_port: u16) {
         self.stop_agent(i);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_frr-speaker"));
+        let mut w = wrapper();
+        let mut cmd = match w.is_empty() {
+            true => Command::new(env!("CARGO_BIN_EXE_frr-speaker")),
+            false => {
+                let mut c = Command::new(w.remove(0));
+                c.args(w).arg(env!("CARGO_BIN_EXE_frr-speaker"));
+                c
+            }
+        };
         cmd.arg("run").env("KUBECONFIG", kubeconfig);
         self.launch(i, cmd, metrics_port);
     }
