@@ -370,7 +370,7 @@ impl StatusWriter {
         .collect();
         let mut want = wanted(facts, have, &now_seconds());
         want.retain(|(k, _), _| known.contains(k));
-        plan(have, &want, &known)
+        plan(have, want, &known)
     }
 
     /// Events first (they are about now), then the objects; stop when out of tokens.

@@ -360,24 +360,21 @@ pub enum Action {
 /// state first, then sessions, then Services.
 pub fn plan(
     have: &BTreeMap<(StatusKind, String), Wanted>,
-    want: &BTreeMap<(StatusKind, String), Wanted>,
+    want: BTreeMap<(StatusKind, String), Wanted>,
     known: &BTreeSet<StatusKind>,
 ) -> Vec<Action> {
     let mut out = Vec::new();
-    for ((kind, name), w) in want {
-        let old = have.get(&(*kind, name.clone()));
-        if old != Some(w) {
-            out.push(Action::Put {
-                kind: *kind,
-                name: name.clone(),
-                wanted: Box::new(w.clone()),
-                exists: old.cloned().map(Box::new),
-            });
-        }
-    }
     for (kind, name) in have.keys() {
         if known.contains(kind) && !want.contains_key(&(*kind, name.clone())) {
             out.push(Action::Delete { kind: *kind, name: name.clone() });
+        }
+    }
+    // `want` is consumed: at 10,000 Services a copy of each wanted object doubled the plan's size.
+    for ((kind, name), w) in want {
+        let old = have.get(&(kind, name.clone()));
+        if old != Some(&w) {
+            let exists = old.cloned().map(Box::new);
+            out.push(Action::Put { kind, name, wanted: Box::new(w), exists });
         }
     }
     out.sort_by_key(|a| match a {
@@ -405,12 +402,13 @@ pub fn announced(ann: &crate::desired::state::Announcements) -> Announced {
     ann.iter().map(|(k, p)| (k.clone(), Some(p.keys().copied().collect()))).collect()
 }
 
-/// Events for Services this node started or stopped announcing, or announces differently.
 /// Above this many Services in one round (a node starting, a namespace deleted), one Event on the
 /// Node stands for the per-Service events: thousands of Events at once help no one reading
 /// `kubectl get events` and cost the apiserver as much as the status objects themselves.
 pub const SERVICE_EVENTS_MAX: usize = 100;
 
+/// Events for Services this node started or stopped announcing, or announces differently (one
+/// Event on the Node when more than `SERVICE_EVENTS_MAX` Services changed).
 pub fn announcement_events(
     node: &str,
     before: &Announced,
@@ -646,19 +644,19 @@ mod tests {
         let f = facts();
         let want = wanted(&f, &BTreeMap::new(), &at(1));
         let known: BTreeSet<StatusKind> = StatusKind::ALL.into_iter().collect();
-        assert_eq!(plan(&want, &want, &known), vec![]);
+        assert_eq!(plan(&want, want.clone(), &known), vec![]);
         let mut have = want.clone();
         have.insert((StatusKind::ServiceBgpStatus, "old".into()), want.values().next().expect("one").clone());
-        let p = plan(&have, &want, &known);
+        let p = plan(&have, want.clone(), &known);
         assert_eq!(p, vec![Action::Delete { kind: StatusKind::ServiceBgpStatus, name: "old".into() }]);
         // Before the first apply the Services' objects are not known: nothing is deleted.
         let mut early = f.clone();
         early.announcements = None;
         let want2 = wanted(&early, &want, &at(1));
         let known2: BTreeSet<StatusKind> = [StatusKind::ConfigurationState, StatusKind::BgpSessionState].into();
-        assert_eq!(plan(&have, &want2, &known2), vec![]);
+        assert_eq!(plan(&have, want2, &known2), vec![]);
         // Config first.
-        let p = plan(&BTreeMap::new(), &want, &known);
+        let p = plan(&BTreeMap::new(), want.clone(), &known);
         assert!(matches!(p[0], Action::Put { kind: StatusKind::ConfigurationState, .. }));
     }
 
