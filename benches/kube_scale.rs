@@ -103,15 +103,6 @@ fn router_prefixes(lab: &Lab) -> usize {
     v["ipv6Unicast"][0]["totalPrefixes"].as_u64().unwrap_or(0) as usize
 }
 
-fn proc_kib(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn statuses(client: &kube::Client) -> usize {
     let api: Api<ServiceBgpStatus> = Api::namespaced(client.clone(), "metallb-system");
     api.list(&ListParams::default().labels("metallb.io/node=node1")).await.map(|l| l.items.len()).unwrap_or(0)
@@ -210,7 +201,11 @@ async fn measure() -> Vec<(String, String)> {
     rows.push(("agent CPU while the status writer works".into(), format!("{:.1} %", cpu / secs * 100.0)));
     rows.push((
         "agent RSS now / peak".into(),
-        format!("{} / {} MiB", proc_kib(pid, "VmRSS:") / 1024, proc_kib(pid, "VmHWM:") / 1024),
+        format!(
+            "{} / {} MiB",
+            common::proc_status_kib(pid, "VmRSS:") / 1024,
+            common::proc_status_kib(pid, "VmHWM:") / 1024
+        ),
     ));
     let log = std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default();
     if let Some(l) = log.lines().find(|l| l.contains("status writes queued")) {

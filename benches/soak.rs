@@ -42,15 +42,6 @@ fn service(name: &str, ip: u8, ready: bool) -> String {
     objects::service(name, &[&format!("203.0.113.{ip}")]).endpoint("198.51.100.1", "node1", Some(ready)).yaml()
 }
 
-fn status_kib(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
@@ -109,7 +100,7 @@ fn main() {
         }
         if n + 1 == warmup {
             std::thread::sleep(Duration::from_secs(2));
-            rss_warm = status_kib(pid, "VmRSS:");
+            rss_warm = common::proc_status_kib(pid, "VmRSS:");
             fds_warm = fds(pid);
         }
     }
@@ -127,7 +118,8 @@ fn main() {
     };
     let converged = wait_for(Duration::from_secs(60), || got() == want);
     std::thread::sleep(Duration::from_secs(2));
-    let (rss_end, fds_end, hwm) = (status_kib(pid, "VmRSS:"), fds(pid), status_kib(pid, "VmHWM:"));
+    let (rss_end, fds_end, hwm) =
+        (common::proc_status_kib(pid, "VmRSS:"), fds(pid), common::proc_status_kib(pid, "VmHWM:"));
     let growth = (rss_end as f64 - rss_warm as f64) / rss_warm.max(1) as f64 * 100.0;
     println!("\nSoak: {changes} random changes in {:.1} s, FRR 8.4, 1 node", elapsed.as_secs_f64());
     println!("| measurement | result |");

@@ -181,6 +181,16 @@ pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
     c
 }
 
+/// A value in kB from /proc/<pid>/status (`VmRSS:`, `VmHWM:`), 0 if unreadable.
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A profiler to start agents under, from LAB_AGENT_WRAPPER (e.g. "heaptrack -o /tmp/agent", as
 /// the README's heap profiles of lab_apply and kube_scale were taken).
 fn wrapper() -> Vec<String> {
