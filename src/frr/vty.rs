@@ -63,44 +63,54 @@ impl VtyConn {
     pub async fn run(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
         match self.run_once(commands, timeout).await {
             // A kept connection to a daemon that has since restarted fails at once: try a new one.
-            Err(VtyError::Io { .. }) if !self.was_fresh.load(std::sync::atomic::Ordering::Relaxed) => {
-                self.run_once(commands, timeout).await
+            Err((VtyError::Io { .. }, _)) if !self.was_fresh.load(std::sync::atomic::Ordering::Relaxed) => {
+                self.run_once(commands, timeout).await.map_err(|(e, _)| e)
             }
-            other => other,
+            // A new connection closed before it answered anything (FRR 10's mgmtd does this now
+            // and then right after it starts): nothing of `commands` can have taken but at most
+            // the first, so try once more, a moment later.
+            Err((VtyError::Io { .. }, 0)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.run_once(commands, timeout).await.map_err(|(e, _)| e)
+            }
+            other => other.map_err(|(e, _)| e),
         }
     }
 
     /// Cancel-safe: the connection is out of its slot while a command is under way, so a caller
     /// that drops this future (a check that yields to a new change) drops the connection with it,
     /// and no half-read answer is left for the next command.
-    async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
+    /// On error, also how many of `commands` were answered.
+    async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, (VtyError, usize)> {
         let mut guard = self.stream.lock().await;
         let fresh = guard.is_none();
         self.was_fresh.store(fresh, std::sync::atomic::Ordering::Relaxed);
+        let timed_out = || VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() };
         let mut stream = match guard.take() {
             Some(s) => s,
             None => tokio::time::timeout(timeout, UnixStream::connect(&self.path))
                 .await
-                .map_err(|_| VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() })?
-                .map_err(|e| self.io(e))?,
+                .map_err(|_| (timed_out(), 0))?
+                .map_err(|e| (self.io(e), 0))?,
         };
+        let mut out = Vec::with_capacity(commands.len());
         let res = async {
             if fresh {
                 exchange(&mut stream, "enable", &self.daemon).await?;
             }
-            let mut out = Vec::with_capacity(commands.len());
             for c in commands {
                 out.push(exchange(&mut stream, c, &self.daemon).await?);
             }
-            Ok(out)
+            Ok::<(), VtyError>(())
         };
-        match tokio::time::timeout(timeout, res).await {
-            Ok(Ok(v)) => {
+        let res = tokio::time::timeout(timeout, res).await;
+        match res {
+            Ok(Ok(())) => {
                 *guard = Some(stream);
-                Ok(v)
+                Ok(out)
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(VtyError::Timeout { daemon: self.daemon.clone(), secs: timeout.as_secs() }),
+            Ok(Err(e)) => Err((e, out.len())),
+            Err(_) => Err((timed_out(), out.len())),
         }
     }
 
@@ -140,11 +150,17 @@ mod tests {
     use super::*;
     use tokio::net::UnixListener;
 
-    /// A daemon that answers each command with its own text, `slow ...` after 200 ms.
-    fn daemon(dir: &Path) {
+    /// A daemon that answers each command with its own text, `slow ...` after 200 ms; with
+    /// `close_first`, it closes its first connection at once (as a starting mgmtd may).
+    fn daemon(dir: &Path, close_first: bool) {
         let listener = UnixListener::bind(dir.join("bgpd.vty")).expect("bind");
         tokio::spawn(async move {
+            let mut first = close_first;
             while let Ok((mut s, _)) = listener.accept().await {
+                if std::mem::take(&mut first) {
+                    drop(s);
+                    continue;
+                }
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut byte = [0u8; 1];
@@ -173,7 +189,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("frr-speaker-vty-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir);
+        daemon(&dir, false);
         let conn = VtyConn::new(&dir, "bgpd");
         let t = Duration::from_secs(5);
         assert_eq!(conn.run(&["show one"], t).await.expect("answer")[0].output, "show one");
@@ -183,6 +199,19 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let next = conn.run(&["show two"], t).await.expect("answer");
         assert_eq!(next[0].output, "show two", "not the dropped command's late answer");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_closed_before_any_answer_is_tried_once_more() {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-closed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        daemon(&dir, true);
+        let conn = VtyConn::new(&dir, "bgpd");
+        let answers = conn.run(&["configure terminal", "end"], Duration::from_secs(5)).await.expect("answered");
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[0].output, "configure terminal");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
