@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::objects;
 use common::{wait_for, Lab, RouterOpts};
+use frr_speaker::frr::conf::Conf;
 use frr_speaker::frr::driver::{apply_change, reconcile, FrrVty};
 
 /// Services per manifest file.
@@ -209,7 +210,8 @@ fn measure() -> Vec<(String, String)> {
     std::thread::sleep(Duration::from_millis(500));
     monitor.drain();
     let t = Instant::now();
-    let rep = rt.block_on(apply_change(&frr, &before, &after)).expect("agent apply");
+    let (b, a) = (Conf::from_text(before.clone()), Conf::from_text(after.clone()));
+    let rep = rt.block_on(apply_change(&frr, &b, &a)).expect("agent apply");
     let agent_one = t.elapsed();
     let frr_part = monitor.wait_for("2001:db8:2000::fff0 ", false, Duration::from_secs(30)).expect("route") - t;
     rows.push((

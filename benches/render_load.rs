@@ -65,7 +65,7 @@ fn main() {
     for _ in 0..5 {
         let (out, tc) = time(|| compute(&snap, &opts));
         let state = out.state.expect("valid");
-        let (c, tr) = time(|| render(&state).expect("renders"));
+        let (c, tr) = time(|| render(&state).expect("renders").text());
         compute_t = compute_t.min(tc);
         render_t = render_t.min(tr);
         conf = c;
@@ -74,7 +74,7 @@ fn main() {
     for o in objects::service("svc-extra", "2001:db8:1000::ffff".into()) {
         snap2.apply(o);
     }
-    let conf2 = render(&compute(&snap2, &opts).state.expect("valid")).expect("renders");
+    let conf2 = render(&compute(&snap2, &opts).state.expect("valid")).expect("renders").text();
     let before_lines: std::collections::HashSet<&str> = conf.lines().collect();
     let added: Vec<&str> = conf2.lines().filter(|l| !before_lines.contains(l)).collect();
     let mut diff_t = Duration::MAX;

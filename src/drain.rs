@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::frr::conf::Conf;
 use crate::frr::driver::{apply_change, FrrControl, FrrError};
 use crate::frr::render::without_networks;
 
@@ -70,8 +71,8 @@ async fn drain_node<C: FrrControl>(frr: &C, waits: Waits) -> Result<(), FrrError
         tokio::time::sleep(waits.gshut).await;
     }
     let running = frr.running_config().await?;
-    let withdrawn = without_networks(&running);
-    let report = apply_change(frr, &running, &withdrawn).await?;
+    let withdrawn = Conf::from_text(without_networks(&running));
+    let report = apply_change(frr, &Conf::from_text(running), &withdrawn).await?;
     info!(withdrawn = report.changes, wait_s = waits.withdraw.as_secs_f64(), "draining: prefixes withdrawn");
     tokio::time::sleep(waits.withdraw).await;
     Ok(())

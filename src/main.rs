@@ -227,7 +227,7 @@ fn offline(o: Offline, print_config: bool) -> ExitCode {
         _ if out.has_errors() => ExitCode::FAILURE,
         Some(Ok(rendered)) => {
             if print_config {
-                print!("{}", rendered.text);
+                print!("{}", rendered.conf.text());
             }
             ExitCode::SUCCESS
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::desired::memo::{Memo, Mode};
 use crate::desired::{self, Options};
+use crate::frr::conf::Conf;
 use crate::frr::extras;
 use crate::frr::render::{render, RenderError};
 use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
@@ -16,7 +17,8 @@ use crate::problem::Problem;
 /// One rendered configuration and what it announces (compute → driver → status).
 #[derive(Debug, Default, PartialEq)]
 pub struct Rendered {
-    pub text: String,
+    /// frr.conf (`conf.text()`), with its `network` lines kept apart.
+    pub conf: Conf,
     /// Service → prefix → BGPPeer names.
     pub announcements: crate::desired::state::Announcements,
     /// Neighbors with a TCP port other than 179, by (VRF, address) (for metrics labels).
@@ -82,10 +84,10 @@ fn assemble(snap: &Snapshot, read_problems: &[Problem], opts: &Options, outcome:
                     r.neighbors.iter().filter_map(move |n| Some(((vrf.clone(), n.id.clone()), n.port?)))
                 })
                 .collect();
-            Some(render(&state).map(|text| Rendered {
-                text: match extras {
-                    Some(e) => extras::append(&text, &e.key, &e.text),
-                    None => text,
+            Some(render(&state).map(|conf| Rendered {
+                conf: match extras {
+                    Some(e) => conf.with_extras(&e.key, &e.text),
+                    None => conf,
                 },
                 announcements: state.announcements,
                 ports,

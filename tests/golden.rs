@@ -41,7 +41,7 @@ fn run_case(dir: &Path) -> (Option<String>, String) {
     let (snap, read_problems) = files::load(&[rel], &opts.namespace);
     let out = pipeline::run(&snap, &read_problems, &opts);
     let text: String = out.problems.iter().map(|p| format!("{p}\n")).collect();
-    let conf = out.config.map(|c| c.expect("renders").text);
+    let conf = out.config.map(|c| c.expect("renders").conf.text());
     assert_eq!(
         conf.is_none(),
         out.problems.iter().any(|p| p.is_error()),

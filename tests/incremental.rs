@@ -24,7 +24,7 @@ fn conf(yaml: &str) -> String {
         }
     }
     let out = pipeline::run(&snap, &[], &Options::new("node1"));
-    out.config.unwrap_or_else(|| panic!("{:?}", out.problems)).expect("renders").text
+    out.config.unwrap_or_else(|| panic!("{:?}", out.problems)).expect("renders").conf.text()
 }
 
 /// Lines only in `a`, lines only in `b` (the configs have no meaningful duplicate lines apart

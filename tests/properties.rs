@@ -27,7 +27,7 @@ fn run(yaml: &str, opts: &Options) -> (Option<String>, Vec<String>) {
         }
     }
     let out = pipeline::run(&snap, &[], opts);
-    let conf = out.config.map(|c| c.expect("a computed state always renders").text);
+    let conf = out.config.map(|c| c.expect("a computed state always renders").conf.text());
     (conf, out.problems.iter().map(|p| p.to_string()).collect())
 }
 
@@ -276,9 +276,12 @@ mod incremental_equals_full {
     use super::*;
     use frr_speaker::desired::compute;
     use frr_speaker::desired::memo::{Memo, Mode};
+    use frr_speaker::frr::conf::Conf;
+    use frr_speaker::frr::diff::network_delta;
     use frr_speaker::index::{Obj, Object};
     use frr_speaker::model::core::{EndpointInfo, EndpointSliceInfo, NodeInfo, ObjKey, ServiceInfo};
     use frr_speaker::model::crds::{BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
+    use frr_speaker::pipeline;
     use frr_speaker::problem::Kind;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
@@ -362,7 +365,9 @@ mod incremental_equals_full {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         /// After any sequence of changes, the incremental computation equals the full one, and
-        /// a change of Services or EndpointSlices only recomputes the Services it touches.
+        /// a change of Services or EndpointSlices only recomputes the Services it touches. The
+        /// agent's pipeline renders the same text, and the script its fast path finds from the
+        /// `network` maps of two successive configs is the one found from their texts.
         #[test]
         fn after_any_sequence_of_changes(
             changes in proptest::collection::vec((0u8..7, 0usize..12, 0usize..12, any::<bool>(), any::<bool>()), 1..40)
@@ -373,6 +378,9 @@ mod incremental_equals_full {
             let (first, mode) = memo.compute(&snap, &opts);
             prop_assert_eq!(mode, Mode::Full);
             prop_assert_eq!(first, compute(&snap, &opts));
+            let mut pipe = pipeline::Pipeline::default();
+            let rendered = |out: pipeline::Output| out.config.and_then(Result::ok).map(|r| r.conf);
+            let mut last = rendered(pipe.run(&snap, &[], &opts).0);
             for c in changes {
                 change(&mut snap, c);
                 let (got, mode) = memo.compute(&snap, &opts);
@@ -380,6 +388,13 @@ mod incremental_equals_full {
                 if c.0 <= 3 {
                     prop_assert!(matches!(mode, Mode::Services(n) if n <= 2), "{:?} for {:?}", mode, c);
                 }
+                let now = rendered(pipe.run(&snap, &[], &opts).0);
+                let full = rendered(pipeline::run(&snap, &[], &opts));
+                prop_assert_eq!(now.as_ref().map(Conf::text), full.as_ref().map(Conf::text));
+                if let (Some(a), Some(b)) = (&last, &now) {
+                    prop_assert_eq!(Conf::network_delta(a, b), network_delta(&a.text(), &b.text()), "after {:?}", c);
+                }
+                last = now;
             }
         }
     }

@@ -9,8 +9,11 @@
 //!   (found by comparing the two snapshots' persistent maps, which skips what they share), and
 //!   updates the aggregate by taking each such Service's old part out and putting its new one in.
 //!
-//! The last step (classes, tags, policies, the state's vectors) is `compute`'s own, run on the
-//! aggregate. A property test checks that the result equals `compute` after any sequence of changes.
+//! The last step (classes, tags, policies, the state's `network` maps) is `compute`'s own, run on
+//! the aggregate, and kept (`Finished`): when no prefix class comes or goes, the next step only
+//! moves the prefixes the recomputed Services touched (O(changes), the maps are persistent);
+//! otherwise it runs `finish` again over every prefix. A property test checks that the result
+//! equals `compute` after any sequence of changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +21,7 @@ use imbl::ordmap::DiffItem;
 use ipnet::IpNet;
 
 use super::state::Announcements;
-use super::{base, outcome, service_part, Base, Options, Outcome, Pairs, Part};
+use super::{base, conclude, outcome, service_part, Base, Finished, Options, Outcome, Pairs, Part};
 use crate::index::Snapshot;
 use crate::model::core::{EndpointSliceInfo, ObjKey};
 
@@ -54,6 +57,11 @@ struct Last {
     announcements: Announcements,
     /// Services whose part has problems.
     with_problems: BTreeSet<ObjKey>,
+    /// The last `finish` (when it succeeded): updated in place while the classes stay.
+    finished: Option<Finished>,
+    /// The prefixes this step's recomputations touched, each with its pairs before the step
+    /// (recorded only while there is a `finished` to update).
+    before: BTreeMap<IpNet, Option<Vec<(usize, usize)>>>,
 }
 
 /// Add `k` to the sorted, distinct `v`.
@@ -108,6 +116,8 @@ impl Last {
             routes: BTreeMap::new(),
             announcements: Announcements::new(),
             with_problems: BTreeSet::new(),
+            finished: None,
+            before: BTreeMap::new(),
         };
         for s in snap.endpoint_slices.values() {
             if let Some(o) = owner(s) {
@@ -127,6 +137,7 @@ impl Last {
     fn recompute(&mut self, key: &ObjKey) {
         if let Some(old) = self.parts.remove(key) {
             for (prefix, pi, ai) in old.routes {
+                self.note(prefix);
                 if let Some(p) = self.routes.get_mut(&prefix) {
                     if p.remove((pi, ai)) {
                         self.routes.remove(&prefix);
@@ -149,6 +160,7 @@ impl Last {
             return;
         }
         for (prefix, pi, ai) in &part.routes {
+            self.note(*prefix);
             self.routes.entry(*prefix).or_default().add((*pi, *ai));
         }
         // Kept once, in the aggregate (taken out of it by key).
@@ -161,14 +173,39 @@ impl Last {
         self.parts.insert(key.clone(), part);
     }
 
-    fn outcome(&self) -> Outcome {
+    /// Remember `prefix`'s pairs before this step changes them.
+    fn note(&mut self, prefix: IpNet) {
+        if self.finished.is_some() && !self.before.contains_key(&prefix) {
+            let pairs = self.routes.get(&prefix).map(|p| p.pairs.clone());
+            self.before.insert(prefix, pairs);
+        }
+    }
+
+    fn problems(&self) -> Vec<crate::problem::Problem> {
         let mut problems = self.base.problems.clone();
         if !self.base.has_errors() {
             for k in &self.with_problems {
                 problems.extend(self.parts[k].problems.iter().cloned());
             }
         }
-        outcome(&self.base, problems, &self.routes, self.announcements.clone())
+        problems
+    }
+
+    /// The outcome: the last `finish` updated with the prefixes this step moved when the classes
+    /// stay (O(changes)), `finish` over every prefix otherwise.
+    fn outcome(&mut self) -> Outcome {
+        let problems = self.problems();
+        let before = std::mem::take(&mut self.before);
+        if !problems.iter().any(crate::problem::Problem::is_error) {
+            if let Some(f) = self.finished.as_mut() {
+                if f.update(&before, &self.routes, self.announcements.clone()) {
+                    return conclude(problems, Some(Ok(f)));
+                }
+            }
+        }
+        let (out, finished) = outcome(&self.base, problems, &self.routes, self.announcements.clone());
+        self.finished = finished;
+        out
     }
 }
 
@@ -178,7 +215,7 @@ impl Memo {
         let last = match self.last.take() {
             Some(l) if l.opts == *opts && same_config(&l.snap, snap) => l,
             _ => {
-                let l = Last::new(snap, opts);
+                let mut l = Last::new(snap, opts);
                 let out = l.outcome();
                 self.last = Some(l);
                 return (out, Mode::Full);

@@ -31,7 +31,7 @@ use crate::grammar::values::{self, standard_community_text, CommunityValue};
 use crate::index::Snapshot;
 use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, ServiceInfo};
 use crate::problem::{Kind, Problem};
-use state::{DesiredState, Network, PolicyEntry, Router};
+use state::{DesiredState, PolicyEntry, Router};
 use validate::{AdConf, PeerConf, ValidConfig, MAX_COMMUNITIES};
 
 /// What the computation needs besides the snapshot.
@@ -140,22 +140,34 @@ pub(crate) fn service_part(opts: &Options, base: &Base, svc: &ServiceInfo, slice
     Part { routes, announced: b.announcements.into_iter().next().map(|(_, a)| a), problems }
 }
 
-/// The final step, shared by the full and the incremental computation.
+/// The final step, shared by the full and the incremental computation: `finish` unless the
+/// problems so far include an error. Also returns what `finish` derived, for the next
+/// incremental step.
 pub(crate) fn outcome(
     base: &Base,
-    mut problems: Vec<Problem>,
+    problems: Vec<Problem>,
     routes: &BTreeMap<IpNet, Pairs>,
     announcements: state::Announcements,
-) -> Outcome {
+) -> (Outcome, Option<Finished>) {
+    if problems.iter().any(Problem::is_error) {
+        return (conclude(problems, None), None);
+    }
+    match finish(routes, announcements, &base.cfg) {
+        Ok(f) => (conclude(problems, Some(Ok(&f))), Some(f)),
+        Err(errs) => (conclude(problems, Some(Err(&errs))), None),
+    }
+}
+
+/// The outcome from the problems found so far and what `finish` gave, if it ran.
+pub(crate) fn conclude(mut problems: Vec<Problem>, finished: Option<Result<&Finished, &[Problem]>>) -> Outcome {
     let mut state = None;
-    if !problems.iter().any(Problem::is_error) {
-        match finish(routes, announcements, &base.cfg) {
-            Ok((s, warnings)) => {
-                problems.extend(warnings);
-                state = Some(s);
-            }
-            Err(errs) => problems.extend(errs),
+    match finished {
+        Some(Ok(f)) => {
+            problems.extend(f.warnings.iter().cloned());
+            state = Some(f.state.clone());
         }
+        Some(Err(errs)) => problems.extend(errs.iter().cloned()),
+        None => {}
     }
     problems.sort();
     problems.dedup();
@@ -206,7 +218,7 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
         }
         announcements = builder.announcements.into_iter().collect();
     }
-    outcome(&base, problems, &routes, announcements)
+    outcome(&base, problems, &routes, announcements).0
 }
 
 /// The (neighbor, advertisement) pairs through which one prefix is announced, each with the
@@ -345,90 +357,147 @@ impl Builder {
     }
 }
 
+/// What `finish` derived from the set of prefix classes. The incremental computation keeps it:
+/// while no class comes or goes, tags, policies and warnings stay as they are, and a prefix that
+/// changes class is one entry in the state's `network` maps (`update`).
+#[derive(Clone, Debug)]
+pub(crate) struct Finished {
+    pub(crate) state: DesiredState,
+    pub(crate) warnings: Vec<Problem>,
+    /// Each class (its sorted (neighbor, advertisement) pairs) in use.
+    classes: BTreeMap<Vec<(usize, usize)>, ClassUse>,
+}
+
+#[derive(Clone, Debug)]
+struct ClassUse {
+    tag: u16,
+    /// Indexes in `state.routers` of the BGP instances (VRFs) of its neighbors.
+    routers: Vec<usize>,
+    /// How many prefixes are in it.
+    prefixes: usize,
+}
+
+impl Finished {
+    /// Move each prefix of `before` (prefix → its pairs before the change; `None`: it had none) to
+    /// the class it has in `routes` now, and take the new announcements. `false`, changing
+    /// nothing, when a class would come or go: then tags and policies change, and only `finish`
+    /// gives the right ones.
+    pub(crate) fn update(
+        &mut self,
+        before: &BTreeMap<IpNet, Option<Vec<(usize, usize)>>>,
+        routes: &BTreeMap<IpNet, Pairs>,
+        announcements: state::Announcements,
+    ) -> bool {
+        let moves = || {
+            before.iter().filter_map(|(p, old)| {
+                let new = routes.get(p).map(|x| x.pairs.as_slice());
+                (old.as_deref() != new).then_some((p, old.as_deref(), new))
+            })
+        };
+        let mut delta: BTreeMap<&[(usize, usize)], i64> = BTreeMap::new();
+        for (_, old, new) in moves() {
+            if let Some(o) = old {
+                *delta.entry(o).or_default() -= 1;
+            }
+            if let Some(n) = new {
+                *delta.entry(n).or_default() += 1;
+            }
+        }
+        for (class, d) in &delta {
+            match self.classes.get(*class) {
+                Some(u) if u.prefixes as i64 + d > 0 => {}
+                _ => return false,
+            }
+        }
+        for (class, d) in delta {
+            if let Some(u) = self.classes.get_mut(class) {
+                u.prefixes = (u.prefixes as i64 + d) as usize;
+            }
+        }
+        for (prefix, old, new) in moves() {
+            let v4 = prefix.addr().is_ipv4();
+            if let Some(u) = old.and_then(|o| self.classes.get(o)) {
+                for ri in &u.routers {
+                    self.state.routers[*ri].networks_mut(v4).remove(prefix);
+                }
+            }
+            if let Some(u) = new.and_then(|n| self.classes.get(n)) {
+                for ri in &u.routers {
+                    self.state.routers[*ri].networks_mut(v4).insert(*prefix, u.tag);
+                }
+            }
+        }
+        self.state.announcements = announcements;
+        true
+    }
+}
+
 fn finish(
     routes: &BTreeMap<IpNet, Pairs>,
     announcements: state::Announcements,
     cfg: &ValidConfig,
-) -> Result<(DesiredState, Vec<Problem>), Vec<Problem>> {
+) -> Result<Finished, Vec<Problem>> {
     let mut warnings = Vec::new();
     let mut errors = Vec::new();
     // A class is "these neighbors, through these advertisements each": one per distinct list.
-    let mut interned: BTreeMap<&[(usize, usize)], Class> = BTreeMap::new();
-    let mut last: Option<&[(usize, usize)]> = None;
-    for Pairs { pairs, .. } in routes.values() {
-        if last != Some(pairs.as_slice()) {
-            interned.entry(pairs.as_slice()).or_insert_with(|| {
-                let mut class = Class::new();
-                for (pi, ai) in pairs {
-                    class.entry(*pi).or_default().insert(*ai);
+    let mut counts: BTreeMap<&[(usize, usize)], usize> = BTreeMap::new();
+    {
+        let mut run: Option<(&[(usize, usize)], usize)> = None;
+        for Pairs { pairs, .. } in routes.values() {
+            match &mut run {
+                Some((c, n)) if *c == pairs.as_slice() => *n += 1,
+                _ => {
+                    if let Some((c, n)) = run.replace((pairs.as_slice(), 1)) {
+                        *counts.entry(c).or_default() += n;
+                    }
                 }
-                class
-            });
-            last = Some(pairs.as_slice());
+            }
+        }
+        if let Some((c, n)) = run {
+            *counts.entry(c).or_default() += n;
         }
     }
-    let mut classes: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
-    assign_tags(&mut classes, cfg);
+    let interned: BTreeMap<&[(usize, usize)], Class> = counts
+        .keys()
+        .map(|pairs| {
+            let mut class = Class::new();
+            for (pi, ai) in pairs.iter() {
+                class.entry(*pi).or_default().insert(*ai);
+            }
+            (*pairs, class)
+        })
+        .collect();
+    let mut tags: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
+    assign_tags(&mut tags, cfg);
 
-    let mut routers: BTreeMap<Option<String>, Router> = BTreeMap::new();
+    let mut by_vrf: BTreeMap<Option<String>, Router> = BTreeMap::new();
     for p in &cfg.peers {
-        let r = routers.entry(p.vrf.as_ref().map(|v| v.to_string())).or_insert_with(|| Router {
+        let r = by_vrf.entry(p.vrf.as_ref().map(|v| v.to_string())).or_insert_with(|| Router {
             vrf: p.vrf.clone(),
             asn: p.my_asn,
             router_id: p.router_id,
             neighbors: Vec::new(),
-            ipv4_networks: Vec::new(),
-            ipv6_networks: Vec::new(),
+            ipv4_networks: Default::default(),
+            ipv6_networks: Default::default(),
         });
         r.neighbors.push(p.neighbor.clone());
     }
-    for r in routers.values_mut() {
+    for r in by_vrf.values_mut() {
         r.neighbors.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     // Each neighbor's policy: one entry per class it belongs to.
     let mut policies: BTreeMap<usize, Vec<PolicyEntry>> = BTreeMap::new();
-    for (class, tag) in &classes {
+    for (class, tag) in &tags {
         for (pi, ads) in class.iter() {
             let peer = &cfg.peers[*pi];
             policies.entry(*pi).or_default().push(policy_entry(*tag, peer, ads, cfg, &mut warnings, &mut errors));
         }
     }
-    type TagVrfs = (u16, BTreeSet<Option<String>>);
-    // Per class, once: its tag and the VRFs of its neighbors (a handful of classes, many prefixes).
-    let per_class: BTreeMap<&Class, (u16, BTreeSet<Option<String>>)> = classes
-        .iter()
-        .map(|(class, tag)| {
-            let vrfs = class.keys().map(|pi| cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).collect();
-            (*class, (*tag, vrfs))
-        })
-        .collect();
-    let mut last: Option<(&[(usize, usize)], &TagVrfs)> = None;
-    for (prefix, Pairs { pairs, .. }) in routes {
-        // Neighbouring prefixes mostly share their class: skip the lookups then.
-        let (tag, vrfs) = match last {
-            Some((c, v)) if c == pairs.as_slice() => v,
-            _ => {
-                let v = &per_class[&interned[pairs.as_slice()]];
-                last = Some((pairs.as_slice(), v));
-                v
-            }
-        };
-        for vrf in vrfs {
-            if let Some(r) = routers.get_mut(vrf) {
-                let n = Network { prefix: *prefix, tag: *tag };
-                if prefix.addr().is_ipv4() {
-                    r.ipv4_networks.push(n);
-                } else {
-                    r.ipv6_networks.push(n);
-                }
-            }
-        }
-    }
     for (pi, mut entries) in policies {
         entries.sort_by_key(|e| e.tag);
         let p = &cfg.peers[pi];
-        if let Some(r) = routers.get_mut(&p.vrf.as_ref().map(|v| v.to_string())) {
+        if let Some(r) = by_vrf.get_mut(&p.vrf.as_ref().map(|v| v.to_string())) {
             if let Some(n) = r.neighbors.iter_mut().find(|n| n.id == p.neighbor.id) {
                 n.policy = entries;
             }
@@ -437,15 +506,43 @@ fn finish(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut tags: Vec<u16> = classes.values().copied().collect();
-    tags.sort_unstable();
-    let state = DesiredState {
-        bfd_profiles: cfg.profiles.values().cloned().collect(),
-        tags,
-        routers: routers.into_values().collect(),
-        announcements,
-    };
-    Ok((state, warnings))
+    // Per class, once: its tag and the BGP instances of its neighbors (a handful of classes, many
+    // prefixes).
+    let router_index: BTreeMap<Option<String>, usize> =
+        by_vrf.keys().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+    let classes: BTreeMap<Vec<(usize, usize)>, ClassUse> = interned
+        .iter()
+        .map(|(pairs, class)| {
+            let routers: BTreeSet<usize> = class
+                .keys()
+                .filter_map(|pi| router_index.get(&cfg.peers[*pi].vrf.as_ref().map(|v| v.to_string())).copied())
+                .collect();
+            let u = ClassUse { tag: tags[class], routers: routers.into_iter().collect(), prefixes: counts[pairs] };
+            (pairs.to_vec(), u)
+        })
+        .collect();
+    let mut routers: Vec<Router> = by_vrf.into_values().collect();
+    let mut last: Option<(&[(usize, usize)], &ClassUse)> = None;
+    for (prefix, Pairs { pairs, .. }) in routes {
+        // Neighbouring prefixes mostly share their class: skip the lookup then.
+        let u = match last {
+            Some((c, u)) if c == pairs.as_slice() => u,
+            _ => {
+                let u = &classes[pairs.as_slice()];
+                last = Some((pairs.as_slice(), u));
+                u
+            }
+        };
+        let v4 = prefix.addr().is_ipv4();
+        for ri in &u.routers {
+            routers[*ri].networks_mut(v4).insert(*prefix, u.tag);
+        }
+    }
+    let mut tag_list: Vec<u16> = tags.values().copied().collect();
+    tag_list.sort_unstable();
+    let state =
+        DesiredState { bfd_profiles: cfg.profiles.values().cloned().collect(), tags: tag_list, routers, announcements };
+    Ok(Finished { state, warnings, classes })
 }
 
 /// EndpointSlices sorted by (namespace, Service name), once per computation (a sort of

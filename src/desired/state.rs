@@ -63,15 +63,34 @@ pub struct Router {
     pub asn: u32,
     pub router_id: Option<Ipv4Addr>,
     pub neighbors: Vec<Neighbor>,
-    pub ipv4_networks: Vec<Network>,
-    pub ipv6_networks: Vec<Network>,
+    #[serde(skip)]
+    pub ipv4_networks: Networks,
+    #[serde(skip)]
+    pub ipv6_networks: Networks,
 }
 
-/// One `network` line: a prefix and the tag of its class.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Network {
-    pub prefix: IpNet,
-    pub tag: u16,
+/// `network` lines: prefix → the tag of its class. A persistent map, like `Announcements`: the
+/// incremental computation changes a few entries of the previous state's map, and two states
+/// that share most of it compare and diff in time proportional to what differs.
+pub type Networks = imbl::OrdMap<IpNet, u16>;
+
+impl Router {
+    /// The networks of one address family.
+    pub fn networks(&self, ipv4: bool) -> &Networks {
+        if ipv4 {
+            &self.ipv4_networks
+        } else {
+            &self.ipv6_networks
+        }
+    }
+
+    pub fn networks_mut(&mut self, ipv4: bool) -> &mut Networks {
+        if ipv4 {
+            &mut self.ipv4_networks
+        } else {
+            &mut self.ipv6_networks
+        }
+    }
 }
 
 /// `remote-as` of a neighbor.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
+use super::conf::Conf;
 use super::config::parse;
 use super::dialect::{Daemon, Dialect, NHT_LINES};
 use super::diff::{diff_owned, network_delta, Delta, SoftOut};
@@ -369,8 +370,8 @@ pub struct Report {
 /// The fast path for a change while FRR is known to run `from` (verified earlier, same daemons):
 /// apply the difference to `to` without reading the running config first. Any line FRR
 /// refuses is an error, and the caller falls back to `reconcile`; a later `reconcile` verifies.
-pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Result<Report, FrrError> {
-    let (delta, networks_only) = change_delta(from, to);
+pub async fn apply_change<C: FrrControl>(frr: &C, from: &Conf, to: &Conf) -> Result<Report, FrrError> {
+    let (delta, networks_only) = conf_delta(from, to);
     if delta.is_empty() {
         return Ok(Report { answers_verify: true, ..Report::default() });
     }
@@ -380,6 +381,15 @@ pub async fn apply_change<C: FrrControl>(frr: &C, from: &str, to: &str) -> Resul
     }
     soft_refresh(frr, &delta.soft_out).await;
     Ok(Report { changes: delta.changes, passes: 1, soft_out: delta.soft_out.len(), answers_verify: networks_only })
+}
+
+/// `change_delta` of two rendered configs: when only their `network` lines differ, from their
+/// maps without making either text (`Conf::network_delta`).
+pub fn conf_delta(from: &Conf, to: &Conf) -> (Delta, bool) {
+    match Conf::network_delta(from, to) {
+        Some(d) => (d, true),
+        None => change_delta(&from.text(), &to.text()),
+    }
 }
 
 /// The script from `from` to `to`: Services coming and going (only `network` lines differ, no
@@ -406,12 +416,13 @@ async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
 }
 
 /// The read-only first step of a reconcile: the difference between FRR's running config and
-/// `desired` (`previous` as in `reconcile_from`). Parsing and diffing run on a blocking thread,
-/// so the caller may drop this future when something more urgent arrives: nothing was sent.
-pub async fn check<C: FrrControl>(frr: &C, desired: &str, previous: &str) -> Result<Delta, FrrError> {
+/// `desired` (`previous` as in `reconcile_from`). Making the texts, parsing and diffing run on a
+/// blocking thread, so the caller may drop this future when something more urgent arrives:
+/// nothing was sent.
+pub async fn check<C: FrrControl>(frr: &C, desired: Conf, previous: Conf) -> Result<Delta, FrrError> {
     let running = frr.running_config().await?;
-    let (desired, previous) = (desired.to_string(), previous.to_string());
     tokio::task::spawn_blocking(move || {
+        let (desired, previous) = (desired.text(), previous.text());
         let mut owned = extras::owned(&desired);
         owned.extend(extras::owned(&previous));
         diff_owned(&parse(&running), &extras::desired(&desired), &owned)
@@ -543,14 +554,15 @@ mod tests {
     #[test]
     fn fast_path_reports_refusal_so_the_caller_can_reconcile() {
         let want = HAVE.replace("65000:1", "65000:3");
+        let (have, want_c) = (Conf::from_text(HAVE), Conf::from_text(want.clone()));
         let f = fake(false, &want);
-        assert!(block_on(apply_change(&f, HAVE, &want)).is_err());
+        assert!(block_on(apply_change(&f, &have, &want_c)).is_err());
         let f = fake(true, &want);
-        let r = block_on(apply_change(&f, HAVE, &want)).expect("applied");
+        let r = block_on(apply_change(&f, &have, &want_c)).expect("applied");
         assert_eq!(r.changes, 1);
         // Identical configs: nothing is sent at all.
         let f = fake(true, HAVE);
-        assert_eq!(block_on(apply_change(&f, HAVE, HAVE)).expect("noop").changes, 0);
+        assert_eq!(block_on(apply_change(&f, &have, &have)).expect("noop").changes, 0);
         assert!(f.scripts.lock().expect("lock").is_empty());
     }
 }

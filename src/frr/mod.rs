@@ -1,8 +1,9 @@
-//! Everything that speaks FRR. Pure: rendering the configuration (`render`), parsing and comparing
+//! Everything that speaks FRR. Pure: rendering the configuration (`render`, kept as `conf::Conf`), parsing and comparing
 //! configurations (`config`, `diff`), parsing FRR's `show` output (`show`). I/O: the vty protocol
 //! (`vty`), the `FrrControl` trait with apply and reconcile (`driver`), the loop that keeps FRR
 //! running the newest config (`applier`), and the session poller (`sessions`).
 pub mod applier;
+pub mod conf;
 pub mod config;
 pub mod dialect;
 pub mod diff;

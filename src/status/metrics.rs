@@ -11,6 +11,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use crate::desired::state::Announcements;
 use crate::frr::applier::ApplyState;
 use crate::frr::show::{BfdPeer, NeighborStatus};
 
@@ -109,8 +110,9 @@ impl Metrics {
 struct FrrView {
     neighbors: Arc<Vec<NeighborStatus>>,
     bfd: Arc<Vec<BfdPeer>>,
-    /// (node, "namespace/name", ip) announced.
-    announced: Arc<Vec<(String, String, String)>>,
+    /// This node's name and what it announces (a persistent map shared with the applied config:
+    /// the samples are made when scraped, not per change).
+    announced: Arc<(String, Announcements)>,
     /// Configured ports other than 179, by (VRF, neighbor).
     ports: Arc<BTreeMap<(Option<String>, String), u16>>,
 }
@@ -195,11 +197,10 @@ impl FrrCollector {
         }
     }
 
-    /// `announced`: (namespace/name, ip) pairs.
-    pub fn set_announced(&self, node: &str, announced: impl IntoIterator<Item = (String, String)>) {
-        let list = announced.into_iter().map(|(svc, ip)| (node.to_string(), svc, ip)).collect();
+    /// What `node` announces: Service → prefix → peers.
+    pub fn set_announced(&self, node: &str, announced: Announcements) {
         if let Ok(mut v) = self.view.write() {
-            v.announced = Arc::new(list);
+            v.announced = Arc::new((node.to_string(), announced));
         }
     }
 
@@ -214,11 +215,7 @@ impl FrrCollector {
     pub async fn follow_applied(self, mut rx: tokio::sync::watch::Receiver<ApplyState>, node: String) {
         while rx.changed().await.is_ok() {
             let Some(applied) = rx.borrow_and_update().applied.clone() else { continue };
-            let list = applied
-                .announcements
-                .iter()
-                .flat_map(|(svc, prefixes)| prefixes.keys().map(move |p| (svc.to_string(), p.addr().to_string())));
-            self.set_announced(&node, list.collect::<Vec<_>>());
+            self.set_announced(&node, applied.announcements.clone());
             self.set_ports(applied.ports.clone());
         }
     }
@@ -293,17 +290,19 @@ impl Collector for FrrCollector {
             let samples = bfd.iter().map(|(p, labels)| (labels.clone(), value(p) as f64)).collect();
             out.push(family(name, help, counter, samples));
         }
-        let samples = view
-            .announced
+        let (node, announced) = view.announced.as_ref();
+        let samples = announced
             .iter()
-            .map(|(node, svc, ip)| {
-                let labels = vec![
-                    ("ip", ip.clone()),
-                    ("node", node.clone()),
-                    ("protocol", "bgp".into()),
-                    ("service", svc.clone()),
-                ];
-                (labels, 1.0)
+            .flat_map(|(svc, prefixes)| {
+                prefixes.keys().map(move |p| {
+                    let labels = vec![
+                        ("ip", p.addr().to_string()),
+                        ("node", node.clone()),
+                        ("protocol", "bgp".into()),
+                        ("service", svc.to_string()),
+                    ];
+                    (labels, 1.0)
+                })
             })
             .collect();
         out.push(family(ANNOUNCED.0, ANNOUNCED.1, false, samples));
@@ -327,7 +326,10 @@ mod tests {
         .expect("neighbors");
         let b = parse_bfd(r#"[{"peer":"192.0.2.1","vrf":"default","status":"up"}]"#, "[]").expect("bfd");
         m.frr.set_sessions(n, b);
-        m.frr.set_announced("node1", [("default/web".to_string(), "203.0.113.10".to_string())]);
+        let web = crate::model::core::ObjKey::new("default", "web");
+        let prefixes: BTreeMap<ipnet::IpNet, Vec<String>> =
+            [("203.0.113.10/32".parse().expect("prefix"), vec!["p1".to_string()])].into();
+        m.frr.set_announced("node1", [(web, prefixes)].into_iter().collect());
         let text = m.encode();
         for line in [
             r#"metallb_bgp_session_up{peer="192.0.2.1:179",vrf="default"} 1"#,

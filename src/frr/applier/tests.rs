@@ -13,7 +13,7 @@ fn conf(networks: &[&str]) -> String {
 }
 
 fn rendered(networks: &[&str]) -> Arc<Rendered> {
-    Arc::new(Rendered { text: conf(networks), ..Default::default() })
+    Arc::new(Rendered { conf: Conf::from_text(conf(networks)), ..Default::default() })
 }
 
 const ID: u64 = 1;
@@ -29,15 +29,15 @@ fn start_reconciles_then_changes_go_the_fast_path_and_are_verified() {
     let (one, two) = (rendered(&["203.0.113.1/32"]), rendered(&["203.0.113.1/32", "203.0.113.2/32"]));
     assert_eq!(a.decide(&one, &id(ID), t0), Decision::Reconcile(Reason::Unknown), "nothing applied yet");
     a.succeeded(&one, id(ID), Verified::Reconciled, t0);
-    assert_eq!(a.decide(&one, &id(ID), t0), Decision::WriteFileOnly, "FRR runs it");
+    assert_eq!(a.decide(&one, &id(ID), t0), Decision::UpToDate, "FRR runs it");
     assert_eq!(a.decide(&two, &id(ID), t0), Decision::FastApply { from: one.clone() });
     a.succeeded(&two, id(ID), Verified::Pending, t0);
     let soon = t0 + VERIFY_AFTER / 2;
-    assert_eq!(a.decide(&two, &id(ID), soon), Decision::WriteFileOnly, "verification waits for quiet");
+    assert_eq!(a.decide(&two, &id(ID), soon), Decision::UpToDate, "verification waits for quiet");
     assert_eq!(a.decide(&two, &id(ID), t0 + VERIFY_AFTER), Decision::Reconcile(Reason::Verify));
     a.succeeded(&two, id(ID), Verified::Reconciled, t0 + VERIFY_AFTER);
     let later = t0 + VERIFY_AFTER + RECHECK_INTERVAL;
-    assert_eq!(a.decide(&two, &id(ID), later - Duration::from_millis(1)), Decision::WriteFileOnly);
+    assert_eq!(a.decide(&two, &id(ID), later - Duration::from_millis(1)), Decision::UpToDate);
     assert_eq!(a.decide(&two, &id(ID), later), Decision::Reconcile(Reason::Recheck), "periodic check");
 }
 
@@ -49,7 +49,7 @@ fn network_lines_answered_need_no_read_back_and_checks_let_changes_go_first() {
         (rendered(&["203.0.113.1/32"]), rendered(&["203.0.113.1/32", "203.0.113.2/32"]), rendered(&["203.0.113.3/32"]));
     a.succeeded(&one, id(ID), Verified::Reconciled, t0);
     a.succeeded(&two, id(ID), Verified::ByAnswers, t0);
-    assert_eq!(a.decide(&two, &id(ID), t0 + VERIFY_AFTER), Decision::WriteFileOnly, "FRR's answers verified it");
+    assert_eq!(a.decide(&two, &id(ID), t0 + VERIFY_AFTER), Decision::UpToDate, "FRR's answers verified it");
     let due = t0 + RECHECK_INTERVAL;
     assert_eq!(a.decide(&two, &id(ID), due), Decision::Reconcile(Reason::Recheck));
     assert!(a.check_may_yield(due), "a recheck on time gives way to changes");
@@ -75,7 +75,7 @@ fn a_costly_check_is_paced_to_a_hundredth_of_the_time() {
     assert_eq!(a.recheck_every(), RECHECK_INTERVAL, "a cheap check: every RECHECK_INTERVAL");
     a.checked(Duration::from_millis(800));
     assert_eq!(a.recheck_every(), Duration::from_secs(80));
-    assert_eq!(a.decide(&one, &id(ID), t0 + RECHECK_INTERVAL), Decision::WriteFileOnly);
+    assert_eq!(a.decide(&one, &id(ID), t0 + RECHECK_INTERVAL), Decision::UpToDate);
     assert_eq!(a.decide(&one, &id(ID), t0 + Duration::from_secs(80)), Decision::Reconcile(Reason::Recheck));
 }
 
@@ -165,8 +165,8 @@ impl Harness {
         self.send_text(conf(networks))
     }
     fn send_text(&self, text: String) -> Arc<Rendered> {
-        let r = Arc::new(Rendered { text, ..Default::default() });
-        FakeFrr::set(&self.frr.target, r.text.clone());
+        let r = Arc::new(Rendered { conf: Conf::from_text(text.clone()), ..Default::default() });
+        FakeFrr::set(&self.frr.target, text);
         self.input.send_replace(Some(r.clone()));
         r
     }
@@ -177,7 +177,7 @@ impl Harness {
         FakeFrr::get(&self.frr.reads)
     }
     fn applied(&self) -> Option<String> {
-        self.state.borrow().applied.as_ref().map(|r| r.text.clone())
+        self.state.borrow().applied.as_ref().map(|r| r.conf.text())
     }
     fn error(&self) -> Option<ApplyError> {
         self.state.borrow().error.clone()
@@ -196,27 +196,27 @@ async fn the_loop_applies_fast_then_verifies_and_keeps_frr_conf() {
 
     let one = h.send(&["203.0.113.1/32"]);
     sleep_ms(100).await;
-    assert_eq!(h.applied(), Some(one.text.clone()), "first input applied");
+    assert_eq!(h.applied(), Some(one.conf.text()), "first input applied");
     assert_eq!(h.scripts(), 1);
     assert!(h.reads() >= 2, "the first apply is a reconcile: read, apply, verify");
-    assert_eq!(std::fs::read_to_string(&h.conf).expect("frr.conf written"), one.text);
+    assert_eq!(std::fs::read_to_string(&h.conf).expect("frr.conf written"), one.conf.text());
 
     let reads = h.reads();
     let two = h.send(&["203.0.113.1/32", "203.0.113.2/32"]);
     sleep_ms(100).await;
-    assert_eq!(h.applied(), Some(two.text.clone()));
+    assert_eq!(h.applied(), Some(two.conf.text()));
     assert_eq!(h.scripts(), 2);
     assert!(FakeFrr::get(&h.frr.scripts)[1].contains("network 203.0.113.2/32"));
     assert_eq!(h.reads(), reads, "the fast path does not read the running config");
-    assert_eq!(std::fs::read_to_string(&h.conf).expect("frr.conf"), two.text);
+    assert_eq!(std::fs::read_to_string(&h.conf).expect("frr.conf"), two.conf.text());
 
     sleep_ms(VERIFY_AFTER.as_millis() as u64 + PROBE_INTERVAL.as_millis() as u64).await;
     assert_eq!(h.reads(), reads, "FRR's answers to network lines are their verification");
 
     // Any other change is verified against the running config a second later.
-    let three = h.send_text(two.text.replace("remote-as 64500", "remote-as 64501"));
+    let three = h.send_text(two.conf.text().replace("remote-as 64500", "remote-as 64501"));
     sleep_ms(100).await;
-    assert_eq!(h.applied(), Some(three.text.clone()));
+    assert_eq!(h.applied(), Some(three.conf.text()));
     assert_eq!(h.scripts(), 3);
     assert_eq!(h.reads(), reads, "the fast path does not read the running config");
     sleep_ms(VERIFY_AFTER.as_millis() as u64 + PROBE_INTERVAL.as_millis() as u64).await;
@@ -237,7 +237,7 @@ async fn a_change_during_a_slow_check_is_applied_at_once_and_the_check_runs_late
     assert_eq!(h.reads(), reads + 1, "the periodic recheck is reading");
     let two = h.send(&["203.0.113.1/32", "203.0.113.2/32"]);
     sleep_ms(10).await;
-    assert_eq!(h.applied(), Some(two.text.clone()), "applied without waiting for the check");
+    assert_eq!(h.applied(), Some(two.conf.text()), "applied without waiting for the check");
     assert_eq!(h.scripts(), scripts + 1);
     assert_eq!(h.metrics.checks_yielded.get(), 1);
     // The recheck starts again at the next probe and, left alone, completes.
@@ -264,7 +264,7 @@ async fn a_restart_is_detected_counted_and_reapplied() {
     sleep_ms(PROBE_INTERVAL.as_millis() as u64 + 100).await;
     assert_eq!(h.metrics.frr_restarts.get(), 1);
     assert_eq!(h.scripts(), 2, "re-applied");
-    assert_eq!(FakeFrr::get(&h.frr.running), one.text);
+    assert_eq!(FakeFrr::get(&h.frr.running), one.conf.text());
     sleep_ms(5000).await;
     assert_eq!(h.metrics.frr_restarts.get(), 1, "counted once");
 }
@@ -310,7 +310,7 @@ async fn frr_not_answering_holds_everything_until_it_does() {
     assert!(!h.conf.exists(), "frr.conf is written only for what FRR took");
     FakeFrr::set(&h.frr.identity, Some(ID));
     sleep_ms(PROBE_INTERVAL.as_millis() as u64 + 100).await;
-    assert_eq!(h.applied(), Some(one.text.clone()));
+    assert_eq!(h.applied(), Some(one.conf.text()));
 }
 
 /// Extras FRR refuses: ours runs without them (frr.conf too), the refusal is reported, it is not
@@ -321,7 +321,7 @@ async fn refused_extras_fall_back_to_ours_until_they_change() {
     let key = crate::model::core::ObjKey::new("metallb-system", "bgpextras");
     FakeFrr::set(&h.frr.refuse_containing, Some("bogus".to_string()));
     let with = |base: &str, extras: &str| {
-        Arc::new(Rendered { text: extras::append(base, &key, extras), ..Default::default() })
+        Arc::new(Rendered { conf: Conf::from_text(base).with_extras(&key, extras), ..Default::default() })
     };
     let (one, two) = (conf(&["203.0.113.1/32"]), conf(&["203.0.113.1/32", "203.0.113.2/32"]));
 
@@ -350,7 +350,7 @@ async fn refused_extras_fall_back_to_ours_until_they_change() {
     FakeFrr::set(&h.frr.target, format!("ip prefix-list ok seq 5 permit 198.51.100.0/24\n{two}"));
     h.input.send_replace(Some(good.clone()));
     sleep_ms(100).await;
-    assert_eq!(h.applied(), Some(good.text.clone()));
+    assert_eq!(h.applied(), Some(good.conf.text()));
     assert_eq!(h.state.borrow().extras_error, None);
     assert!(FakeFrr::get(&h.frr.scripts).last().expect("script").contains("ip prefix-list ok seq 5"));
 }
