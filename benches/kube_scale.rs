@@ -160,6 +160,7 @@ async fn measure() -> Vec<(String, String)> {
     // One Service added through the API → its route in the router's kernel.
     let monitor = RouteMonitor::start(&lab.router(), "-6");
     let mut lat = Vec::new();
+    let log_mark = lab.agent_log_len(1);
     for k in 0..10 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         monitor.drain();
@@ -177,6 +178,11 @@ async fn measure() -> Vec<(String, String)> {
     rows.push((
         "one Service added: its address written → route in the router's kernel (min / median / max of 10)".into(),
         format!("{} / {} / {}", ms(lat[0]), ms(lat[lat.len() / 2]), ms(lat[lat.len() - 1])),
+    ));
+    let share = lab.agent_shares(1, log_mark);
+    rows.push((
+        format!("agent's share of a change: watch event -> FRR accepted it ({} changes: p50 / p99 / max)", share.len()),
+        common::percentiles(&share),
     ));
 
     // The status writer: objects written over a minute, the backlog, the agent's CPU meanwhile.

@@ -131,6 +131,9 @@ fn restart_node_frr(lab: &Lab) {
     assert!(wait_for(Duration::from_secs(60), || router_prefixes(lab) == 0).is_some(), "router emptied");
 }
 
+/// One-Service add/remove cycles measured.
+const RUNS: usize = 25;
+
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
@@ -180,7 +183,8 @@ fn measure() -> Vec<(String, String)> {
     // observed with `ip monitor` (no polling: polling with vtysh would load the 2 cores).
     let monitor = common::RouteMonitor::start(&lab.router(), "-6");
     let mut lat = Vec::new();
-    for k in 0..7 {
+    let log_mark = lab.agent_log_len(1);
+    for k in 0..RUNS {
         let ip = format!("2001:db8:2000::f{k:03x}");
         let svc = service(&format!("extra{k}"), &ip);
         monitor.drain();
@@ -195,8 +199,18 @@ fn measure() -> Vec<(String, String)> {
     }
     lat.sort();
     rows.push((
-        "one Service added: manifest written -> route in the router's kernel (7 runs: min / median / max)".into(),
-        format!("{} / {} / {}", ms(lat[0]), ms(lat[3]), ms(lat[6])),
+        format!(
+            "one Service added: manifest written -> route in the router's kernel ({RUNS} runs: min / median / max)"
+        ),
+        format!("{} / {} / {}", ms(lat[0]), ms(lat[RUNS / 2]), ms(lat[RUNS - 1])),
+    ));
+    // The agent's own share of each of those changes (added and removed), from its log: file
+    // event -> FRR accepted the lines (`since_event_us` of each "applied").
+    let share = lab.agent_shares(1, log_mark);
+    assert!(share.len() >= RUNS, "an `applied` line with since_event_us per change: {share:?}");
+    rows.push((
+        format!("agent's share of a change: file event -> FRR accepted it ({} changes: p50 / p99 / max)", share.len()),
+        common::percentiles(&share),
     ));
 
     // Agent path vs frr-reload.py on the same before/after configs (agent stopped meanwhile).

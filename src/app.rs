@@ -153,6 +153,7 @@ async fn compute_task(
     let mut incremental = pipeline::Pipeline::default();
     while rx.changed().await.is_ok() {
         let Some(input) = rx.borrow_and_update().clone() else { continue };
+        let input_since = input.since;
         let mut opts = opts.clone();
         opts.connected = connected_networks();
         let span = info_span!(
@@ -192,7 +193,8 @@ async fn compute_task(
         metrics.problems.with_label_values(&["warning"]).set(out.problems.len() as i64 - errors);
         publish_if_changed(&problems_tx, out.problems);
         match out.config {
-            Some(Ok(rendered)) => {
+            Some(Ok(mut rendered)) => {
+                rendered.since = input_since;
                 metrics.config_stale.set(0);
                 metrics.config_loaded.set(1);
                 if last.as_deref() != Some(&rendered) {

@@ -15,7 +15,7 @@ use crate::model::core::ObjKey;
 use crate::problem::Problem;
 
 /// One rendered configuration and what it announces (compute → driver → status).
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Rendered {
     /// frr.conf (`conf.text()`), with its `network` lines kept apart.
     pub conf: Conf,
@@ -23,6 +23,15 @@ pub struct Rendered {
     pub announcements: crate::desired::state::Announcements,
     /// Neighbors with a TCP port other than 179, by (VRF, address) (for metrics labels).
     pub ports: BTreeMap<(Option<String>, String), u16>,
+    /// When the source learned of the first change this config has (`Input::since`).
+    pub since: Option<std::time::Instant>,
+}
+
+/// Equal configs: `since` is when, not what.
+impl PartialEq for Rendered {
+    fn eq(&self, other: &Rendered) -> bool {
+        self.conf == other.conf && self.announcements == other.announcements && self.ports == other.ports
+    }
 }
 
 /// The pipeline's result.
@@ -91,6 +100,7 @@ fn assemble(snap: &Snapshot, read_problems: &[Problem], opts: &Options, outcome:
                 },
                 announcements: state.announcements,
                 ports,
+                since: None,
             }))
         }
         _ => None,

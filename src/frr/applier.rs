@@ -264,7 +264,12 @@ impl RefusedExtras {
 
 /// `r` without its extras part.
 fn without_extras(r: &Rendered) -> Rendered {
-    Rendered { conf: r.conf.without_extras(), announcements: r.announcements.clone(), ports: r.ports.clone() }
+    Rendered {
+        conf: r.conf.without_extras(),
+        announcements: r.announcements.clone(),
+        ports: r.ports.clone(),
+        since: r.since,
+    }
 }
 
 /// Keep frr.conf on disk holding the config FRR was last given (`ApplyState::applied`), so that
@@ -323,6 +328,12 @@ impl Outputs {
         self.metrics
             .last_apply_timestamp
             .set(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0));
+        let first = !self.state.borrow().applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, want));
+        // The agent's share of a change, once per config: from its source event to FRR's answer.
+        let since_event = want.since.filter(|_| first && report.changes > 0).map(|t| t.elapsed());
+        if let Some(d) = since_event {
+            self.metrics.change_latency.observe(d.as_secs_f64());
+        }
         if report.changes > 0 {
             info!(
                 changes = report.changes,
@@ -330,6 +341,7 @@ impl Outputs {
                 passes = report.passes,
                 soft_refreshes = report.soft_out,
                 ms = (secs * 1e3) as u64,
+                since_event_us = since_event.map(|d| d.as_micros() as u64),
                 "applied"
             );
         }

@@ -35,6 +35,8 @@ impl Default for Timeouts {
         Timeouts { show: Duration::from_secs(20), apply: Duration::from_secs(120) }
     }
 }
+/// Commands sent to bgpd before their answers are read (`vty`): about 8 KiB of `network` lines.
+const BGPD_WINDOW: usize = 128;
 /// Passes of diff + apply before a difference is reported as refused by FRR (removing BFD from a
 /// neighbor can take two).
 const MAX_PASSES: usize = 3;
@@ -105,7 +107,8 @@ impl FrrVty {
         let socket_dir = socket_dir.into();
         FrrVty {
             zebra: VtyConn::new(&socket_dir, "zebra"),
-            bgpd: VtyConn::new(&socket_dir, "bgpd"),
+            // Nearly every line goes to bgpd (a `network` line per Service): pipelined.
+            bgpd: VtyConn::new(&socket_dir, "bgpd").with_window(BGPD_WINDOW),
             bfdd: VtyConn::new(&socket_dir, "bfdd"),
             mgmtd: VtyConn::new(&socket_dir, "mgmtd"),
             socket_dir,

@@ -3,6 +3,11 @@
 //! and one status byte (0: success). One persistent connection per daemon, reconnected when it
 //! breaks (a restarted daemon). Measured with FRR 8.4: well under a millisecond per command,
 //! against 20-50 ms for starting a vtysh process.
+//!
+//! Commands may be pipelined (`with_window`): up to a window of them is sent in one write, then
+//! their answers are read. The daemon runs them one after the other in the order received and
+//! answers each, exactly as when each waits for the previous answer; what is saved is a round
+//! trip per command (100,000 `network` lines: 4.8 s one by one).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +43,8 @@ pub struct VtyConn {
     stream: Mutex<Option<UnixStream>>,
     /// Whether the last attempt used a new connection (then a failure is not a stale one).
     was_fresh: std::sync::atomic::AtomicBool,
+    /// Commands sent before their answers are read (1: each waits for the previous answer).
+    window: usize,
 }
 
 impl VtyConn {
@@ -47,7 +54,14 @@ impl VtyConn {
             path: dir.join(format!("{daemon}.vty")),
             stream: Mutex::new(None),
             was_fresh: std::sync::atomic::AtomicBool::new(false),
+            window: 1,
         }
+    }
+
+    /// Send up to `window` commands before reading their answers.
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = window.max(1);
+        self
     }
 
     pub fn daemon(&self) -> &str {
@@ -95,11 +109,13 @@ impl VtyConn {
         };
         let mut out = Vec::with_capacity(commands.len());
         let res = async {
+            let mut reader = Answers::default();
             if fresh {
-                exchange(&mut stream, "enable", &self.daemon).await?;
+                let mut enable = Vec::new();
+                exchange(&mut stream, &mut reader, &["enable"], &self.daemon, &mut enable).await?;
             }
-            for c in commands {
-                out.push(exchange(&mut stream, c, &self.daemon).await?);
+            for window in commands.chunks(self.window) {
+                exchange(&mut stream, &mut reader, window, &self.daemon, &mut out).await?;
             }
             Ok::<(), VtyError>(())
         };
@@ -120,29 +136,76 @@ impl VtyConn {
     }
 }
 
-async fn exchange(stream: &mut UnixStream, cmd: &str, daemon: &str) -> Result<Answer, VtyError> {
+/// What has been read of the daemon's answers and not yet taken.
+#[derive(Default)]
+struct Answers {
+    buf: Vec<u8>,
+    /// Where the next answer starts in `buf`.
+    start: usize,
+    /// How far `buf` was searched for the next answer's end.
+    scanned: usize,
+}
+
+impl Answers {
+    /// The next complete answer, if `buf` holds one. An answer is its output (no NUL byte in it)
+    /// followed by three NUL bytes and the status byte.
+    fn next(&mut self) -> Option<Answer> {
+        let from = self.start.max(self.scanned);
+        let Some(nul) = self.buf[from..].iter().position(|b| *b == 0).map(|i| from + i) else {
+            self.scanned = self.buf.len();
+            return None;
+        };
+        self.scanned = nul;
+        if self.buf.len() < nul + 4 {
+            return None;
+        }
+        let answer = Answer {
+            status: self.buf[nul + 3],
+            output: String::from_utf8_lossy(&self.buf[self.start..nul]).into_owned(),
+        };
+        self.start = nul + 4;
+        self.scanned = self.start;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            (self.start, self.scanned) = (0, 0);
+        }
+        Some(answer)
+    }
+}
+
+/// Send `commands` in one write, then read one answer for each into `out`.
+async fn exchange(
+    stream: &mut UnixStream,
+    reader: &mut Answers,
+    commands: &[&str],
+    daemon: &str,
+    out: &mut Vec<Answer>,
+) -> Result<(), VtyError> {
     let io = |source| VtyError::Io { daemon: daemon.to_string(), source };
-    let mut msg = Vec::with_capacity(cmd.len() + 1);
-    msg.extend_from_slice(cmd.as_bytes());
-    msg.push(0);
+    let mut msg = Vec::with_capacity(commands.iter().map(|c| c.len() + 1).sum());
+    for c in commands {
+        msg.extend_from_slice(c.as_bytes());
+        msg.push(0);
+    }
     stream.write_all(&msg).await.map_err(io)?;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
+    let mut pending = commands.len();
+    let mut chunk = [0u8; 16 * 1024];
+    while pending > 0 {
+        if let Some(a) = reader.next() {
+            out.push(a);
+            pending -= 1;
+            continue;
+        }
         let n = stream.read(&mut chunk).await.map_err(io)?;
         if n == 0 {
             return Err(io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")));
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() >= 4 && buf[buf.len() - 4..buf.len() - 1] == [0, 0, 0] {
-            let status = buf[buf.len() - 1];
-            buf.truncate(buf.len() - 4);
-            return Ok(Answer { status, output: String::from_utf8_lossy(&buf).into_owned() });
-        }
-        if buf.len() > MAX_ANSWER {
+        reader.buf.extend_from_slice(&chunk[..n]);
+        if reader.buf.len() - reader.start > MAX_ANSWER {
             return Err(VtyError::TooLarge { daemon: daemon.to_string() });
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -213,5 +276,45 @@ mod tests {
         assert_eq!(answers.len(), 2);
         assert_eq!(answers[0].output, "configure terminal");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn pipelined_commands_get_their_own_answers_in_order() {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-window-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        daemon(&dir, false);
+        let conn = VtyConn::new(&dir, "bgpd").with_window(64);
+        // Answers of every size, some empty, across windows and reads.
+        let cmds: Vec<String> = (0..1000)
+            .map(|i| if i % 7 == 0 { String::new() } else { format!("network {i} {}", "x".repeat(i * 37 % 5000)) })
+            .collect();
+        let refs: Vec<&str> = cmds.iter().map(String::as_str).collect();
+        let answers = conn.run(&refs, Duration::from_secs(5)).await.expect("answered");
+        assert_eq!(answers.len(), cmds.len());
+        for (c, a) in cmds.iter().zip(&answers) {
+            assert_eq!((&a.output, a.status), (c, 0));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn answers_split_at_their_terminators_whatever_the_reads() {
+        let stream: Vec<u8> = [&b"one\0\0\0\0"[..], b"\0\0\0\x01", b"% Unknown command: x\n\0\0\0\x02"].concat();
+        for cut in 0..stream.len() {
+            let mut r = Answers::default();
+            let mut got = Vec::new();
+            for part in [&stream[..cut], &stream[cut..]] {
+                r.buf.extend_from_slice(part);
+                while let Some(a) = r.next() {
+                    got.push((a.status, a.output));
+                }
+            }
+            assert_eq!(
+                got,
+                vec![(0, "one".to_string()), (1, String::new()), (2, "% Unknown command: x\n".to_string())],
+                "cut at {cut}"
+            );
+        }
     }
 }

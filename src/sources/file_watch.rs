@@ -75,7 +75,8 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
                 ms = t0.elapsed().as_millis() as u64,
                 "manifests loaded"
             );
-            let _ = tx.send(Some(Arc::new(Input { snapshot, problems, uids: Default::default() })));
+            let input = Input { snapshot, problems, uids: Default::default(), since: Some(t0) };
+            let _ = tx.send(Some(Arc::new(input)));
             first = false;
         }
         if !dir.is_dir() {

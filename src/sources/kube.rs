@@ -202,8 +202,8 @@ impl View {
         self.synced.len() == self.resources.len()
     }
 
-    fn input(&self) -> Input {
-        Input { snapshot: self.snap.clone(), problems: Vec::new(), uids: self.uids.clone() }
+    fn input(&self, since: std::time::Instant) -> Input {
+        Input { snapshot: self.snap.clone(), problems: Vec::new(), uids: self.uids.clone(), since: Some(since) }
     }
 
     fn parse(&self, kind: Kind, obj: &DynamicObject) -> Vec<Parsed> {
@@ -285,6 +285,7 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
         synced: BTreeSet::new(),
     };
     while let Some(change) = all.next().await {
+        let since = std::time::Instant::now();
         view.apply(change);
         // Apply everything that is ready now, then publish once: a burst becomes one snapshot.
         while let Some(more) = futures::FutureExt::now_or_never(all.next()) {
@@ -294,7 +295,7 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
             }
         }
         if view.complete() {
-            let _ = tx.send(Some(Arc::new(view.input())));
+            let _ = tx.send(Some(Arc::new(view.input(since))));
         }
     }
 }

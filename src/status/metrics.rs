@@ -21,6 +21,8 @@ pub struct Metrics {
     /// Applies by result: `ok` (FRR changed), `noop` (already equal), `error`.
     pub applies: IntCounterVec,
     pub apply_duration: Histogram,
+    /// The agent's share of a change: the source learned of it → FRR accepted it.
+    pub change_latency: Histogram,
     pub last_apply_timestamp: IntGauge,
     /// 1 while the newest input is invalid and FRR keeps the last good config.
     pub config_stale: IntGauge,
@@ -47,6 +49,13 @@ impl Metrics {
             HistogramOpts::new("frr_speaker_apply_duration_seconds", "Time to diff, apply and verify FRR's config")
                 .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         )?;
+        let change_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "frr_speaker_change_latency_seconds",
+                "A change of the inputs, from the source learning of it to FRR accepting the config that has it",
+            )
+            .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]),
+        )?;
         let last_apply_timestamp =
             IntGauge::new("frr_speaker_last_apply_timestamp_seconds", "Unix time of the last successful reconcile")?;
         let config_stale = IntGauge::new(
@@ -62,6 +71,7 @@ impl Metrics {
         let frr_restarts = IntCounter::new("frr_speaker_frr_restarts_total", "FRR restarts detected")?;
         registry.register(Box::new(applies.clone()))?;
         registry.register(Box::new(apply_duration.clone()))?;
+        registry.register(Box::new(change_latency.clone()))?;
         registry.register(Box::new(last_apply_timestamp.clone()))?;
         registry.register(Box::new(config_stale.clone()))?;
         registry.register(Box::new(config_loaded.clone()))?;
@@ -83,6 +93,7 @@ impl Metrics {
             registry,
             applies,
             apply_duration,
+            change_latency,
             last_apply_timestamp,
             config_stale,
             config_loaded,

@@ -251,6 +251,27 @@ impl Lab {
         std::env::temp_dir().join(format!("frr-speaker-{}-agent{i}.log", self.prefix))
     }
 
+    /// The length of node i's agent log now (a mark for `agent_shares`).
+    pub fn agent_log_len(&self, i: usize) -> u64 {
+        std::fs::metadata(self.agent_log(i)).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The agent's share of each change it applied since byte `from` of its log, in ms: its
+    /// source learned of the change -> FRR accepted it (`since_event_us` of each "applied"),
+    /// sorted.
+    pub fn agent_shares(&self, i: usize, from: u64) -> Vec<f64> {
+        let log = std::fs::read(self.agent_log(i)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&log[(from as usize).min(log.len())..]).into_owned();
+        let mut v: Vec<f64> = text
+            .lines()
+            .filter(|l| l.contains(" applied"))
+            .filter_map(|l| l.split("since_event_us=").nth(1)?.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|us| us / 1e3)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
     /// Start (or restart) node i's agent.
     pub fn start_agent(&mut self, i: usize) {
         self.stop_agent(i);
@@ -526,4 +547,13 @@ impl RouteMonitor {
         }
         out
     }
+}
+
+/// "p50 / p99 / max ms" of sorted samples (ms).
+pub fn percentiles(sorted: &[f64]) -> String {
+    if sorted.is_empty() {
+        return "no samples".into();
+    }
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    format!("{:.1} / {:.1} / {:.1} ms", pct(0.5), pct(0.99), sorted[sorted.len() - 1])
 }
