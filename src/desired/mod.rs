@@ -85,11 +85,28 @@ pub(crate) struct Base {
     pub(crate) cfg: ValidConfig,
     /// This node announces (not excluded, network available).
     pub(crate) announces: bool,
+    /// The names of each set of peers (indexes in `cfg.peers`) a Service announces to, made once.
+    peer_sets: std::sync::Mutex<BTreeMap<Vec<usize>, state::Peers>>,
 }
 
 impl Base {
     pub(crate) fn has_errors(&self) -> bool {
         self.problems.iter().any(Problem::is_error)
+    }
+
+    /// The sorted names of the peers `idx` (sorted indexes in `cfg.peers`), shared.
+    fn peer_set(&self, idx: &[usize]) -> state::Peers {
+        let mut sets = self.peer_sets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = sets.get(idx) {
+            return p.clone();
+        }
+        let mut names: Vec<std::sync::Arc<str>> =
+            idx.iter().map(|i| std::sync::Arc::from(self.cfg.peers[*i].name.as_str())).collect();
+        names.sort();
+        names.dedup();
+        let p: state::Peers = names.into();
+        sets.insert(idx.to_vec(), p.clone());
+        p
     }
 }
 
@@ -114,7 +131,7 @@ pub(crate) fn base(snap: &Snapshot, opts: &Options) -> Base {
         .unwrap_or_else(|| NodeInfo { name: opts.node.clone(), ..Default::default() });
     let (cfg, probs) = validate::validate(snap, opts, &node.labels);
     problems.extend(probs.0);
-    Base { problems, cfg, announces: node.announces() }
+    Base { problems, cfg, announces: node.announces(), peer_sets: Default::default() }
 }
 
 /// One Service's part of the desired state.
@@ -123,7 +140,7 @@ pub(crate) struct Part {
     /// (prefix, neighbor, advertisement) it asks for.
     pub(crate) routes: Vec<(IpNet, usize, usize)>,
     /// What it announces (prefix → BGPPeer names), if anything.
-    pub(crate) announced: Option<BTreeMap<IpNet, Vec<String>>>,
+    pub(crate) announced: Option<state::Prefixes>,
     pub(crate) problems: Vec<Problem>,
 }
 
@@ -135,7 +152,7 @@ pub(crate) fn service_part(opts: &Options, base: &Base, svc: &ServiceInfo, slice
         return Part { problems, ..Default::default() };
     }
     let mut b = Builder::default();
-    b.service(opts, &base.cfg, svc, slices, &mut problems);
+    b.service(opts, base, svc, slices, &mut problems);
     let routes = b.routes.into_iter().flat_map(|(p, v)| v.into_iter().map(move |(pi, ai)| (p, pi, ai))).collect();
     Part { routes, announced: b.announcements.into_iter().next().map(|(_, a)| a), problems }
 }
@@ -201,7 +218,7 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
                     eps.push(slices[at].1);
                     at += 1;
                 }
-                builder.service(opts, &base.cfg, svc, &eps, &mut problems);
+                builder.service(opts, &base, svc, &eps, &mut problems);
             }
         } else {
             for svc in snap.services.values() {
@@ -263,7 +280,7 @@ struct Builder {
     /// prefix -> (peer index in cfg.peers, advertisement index in cfg.ads) pairs, in the order
     /// found (sorted and made a `Class` in `finish`: one list per prefix, few allocations).
     routes: BTreeMap<IpNet, Vec<(usize, usize)>>,
-    announcements: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>>,
+    announcements: BTreeMap<ObjKey, state::Prefixes>,
 }
 
 /// The Service's ingress IPs that parse; a warning for each that does not.
@@ -287,11 +304,12 @@ impl Builder {
     fn service(
         &mut self,
         opts: &Options,
-        cfg: &ValidConfig,
+        base: &Base,
         svc: &ServiceInfo,
         slices: &[&EndpointSliceInfo],
         problems: &mut Vec<Problem>,
     ) {
+        let cfg = &base.cfg;
         if !svc.load_balancer || svc.load_balancer_class != opts.lb_class || svc.ingress_ips.is_empty() {
             return;
         }
@@ -347,12 +365,12 @@ impl Builder {
         if !mine.is_empty() {
             mine.sort_unstable();
             mine.dedup();
-            let mut named: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
-            for (p, pi) in mine {
-                named.entry(p).or_default().push(cfg.peers[pi].name.clone());
+            let mut named = Vec::new();
+            for run in mine.chunk_by(|a, b| a.0 == b.0) {
+                let idx: Vec<usize> = run.iter().map(|(_, pi)| *pi).collect();
+                named.push((run[0].0, base.peer_set(&idx)));
             }
-            named.values_mut().for_each(|names| names.sort());
-            self.announcements.insert(svc.key.clone(), named);
+            self.announcements.insert(svc.key.clone(), state::Prefixes::from_sorted(named));
         }
     }
 }

@@ -277,13 +277,15 @@ impl EventQueue {
     ) {
         if let Some(ann) = &facts.announcements {
             let before = self.announced_before.get_or_insert_with(|| {
-                have.iter()
-                    .filter(|((k, _), _)| *k == StatusKind::ServiceBgpStatus)
-                    .filter_map(|(_, w)| match &w.status {
-                        StatusBody::Service(s) => Some((ObjKey::new(&s.service_namespace, &s.service_name), None)),
-                        _ => None,
-                    })
-                    .collect()
+                Announced::Found(
+                    have.iter()
+                        .filter(|((k, _), _)| *k == StatusKind::ServiceBgpStatus)
+                        .filter_map(|(_, w)| match &w.status {
+                            StatusBody::Service(s) => Some(ObjKey::new(&s.service_namespace, &s.service_name)),
+                            _ => None,
+                        })
+                        .collect(),
+                )
             });
             self.queue.extend(announcement_events(node, before, ann));
             self.announced_before = Some(announced(ann));

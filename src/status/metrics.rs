@@ -338,8 +338,8 @@ mod tests {
         let b = parse_bfd(r#"[{"peer":"192.0.2.1","vrf":"default","status":"up"}]"#, "[]").expect("bfd");
         m.frr.set_sessions(n, b);
         let web = crate::model::core::ObjKey::new("default", "web");
-        let prefixes: BTreeMap<ipnet::IpNet, Vec<String>> =
-            [("203.0.113.10/32".parse().expect("prefix"), vec!["p1".to_string()])].into();
+        let prefixes: crate::desired::state::Prefixes =
+            [("203.0.113.10/32".parse().expect("prefix"), vec!["p1"])].into_iter().collect();
         m.frr.set_announced("node1", [(web, prefixes)].into_iter().collect());
         let text = m.encode();
         for line in [

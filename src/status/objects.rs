@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ipnet::IpNet;
+use imbl::ordmap::DiffItem;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::Value;
 
@@ -221,7 +221,7 @@ pub fn wanted(
     let wanted = |labels, status| Wanted { labels, owner_uid: facts.node_uid.clone(), status };
     if let Some(ann) = &facts.announcements {
         for (svc, prefixes) in ann {
-            let peers: BTreeSet<&String> = prefixes.values().flatten().collect();
+            let peers = prefixes.peers();
             let name = object_name(&[node, &svc.namespace, &svc.name]);
             let labels = labels(&[
                 (NODE_LABEL, label_value(node)),
@@ -232,7 +232,7 @@ pub fn wanted(
                 node: node.to_string(),
                 service_name: svc.name.clone(),
                 service_namespace: svc.namespace.clone(),
-                peers: peers.into_iter().cloned().collect(),
+                peers: peers.into_iter().map(str::to_string).collect(),
             };
             out.insert((StatusKind::ServiceBgpStatus, name), wanted(labels, StatusBody::Service(status)));
         }
@@ -394,12 +394,23 @@ pub struct EventSpec {
     pub note: String,
 }
 
-/// What this node announced for a Service (prefixes; `None`: announced, prefixes not known, as
-/// after a restart when only the ServiceBGPStatus was found).
-pub type Announced = BTreeMap<ObjKey, Option<BTreeSet<IpNet>>>;
+/// What this node announced at the last round: what it applied (a copy of the persistent map:
+/// the next round's events come from diffing the two, in time proportional to the change), or,
+/// after a restart, only the Services a ServiceBGPStatus was found for (their prefixes unknown).
+#[derive(Clone, Debug)]
+pub enum Announced {
+    Known(crate::desired::state::Announcements),
+    Found(BTreeSet<ObjKey>),
+}
+
+impl Default for Announced {
+    fn default() -> Self {
+        Announced::Known(Default::default())
+    }
+}
 
 pub fn announced(ann: &crate::desired::state::Announcements) -> Announced {
-    ann.iter().map(|(k, p)| (k.clone(), Some(p.keys().copied().collect()))).collect()
+    Announced::Known(ann.clone())
 }
 
 /// Above this many Services in one round (a node starting, a namespace deleted), one Event on the
@@ -435,30 +446,44 @@ pub fn announcement_events(
 
 /// One event per Service whose announcement began, changed or ended.
 fn service_events(node: &str, before: &Announced, after: &crate::desired::state::Announcements) -> Vec<EventSpec> {
-    let list = |prefixes: &BTreeMap<IpNet, Vec<String>>| {
+    let list = |prefixes: &crate::desired::state::Prefixes| {
         let ips: Vec<String> = prefixes.keys().map(|p| p.to_string()).collect();
-        let peers: BTreeSet<&String> = prefixes.values().flatten().collect();
-        let peers: Vec<&str> = peers.into_iter().map(String::as_str).collect();
-        format!("{} to BGPPeer {}", ips.join(", "), peers.join(", "))
+        format!("{} to BGPPeer {}", ips.join(", "), prefixes.peers().join(", "))
     };
     let mut out = Vec::new();
-    for (svc, prefixes) in after {
-        let now: BTreeSet<IpNet> = prefixes.keys().copied().collect();
-        let (reason, verb) = match before.get(svc) {
-            None => ("Announcing", "announces"),
-            Some(Some(old)) if *old != now => ("AnnouncementChanged", "now announces"),
-            Some(_) => continue,
-        };
-        out.push(EventSpec {
+    let announce = |svc: &ObjKey, prefixes, changed: bool| {
+        let (reason, verb) =
+            if changed { ("AnnouncementChanged", "now announces") } else { ("Announcing", "announces") };
+        EventSpec {
             kind: Kind::Service,
             object: svc.clone(),
             warning: false,
             reason,
             action: "Announce",
             note: format!("node {node} {verb} {}", list(prefixes)),
-        });
+        }
+    };
+    let mut withdrawn: Vec<&ObjKey> = Vec::new();
+    match before {
+        Announced::Known(before) => {
+            for d in before.diff(after) {
+                match d {
+                    DiffItem::Add(svc, p) => out.push(announce(svc, p, false)),
+                    DiffItem::Update { old: (_, o), new: (svc, p) } => {
+                        if !o.keys().eq(p.keys()) {
+                            out.push(announce(svc, p, true));
+                        }
+                    }
+                    DiffItem::Remove(svc, _) => withdrawn.push(svc),
+                }
+            }
+        }
+        Announced::Found(before) => {
+            out.extend(after.iter().filter(|(svc, _)| !before.contains(*svc)).map(|(svc, p)| announce(svc, p, false)));
+            withdrawn.extend(before.iter().filter(|k| !after.contains_key(*k)));
+        }
     }
-    for svc in before.keys().filter(|k| !after.contains_key(*k)) {
+    for svc in withdrawn {
         out.push(EventSpec {
             kind: Kind::Service,
             object: svc.clone(),
@@ -504,13 +529,11 @@ mod tests {
     use super::*;
 
     fn ann(entries: &[(&str, &str, &[&str])]) -> crate::desired::state::Announcements {
-        let mut m: BTreeMap<ObjKey, BTreeMap<IpNet, Vec<String>>> = BTreeMap::new();
+        let mut m: BTreeMap<ObjKey, Vec<(ipnet::IpNet, Vec<&str>)>> = BTreeMap::new();
         for (svc, prefix, peers) in entries {
-            m.entry(ObjKey::new("default", *svc))
-                .or_default()
-                .insert(prefix.parse().expect("prefix"), peers.iter().map(|p| p.to_string()).collect());
+            m.entry(ObjKey::new("default", *svc)).or_default().push((prefix.parse().expect("prefix"), peers.to_vec()));
         }
-        m.into_iter().collect()
+        m.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect()
     }
 
     fn facts() -> Facts {
@@ -672,7 +695,7 @@ mod tests {
         assert_eq!(gone.len(), 2);
         assert!(gone.iter().all(|e| e.reason == "Withdrawn"));
         // After a restart the prefixes are unknown: no event for what is still announced.
-        let unknown: Announced = after.keys().map(|k| (k.clone(), None)).collect();
+        let unknown = Announced::Found(after.keys().cloned().collect());
         assert_eq!(announcement_events("node1", &unknown, &after), vec![]);
     }
 
