@@ -125,12 +125,57 @@ impl Last {
             }
         }
         if !last.base.has_errors() {
-            let keys: Vec<ObjKey> = snap.services.keys().cloned().collect();
-            for k in keys {
-                last.recompute(&k);
+            // Each Service's part on every core (pure), then put into the aggregate in order.
+            let keys: Vec<&ObjKey> = snap.services.keys().collect();
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let chunk = keys.len().div_ceil(threads).max(1);
+            let parts: Vec<Part> = std::thread::scope(|s| {
+                let handles: Vec<_> = keys
+                    .chunks(chunk)
+                    .map(|ks| {
+                        let last = &last;
+                        s.spawn(move || ks.iter().map(|k| last.part_of(k)).collect::<Vec<_>>())
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            });
+            for (k, part) in keys.into_iter().zip(parts) {
+                last.put(k, part);
             }
         }
         last
+    }
+
+    /// Service `key`'s part, from the snapshot as it is now (nothing when it is gone).
+    fn part_of(&self, key: &ObjKey) -> Part {
+        let Some(svc) = self.snap.services.get(key) else { return Part::default() };
+        let slices: Vec<&EndpointSliceInfo> = self
+            .slices_of
+            .get(&(key.namespace.clone(), key.name.clone()))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.snap.endpoint_slices.get(k))
+            .collect();
+        service_part(&self.opts, &self.base, svc, &slices)
+    }
+
+    /// Put a Service's new part into the aggregate (its old one taken out before).
+    fn put(&mut self, key: &ObjKey, mut part: Part) {
+        if part == Part::default() {
+            return;
+        }
+        for (prefix, pi, ai) in &part.routes {
+            self.note(*prefix);
+            self.routes.entry(*prefix).or_default().add((*pi, *ai));
+        }
+        // Kept once, in the aggregate (taken out of it by key).
+        if let Some(a) = part.announced.take() {
+            self.announcements.insert(key.clone(), a);
+        }
+        if !part.problems.is_empty() {
+            self.with_problems.insert(key.clone());
+        }
+        self.parts.insert(key.clone(), part);
     }
 
     /// Take the Service's old part out of the aggregate and put its new one in.
@@ -147,30 +192,8 @@ impl Last {
             self.announcements.remove(key);
             self.with_problems.remove(key);
         }
-        let Some(svc) = self.snap.services.get(key) else { return };
-        let slices: Vec<&EndpointSliceInfo> = self
-            .slices_of
-            .get(&(key.namespace.clone(), key.name.clone()))
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.snap.endpoint_slices.get(k))
-            .collect();
-        let mut part = service_part(&self.opts, &self.base, svc, &slices);
-        if part == Part::default() {
-            return;
-        }
-        for (prefix, pi, ai) in &part.routes {
-            self.note(*prefix);
-            self.routes.entry(*prefix).or_default().add((*pi, *ai));
-        }
-        // Kept once, in the aggregate (taken out of it by key).
-        if let Some(a) = part.announced.take() {
-            self.announcements.insert(key.clone(), a);
-        }
-        if !part.problems.is_empty() {
-            self.with_problems.insert(key.clone());
-        }
-        self.parts.insert(key.clone(), part);
+        let part = self.part_of(key);
+        self.put(key, part);
     }
 
     /// Remember `prefix`'s pairs before this step changes them.
