@@ -12,10 +12,12 @@
 //! A full reconcile (read, diff, apply, verify) runs at start, after an FRR restart or a failure,
 //! and every `RECHECK_INTERVAL` (longer for a large config: at most 1% of the time goes to it).
 //!
-//! A check (verification or periodic recheck) never holds a change back: a pending change goes
-//! first, and a check under way is dropped when a change arrives while it is still reading and
-//! diffing (it has sent nothing yet) — unless it is `YIELD_LIMIT` overdue, so a steady stream of
-//! changes cannot postpone it for ever. At 100,000 Services a check takes most of a second.
+//! A check (verification or periodic recheck) holds a change back at most while it reads FRR's
+//! running config: a pending change goes first, and a check that has read is dropped, instead of
+//! diffing, when a change arrived meanwhile (it has sent nothing yet) — unless it is `YIELD_LIMIT`
+//! overdue, so a steady stream of changes cannot postpone it for ever. At 100,000 Services a read
+//! takes a few hundred milliseconds and the diff most of a second. The read is never cut short
+//! (that crashes FRR 10.3's bgpd).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -29,7 +31,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::conf::Conf;
 use super::driver::{
-    apply_change, check, reconcile_from, write_config_file, FrrControl, FrrError, FrrIdentity, Report,
+    apply_change, diff_running, reconcile_from, write_config_file, FrrControl, FrrError, FrrIdentity, Report,
 };
 use crate::pipeline::Rendered;
 use crate::retry::{backoff, RetryBackoff};
@@ -431,17 +433,28 @@ pub async fn run<C: FrrControl>(
         let t0 = Instant::now();
         let span = info_span!("apply", full, reason = ?decision_reason(&decision));
         // A verification or recheck reads and diffs first; it sends nothing when FRR runs `want`,
-        // and gives way to a change that arrives meanwhile (unless overdue).
+        // and gives way to a change that arrives meanwhile (unless overdue). The read itself is
+        // never cut short: FRR 10.3's bgpd crashes (use after free in `vty_out`) when the client
+        // closes its connection while bgpd still writes a large `show running-config` (seen at
+        // 100,000 Services). So a change waits for the read (bgpd is busy writing it anyway), and
+        // the diff gives way.
         let mut checked_clean = false;
         if let Decision::Reconcile(reason @ (Reason::Verify | Reason::Recheck)) = decision {
-            let checking = check(&frr, want.conf.clone(), given.clone()).instrument(span.clone());
-            let result = if applier.check_may_yield(t0) {
-                tokio::select! {
-                    c = checking => Some(c),
-                    r = rx.changed() => if r.is_err() { return } else { None },
+            let may_yield = applier.check_may_yield(t0);
+            let result = match frr.running_config().instrument(span.clone()).await {
+                Err(e) => Some(Err(e)),
+                Ok(_) if may_yield && rx.has_changed().unwrap_or(false) => None,
+                Ok(running) => {
+                    let diffing = diff_running(running, want.conf.clone(), given.clone());
+                    if may_yield {
+                        tokio::select! {
+                            c = diffing => Some(c),
+                            r = rx.changed() => if r.is_err() { return } else { None },
+                        }
+                    } else {
+                        Some(diffing.await)
+                    }
                 }
-            } else {
-                Some(checking.await)
             };
             let Some(result) = result else {
                 debug!(?reason, "check gave way to a new change");

@@ -418,12 +418,11 @@ async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
     }
 }
 
-/// The read-only first step of a reconcile: the difference between FRR's running config and
-/// `desired` (`previous` as in `reconcile_from`). Making the texts, parsing and diffing run on a
-/// blocking thread, so the caller may drop this future when something more urgent arrives:
-/// nothing was sent.
-pub async fn check<C: FrrControl>(frr: &C, desired: Conf, previous: Conf) -> Result<Delta, FrrError> {
-    let running = frr.running_config().await?;
+/// The read-only part of a reconcile after reading FRR's config: the difference between `running`
+/// and `desired` (`previous` as in `reconcile_from`). Making the texts, parsing and diffing run on
+/// a blocking thread, so the caller may drop this future when something more urgent arrives:
+/// nothing was sent. (Reading the running config must not be dropped half way: see `applier`.)
+pub async fn diff_running(running: String, desired: Conf, previous: Conf) -> Result<Delta, FrrError> {
     tokio::task::spawn_blocking(move || {
         let (desired, previous) = (desired.text(), previous.text());
         let mut owned = extras::owned(&desired);

@@ -92,8 +92,9 @@ impl VtyConn {
     }
 
     /// Cancel-safe: the connection is out of its slot while a command is under way, so a caller
-    /// that drops this future (a check that yields to a new change) drops the connection with it,
-    /// and no half-read answer is left for the next command.
+    /// that drops this future drops the connection with it, and no half-read answer is left for
+    /// the next command. (Callers still let a large `show` finish: FRR 10.3's bgpd crashes when a
+    /// client leaves while it writes one; only a timeout drops a read.)
     /// On error, also how many of `commands` were answered.
     async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, (VtyError, usize)> {
         let mut guard = self.stream.lock().await;
