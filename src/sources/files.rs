@@ -119,9 +119,15 @@ fn parsed_key(p: &Parsed) -> (Kind, ObjKey) {
     }
 }
 
-/// Read and parse `files`, on as many threads as there are cores (at most one per file); in the
-/// order given. `None`: the file is gone.
-fn read_all(files: &[(&PathBuf, Stamp)], default_ns: &str) -> Vec<Option<Result<Vec<Parsed>, Problem>>> {
+/// Read and parse `files` on as many threads as there are cores (each takes the next file), and
+/// hand each result to `apply` in the order given (`None`: the file is gone). A result waits only
+/// for the files before it, so a few files' objects are held at a time, not all of them (at
+/// 100,000 Services holding every parsed object until the last file was read doubled the peak).
+fn read_all(
+    files: &[(&PathBuf, Stamp)],
+    default_ns: &str,
+    mut apply: impl FnMut(usize, Option<Result<Vec<Parsed>, Problem>>),
+) {
     let one = |f: &PathBuf| {
         let origin = f.display().to_string();
         match read_limited(f) {
@@ -132,17 +138,36 @@ fn read_all(files: &[(&PathBuf, Stamp)], default_ns: &str) -> Vec<Option<Result<
     };
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(files.len());
     if threads <= 1 {
-        return files.iter().map(|(f, _)| one(f)).collect();
+        for (i, (f, _)) in files.iter().enumerate() {
+            apply(i, one(f));
+        }
+        return;
     }
-    let chunk = files.len().div_ceil(threads);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|(f, _)| one(f)).collect::<Vec<_>>()))
-            .collect();
-        // A panic in a parser is the caller's, as without threads.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
+        for _ in 0..threads {
+            let (tx, next, one) = (tx.clone(), &next, &one);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((f, _)) = files.get(i) else { return };
+                if tx.send((i, one(f))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        // Results in file order: the ones that come early wait here.
+        let mut early = BTreeMap::new();
+        let mut due = 0;
+        for (i, r) in rx {
+            early.insert(i, r);
+            while let Some(r) = early.remove(&due) {
+                apply(due, r);
+                due += 1;
+            }
+        }
+    });
 }
 
 /// File `f`'s objects, parsed again (or nothing if it cannot be read now).
@@ -188,18 +213,19 @@ impl FileCache {
             .filter(|(f, stamp)| self.entries.get(*f).is_none_or(|e| e.stamp != *stamp))
             .collect();
         // Reading and parsing (seconds at 100,000 Services) on every core; applying in file order.
-        for ((f, stamp), parsed) in stale.iter().zip(read_all(&stale, default_ns)) {
-            changed = true;
-            if self.entries.contains_key(*f) {
+        changed |= !stale.is_empty();
+        read_all(&stale, default_ns, |i, parsed| {
+            let (f, stamp) = stale[i];
+            if self.entries.contains_key(f) {
                 self.retract(f, default_ns);
-                self.entries.remove(*f);
+                self.entries.remove(f);
             }
             // Removed between listing and reading: simply gone.
-            let Some(parsed) = parsed else { continue };
-            let (entry, objects) = Entry::new(*stamp, parsed, f);
-            self.entries.insert((*f).clone(), entry);
+            let Some(parsed) = parsed else { return };
+            let (entry, objects) = Entry::new(stamp, parsed, f);
+            self.entries.insert(f.clone(), entry);
             self.assert(f, objects);
-        }
+        });
         for e in self.entries.values() {
             problems.extend(e.problems.iter().cloned());
         }
