@@ -52,6 +52,30 @@ impl Cluster {
         out
     }
 
+    /// What a failed rollout needs to be understood: the pods, the nodes' conditions, the events.
+    fn diagnose(&self) -> String {
+        let run = |args: &[&str]| {
+            let (_, out, err) = self.kubectl(args);
+            format!("$ kubectl {}\n{out}{err}", args.join(" "))
+        };
+        [
+            run(&["-n", "metallb-system", "get", "pods", "-o", "wide"]),
+            run(&[
+                "get",
+                "nodes",
+                "-o",
+                "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions[?(@.status==\"True\")].type,TAINTS:.spec.taints[*].key",
+            ]),
+            {
+                // The last 40 events.
+                let events = run(&["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+                let lines: Vec<&str> = events.lines().collect();
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            },
+        ]
+        .join("\n")
+    }
+
     fn router(&self) -> String {
         format!("{}-router", self.prefix)
     }
@@ -206,17 +230,11 @@ fn check(c: &Cluster, tag: &str) {
     c.k(&["apply", "-k", overlay]);
     c.k(&["apply", "-f", "e2e/cluster/config.yaml"]);
     let ds = c.kubectl(&["-n", "metallb-system", "rollout", "status", "ds/frr-speaker", "--timeout=180s"]);
-    assert!(
-        ds.0,
-        "speaker DaemonSet not ready: {}{}\n{}",
-        ds.1,
-        ds.2,
-        c.k(&["-n", "metallb-system", "get", "pods", "-o", "wide"])
-    );
+    assert!(ds.0, "speaker DaemonSet not ready: {}{}\n{}", ds.1, ds.2, c.diagnose());
     let ready = t0.elapsed();
     let ctl =
         c.kubectl(&["-n", "metallb-system", "rollout", "status", "deploy/frr-speaker-controller", "--timeout=180s"]);
-    assert!(ctl.0, "controller not ready: {}{}", ctl.1, ctl.2);
+    assert!(ctl.0, "controller not ready: {}{}\n{}", ctl.1, ctl.2, c.diagnose());
     let pods = c.k(&["-n", "metallb-system", "get", "pods", "-o", "wide"]);
     println!("{pods}");
     // The allocator: two replicas Ready, one of them holds the Lease.

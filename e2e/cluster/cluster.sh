@@ -226,7 +226,10 @@ failSwapOn: false
 resolvConf: ""
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+# No node-pressure eviction: the nodes share this machine's memory and disk with everything else
+# it runs (a CI run's builds filled the disk past a threshold and the kubelets evicted the speaker
+# pods); "0%" turns a signal off.
+evictionHard: {memory.available: "0%", nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.available: "0%", imagefs.inodesFree: "0%"}
 serializeImagePulls: false
 syncFrequency: 5s
 fileCheckFrequency: 5s
