@@ -181,7 +181,7 @@ impl Snapshot {
             Kind::Community => drop(self.communities.remove(key)),
             Kind::Service => drop(self.services.remove(key)),
             Kind::EndpointSlice => drop(self.endpoint_slices.remove(key)),
-            Kind::Node => drop(self.nodes.remove(&key.name)),
+            Kind::Node => drop(self.nodes.remove(&*key.name)),
             Kind::Secret => drop(self.secrets.remove(key)),
             Kind::L2Advertisement => drop(self.l2_advertisements.remove(key)),
             Kind::ConfigMap => drop(self.extras.remove(key)),

@@ -74,7 +74,8 @@ impl Pipeline {
 fn assemble(snap: &Snapshot, read_problems: &[Problem], opts: &Options, outcome: desired::Outcome) -> Output {
     let mut problems: Vec<Problem> = read_problems.iter().chain(outcome.problems.iter()).cloned().collect();
     // The operator's raw lines (MetalLB's `bgpextras` ConfigMap), appended as written.
-    let extras = snap.extras.get(&ObjKey::new(&opts.namespace, EXTRAS_CONFIGMAP)).filter(|e| !e.text.trim().is_empty());
+    let extras =
+        snap.extras.get(&ObjKey::new(opts.namespace.as_str(), EXTRAS_CONFIGMAP)).filter(|e| !e.text.trim().is_empty());
     let extras = extras.filter(|e| {
         let bad = extras::check(&e.key, &e.text);
         let ok = bad.is_empty();

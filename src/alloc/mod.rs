@@ -63,7 +63,7 @@ impl Pool {
         let Some(a) = &self.allocation else { return true };
         let ns_open = a.namespaces.is_empty() && a.namespace_selectors.is_empty();
         let ns_ok = ns_open
-            || a.namespaces.contains(&req.key.namespace)
+            || a.namespaces.iter().any(|n| **n == *req.key.namespace)
             || (!a.namespace_selectors.is_empty()
                 && selector::any_matches(&a.namespace_selectors, &req.namespace_labels).unwrap_or(false));
         ns_ok && selector::any_matches(&a.service_selectors, &req.labels).unwrap_or(false)

@@ -16,6 +16,7 @@
 //! equals `compute` after any sequence of changes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use imbl::ordmap::DiffItem;
 use ipnet::IpNet;
@@ -35,7 +36,7 @@ pub enum Mode {
 }
 
 /// (namespace, Service name)
-type SvcName = (String, String);
+type SvcName = (Arc<str>, Arc<str>);
 
 /// The memory of the incremental computation.
 #[derive(Default)]

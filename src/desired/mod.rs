@@ -116,7 +116,7 @@ pub(crate) fn base(snap: &Snapshot, opts: &Options) -> Base {
         .values()
         .map(|p| {
             let fatal =
-                p.kind.is_config() && p.kind != Kind::Secret || (p.kind == Kind::Node && p.object.name == opts.node);
+                p.kind.is_config() && p.kind != Kind::Secret || (p.kind == Kind::Node && *p.object.name == *opts.node);
             if fatal {
                 p.clone()
             } else {
@@ -209,7 +209,7 @@ pub fn compute(snap: &Snapshot, opts: &Options) -> Outcome {
             let mut at = 0;
             let mut eps: Vec<&EndpointSliceInfo> = Vec::new();
             for svc in snap.services.values() {
-                let key = (svc.key.namespace.as_str(), svc.key.name.as_str());
+                let key = (&*svc.key.namespace, &*svc.key.name);
                 while at < slices.len() && slices[at].0 < key {
                     at += 1;
                 }
@@ -323,7 +323,7 @@ impl Builder {
             let pool = svc
                 .pool_annotation
                 .as_ref()
-                .and_then(|name| cfg.pools.iter().find(|p| p.key.name == *name && p.contains(ip)))
+                .and_then(|name| cfg.pools.iter().find(|p| *p.key.name == **name && p.contains(ip)))
                 .or_else(|| cfg.pools.iter().find(|p| p.contains(ip)));
             let Some(pool) = pool else {
                 problems.push(Problem::warning(
@@ -568,11 +568,8 @@ fn finish(
 type SliceRef<'a> = ((&'a str, &'a str), &'a EndpointSliceInfo);
 
 fn slices_by_service(snap: &Snapshot) -> Vec<SliceRef<'_>> {
-    let mut v: Vec<SliceRef<'_>> = snap
-        .endpoint_slices
-        .values()
-        .filter_map(|s| Some(((s.key.namespace.as_str(), s.service.as_deref()?), s)))
-        .collect();
+    let mut v: Vec<SliceRef<'_>> =
+        snap.endpoint_slices.values().filter_map(|s| Some(((&*s.key.namespace, s.service.as_deref()?), s))).collect();
     // Stable: a Service's slices stay in their key order.
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v

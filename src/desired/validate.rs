@@ -189,7 +189,7 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
 
     let aliases = community_aliases(&comms, opts.whole_cluster, &mut probs);
     // BFD profiles: validated now, kept only if a peer of this node uses them.
-    let profiles: Profiles = bfds.iter().map(|b| (b.key.name.clone(), (b.key.clone(), bfd_profile(b)))).collect();
+    let profiles: Profiles = bfds.iter().map(|b| (b.key.name.to_string(), (b.key.clone(), bfd_profile(b)))).collect();
     cfg.pools = valid_pools(&pools, &mut probs);
     cfg.l2_only = l2_only_pools(snap, ns, &pools, &mut probs);
 
@@ -277,7 +277,7 @@ fn in_namespace<'a, T>(
 ) -> Vec<&'a Obj<T>> {
     objs.values()
         .filter(|o| {
-            let ours = o.key.namespace == ns;
+            let ours = *o.key.namespace == *ns;
             if !ours {
                 probs.push(
                     false,
@@ -496,7 +496,7 @@ fn peer(
         _ => (false, true),
     };
     let conf = id.zip(remote_as).map(|(id, remote_as)| PeerConf {
-        name: p.key.name.clone(),
+        name: p.key.name.to_string(),
         my_asn: s.my_asn,
         router_id,
         address,
@@ -685,7 +685,7 @@ fn password(p: &Obj<BgpPeerSpec>, snap: &Snapshot, f: &mut Fields) -> Option<cra
         (None, Some(r)) => {
             let secret_ns = r.namespace.as_deref().unwrap_or(&p.key.namespace);
             let key = ObjKey::new(secret_ns, r.name.clone());
-            let pw = if secret_ns != p.key.namespace {
+            let pw = if secret_ns != &*p.key.namespace {
                 Err((
                     "spec.passwordSecret.namespace",
                     format!("the Secret must be in the peer's namespace {:?}", p.key.namespace),
@@ -827,7 +827,7 @@ fn advertisement(a: &Obj<BgpAdvertisementSpec>, refs: &AdRefs) -> Result<(AdConf
         }
     }
     for name in &s.ip_address_pools {
-        if !refs.pools_in_ns.iter().any(|p| p.key.name == *name) {
+        if !refs.pools_in_ns.iter().any(|p| *p.key.name == **name) {
             f.warning("spec.ipAddressPools", format!("IPAddressPool {:?} not found", excerpt(name)));
         }
     }
@@ -903,7 +903,7 @@ fn selected_pools(
         .iter()
         .filter(|p| {
             let by_label = !selectors.is_empty() && any_matches(selectors, &p.labels).unwrap_or(false);
-            all || by_name.contains(p.key.name.as_str()) || by_label
+            all || by_name.contains(&*p.key.name) || by_label
         })
         .map(|p| p.key.clone())
         .collect()
@@ -922,11 +922,11 @@ fn l2_only_pools(
     let bgp: BTreeSet<ObjKey> = snap
         .advertisements
         .values()
-        .filter(|a| a.key.namespace == ns)
+        .filter(|a| *a.key.namespace == *ns)
         .flat_map(|a| selected_pools(&a.spec.ip_address_pools, &a.spec.ip_address_pool_selectors, pools_in_ns))
         .collect();
     let mut out: BTreeMap<ObjKey, ObjKey> = BTreeMap::new();
-    for l2 in snap.l2_advertisements.values().filter(|a| a.key.namespace == ns) {
+    for l2 in snap.l2_advertisements.values().filter(|a| *a.key.namespace == *ns) {
         for pool in selected_pools(&l2.spec.ip_address_pools, &l2.spec.ip_address_pool_selectors, pools_in_ns) {
             if !bgp.contains(&pool) {
                 out.entry(pool).or_insert_with(|| l2.key.clone());

@@ -238,8 +238,8 @@ impl StatusWriter {
         let reference = ObjectReference {
             api_version: Some(api_version.into()),
             kind: Some(ev.kind.as_str().into()),
-            name: Some(ev.object.name.clone()),
-            namespace: Some(ev.object.namespace.clone()).filter(|n| !n.is_empty()),
+            name: Some(ev.object.name.to_string()),
+            namespace: Some(ev.object.namespace.to_string()).filter(|n| !n.is_empty()),
             uid: Some(uid.clone()),
             ..Default::default()
         };
@@ -281,7 +281,9 @@ impl EventQueue {
                     have.iter()
                         .filter(|((k, _), _)| *k == StatusKind::ServiceBgpStatus)
                         .filter_map(|(_, w)| match &w.status {
-                            StatusBody::Service(s) => Some(ObjKey::new(&s.service_namespace, &s.service_name)),
+                            StatusBody::Service(s) => {
+                                Some(ObjKey::new(s.service_namespace.as_str(), s.service_name.as_str()))
+                            }
                             _ => None,
                         })
                         .collect(),

@@ -230,8 +230,8 @@ pub fn wanted(
             ]);
             let status = ServiceBgpStatusStatus {
                 node: node.to_string(),
-                service_name: svc.name.clone(),
-                service_namespace: svc.namespace.clone(),
+                service_name: svc.name.to_string(),
+                service_namespace: svc.namespace.to_string(),
                 peers: peers.into_iter().map(str::to_string).collect(),
             };
             out.insert((StatusKind::ServiceBgpStatus, name), wanted(labels, StatusBody::Service(status)));
@@ -688,7 +688,7 @@ mod tests {
         let before: Announced = announced(&ann(&[("web", "203.0.113.10/32", &["peer1"])]));
         let after = ann(&[("web", "203.0.113.11/32", &["peer1"]), ("api", "203.0.113.20/32", &["peer1"])]);
         let ev = announcement_events("node1", &before, &after);
-        let reasons: Vec<(&str, &str)> = ev.iter().map(|e| (e.object.name.as_str(), e.reason)).collect();
+        let reasons: Vec<(&str, &str)> = ev.iter().map(|e| (&*e.object.name, e.reason)).collect();
         assert_eq!(reasons, vec![("api", "Announcing"), ("web", "AnnouncementChanged")]);
         assert_eq!(ev[0].note, "node node1 announces 203.0.113.20/32 to BGPPeer peer1");
         let gone = announcement_events("node1", &announced(&after), &Default::default());
@@ -711,10 +711,7 @@ mod tests {
         let many = ann(&entries(SERVICE_EVENTS_MAX + 1));
         let ev = announcement_events("node1", &Announced::default(), &many);
         assert_eq!(ev.len(), 1, "{ev:?}");
-        assert_eq!(
-            (ev[0].kind, ev[0].object.name.as_str(), ev[0].reason),
-            (Kind::Node, "node1", "AnnouncementsChanged")
-        );
+        assert_eq!((ev[0].kind, &*ev[0].object.name, ev[0].reason), (Kind::Node, "node1", "AnnouncementsChanged"));
         assert!(
             ev[0].note.starts_with("node node1: 101 Service(s) announced, 0 changed, 0 withdrawn"),
             "{}",
