@@ -153,7 +153,9 @@ pub(crate) fn service_part(opts: &Options, base: &Base, svc: &ServiceInfo, slice
     }
     let mut b = Builder::default();
     b.service(opts, base, svc, slices, &mut problems);
-    let routes = b.routes.into_iter().flat_map(|(p, v)| v.into_iter().map(move |(pi, ai)| (p, pi, ai))).collect();
+    // Exactly as long as needed: kept per Service (a collected Vec would hold room for 4).
+    let mut routes = Vec::with_capacity(b.routes.values().map(Vec::len).sum());
+    routes.extend(b.routes.into_iter().flat_map(|(p, v)| v.into_iter().map(move |(pi, ai)| (p, pi, ai))));
     Part { routes, announced: b.announcements.into_iter().next().map(|(_, a)| a), problems }
 }
 

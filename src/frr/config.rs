@@ -47,7 +47,8 @@ fn parse_level(lines: &[&str], pos: &mut usize, level: usize) -> Vec<Node> {
     // A line seen twice at one level is one node (as vtysh enters the same block again): a
     // duplicated block merges its children, a duplicated leaf counts once. FRR never prints
     // duplicates, but hand-written or corrupted text must not make a config differ from itself.
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // (Keyed by the text's own lines: at 100,000 `network` lines a copy of each was ~10 MB.)
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     while *pos < lines.len() {
         let l = lines[*pos];
         let ind = indent(l);
@@ -73,10 +74,10 @@ fn parse_level(lines: &[&str], pos: &mut usize, level: usize) -> Vec<Node> {
         if *pos < lines.len() && indent(lines[*pos]) == ind && TERMINATORS.contains(&lines[*pos].trim_start()) {
             *pos += 1;
         }
-        match seen.get(&node.line) {
+        match seen.get(body) {
             Some(&i) => merge(&mut out[i], node),
             None => {
-                seen.insert(node.line.clone(), out.len());
+                seen.insert(body, out.len());
                 out.push(node);
             }
         }

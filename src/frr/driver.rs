@@ -424,10 +424,15 @@ async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
 /// nothing was sent. (Reading the running config must not be dropped half way: see `applier`.)
 pub async fn diff_running(running: String, desired: Conf, previous: Conf) -> Result<Delta, FrrError> {
     tokio::task::spawn_blocking(move || {
-        let (desired, previous) = (desired.text(), previous.text());
-        let mut owned = extras::owned(&desired);
-        owned.extend(extras::owned(&previous));
-        diff_owned(&parse(&running), &extras::desired(&desired), &owned)
+        let mut owned = extras::owned_extras(desired.extras());
+        owned.extend(extras::owned_extras(previous.extras()));
+        drop(previous);
+        // One whole text at a time (each is ~5 MB at 100,000 Services).
+        let have = parse(&running);
+        drop(running);
+        let want = extras::desired(&desired.text());
+        drop(desired);
+        diff_owned(&have, &want, &owned)
     })
     .await
     .map_err(|e| FrrError::Vtysh { what: "diff", msg: e.to_string() })

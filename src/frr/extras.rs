@@ -91,7 +91,12 @@ fn merge_into(level: &mut Vec<Node>, n: Node) {
 /// Top-level lines of the extras in `text` that the agent does not manage anyway: they are
 /// added, changed and removed like its own while listed.
 pub fn owned(text: &str) -> BTreeSet<String> {
-    match split(text).1 {
+    owned_extras(split(text).1)
+}
+
+/// `owned` of the extras part alone (`Conf::extras`).
+pub fn owned_extras(extras: Option<&str>) -> BTreeSet<String> {
+    match extras {
         Some(e) => parse(e).into_iter().filter(|n| !is_managed_top(n)).map(|n| n.line).collect(),
         None => BTreeSet::new(),
     }
