@@ -254,6 +254,10 @@ impl Pairs {
         match self.pairs.binary_search(&pair) {
             Ok(i) => self.counts[i] += 1,
             Err(i) => {
+                // Grown one at a time: a prefix has a pair per peer (and advertisement), often
+                // one or two, and 100,000 of them must not each hold room for four.
+                self.pairs.reserve_exact(1);
+                self.counts.reserve_exact(1);
                 self.pairs.insert(i, pair);
                 self.counts.insert(i, 1);
             }
