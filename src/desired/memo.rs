@@ -120,11 +120,23 @@ impl Last {
             finished: None,
             before: BTreeMap::new(),
         };
-        for s in snap.endpoint_slices.values() {
-            if let Some(o) = owner(s) {
-                insert_sorted(last.slices_of.entry(o).or_default(), s.key.clone());
+        // Built from sorted lists, not entry by entry: a B-tree filled in order leaves its nodes
+        // half empty, and at 100,000 Services these maps are tens of MB.
+        let mut owned: Vec<(SvcName, ObjKey)> =
+            snap.endpoint_slices.values().filter_map(|s| Some((owner(s)?, s.key.clone()))).collect();
+        owned.sort_unstable();
+        owned.dedup();
+        let mut grouped: Vec<(SvcName, Vec<ObjKey>)> = Vec::new();
+        for (o, k) in owned {
+            match grouped.last_mut() {
+                Some((last, keys)) if *last == o => keys.push(k),
+                _ => grouped.push((o, vec![k])),
             }
         }
+        for (_, keys) in &mut grouped {
+            keys.shrink_to_fit();
+        }
+        last.slices_of = grouped.into_iter().collect();
         if !last.base.has_errors() {
             // Each Service's part on every core (pure), then put into the aggregate in order.
             let keys: Vec<&ObjKey> = snap.services.keys().collect();
@@ -140,9 +152,7 @@ impl Last {
                     .collect();
                 handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
             });
-            for (k, part) in keys.into_iter().zip(parts) {
-                last.put(k, part);
-            }
+            last.put_all(keys.into_iter().zip(parts));
         }
         last
     }
@@ -158,6 +168,39 @@ impl Last {
             .filter_map(|k| self.snap.endpoint_slices.get(k))
             .collect();
         service_part(&self.opts, &self.base, svc, &slices)
+    }
+
+    /// `put` of every Service's part, into empty maps (keys in order), each map built at once.
+    fn put_all<'a>(&mut self, parts: impl Iterator<Item = (&'a ObjKey, Part)>) {
+        let mut routes: Vec<(IpNet, (usize, usize))> = Vec::new();
+        let mut kept: Vec<(ObjKey, Part)> = Vec::new();
+        for (key, mut part) in parts {
+            if part == Part::default() {
+                continue;
+            }
+            routes.extend(part.routes.iter().map(|(prefix, pi, ai)| (*prefix, (*pi, *ai))));
+            if let Some(a) = part.announced.take() {
+                self.announcements.insert(key.clone(), a);
+            }
+            if !part.problems.is_empty() {
+                self.with_problems.insert(key.clone());
+            }
+            kept.push((key.clone(), part));
+        }
+        self.parts = kept.into_iter().collect();
+        routes.sort_unstable();
+        let mut grouped: Vec<(IpNet, Pairs)> = Vec::new();
+        for (prefix, pair) in routes {
+            match grouped.last_mut() {
+                Some((p, pairs)) if *p == prefix => pairs.add(pair),
+                _ => {
+                    let mut pairs = Pairs::default();
+                    pairs.add(pair);
+                    grouped.push((prefix, pairs));
+                }
+            }
+        }
+        self.routes = grouped.into_iter().collect();
     }
 
     /// Put a Service's new part into the aggregate (its old one taken out before).
