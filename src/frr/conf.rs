@@ -54,7 +54,10 @@ impl Conf {
     /// The whole text.
     pub fn text(&self) -> String {
         let lines: usize = self.blocks.iter().map(|b| b.networks.len()).sum();
-        let mut out = String::with_capacity(self.pieces.iter().map(String::len).sum::<usize>() + lines * 56);
+        // Room for the longest line (an IPv6 prefix of 43 characters, a 5-digit tag: 77 with
+        // indent and newline), not a doubling when the text is 5 MB; what is left over is given
+        // back without a copy.
+        let mut out = String::with_capacity(self.pieces.iter().map(String::len).sum::<usize>() + lines * 77);
         for (i, piece) in self.pieces.iter().enumerate() {
             out.push_str(piece);
             if let Some(b) = self.blocks.get(i) {
@@ -65,6 +68,7 @@ impl Conf {
                 }
             }
         }
+        out.shrink_to_fit();
         out
     }
 

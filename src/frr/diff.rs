@@ -16,6 +16,7 @@
 //!   outbound soft refresh of the neighbors using them instead of waiting for FRR's route-map
 //!   timer (5 s by default).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::Node;
@@ -85,18 +86,34 @@ fn negate(line: &str) -> String {
 }
 
 /// The identity of a single-valued setting: lines with the same key replace each other.
-pub(crate) fn setting_key(line: &str) -> Option<String> {
+pub(crate) fn setting_key(line: &str) -> Option<Cow<'_, str>> {
     key(line)
 }
 
-fn key(line: &str) -> Option<String> {
-    let t: Vec<&str> = line.split(' ').collect();
-    let first_n = |n: usize| Some(t[..n.min(t.len())].join(" "));
-    match t.as_slice() {
+/// A setting's key: its first words (a prefix of the line, not copied), or for a neighbor's
+/// route-map the words without the map's name.
+fn key(line: &str) -> Option<Cow<'_, str>> {
+    let mut t = [""; 5];
+    let mut words = 0;
+    for w in line.split(' ').take(t.len()) {
+        t[words] = w;
+        words += 1;
+    }
+    let t = &t[..words];
+    // The first `n` words, as the line has them (single spaces: the parser trims, FRR and the
+    // renderer write one space).
+    let first_n = |n: usize| {
+        let n = n.min(words);
+        let end = t[..n].iter().map(|w| w.len()).sum::<usize>() + n.saturating_sub(1);
+        Some(Cow::Borrowed(&line[..end]))
+    };
+    match t {
         ["neighbor", _, "interface", "remote-as", ..] => first_n(4),
         ["neighbor", _, "timers", "connect", ..] => first_n(4),
         ["neighbor", _, "bfd", "profile", ..] => first_n(4),
-        ["neighbor", x, "route-map", _, dir] => Some(format!("neighbor {x} route-map {dir}")),
+        ["neighbor", x, "route-map", _, dir] if line.split(' ').count() == 5 => {
+            Some(Cow::Owned(format!("neighbor {x} route-map {dir}")))
+        }
         ["neighbor", _, "remote-as" | "timers" | "password" | "port" | "ebgp-multihop" | "update-source" | "local-as", ..] => {
             first_n(3)
         }
@@ -121,27 +138,32 @@ fn neighbors(router: &Node) -> BTreeSet<String> {
         .children
         .iter()
         .filter(|c| c.line.contains(" remote-as "))
-        .filter_map(|c| neighbor_of(&c.line).map(str::to_string))
+        .filter_map(|c| neighbor_of(c.line).map(str::to_string))
         .collect()
 }
 
 /// Lines to turn leaf list `have` into `want` (removals first, then additions in `want`'s order).
 fn leaf_diff(have: &[&str], want: &[&str], skip: &dyn Fn(&str) -> bool) -> Vec<String> {
-    let want_set: BTreeSet<&str> = want.iter().copied().collect();
-    let have_set: BTreeSet<&str> = have.iter().copied().collect();
-    let want_keys: BTreeSet<String> = want.iter().filter_map(|l| key(l)).collect();
+    // Sorted lists rather than sets: an address family may hold 100,000 `network` lines.
+    fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+        v.sort_unstable();
+        v
+    }
+    let want_set = sorted(want.to_vec());
+    let have_set = sorted(have.to_vec());
+    let want_keys = sorted(want.iter().filter_map(|l| key(l)).collect::<Vec<Cow<'_, str>>>());
     let mut out = Vec::new();
     for h in have {
-        if skip(h) || want_set.contains(h) {
+        if skip(h) || want_set.binary_search(h).is_ok() {
             continue;
         }
-        if key(h).is_some_and(|k| want_keys.contains(&k)) {
+        if key(h).is_some_and(|k| want_keys.binary_search(&k).is_ok()) {
             continue; // replaced below
         }
         out.push(negate(h));
     }
     for w in want {
-        if !have_set.contains(w) {
+        if have_set.binary_search(w).is_err() {
             out.push((*w).to_string());
         }
     }
@@ -150,8 +172,8 @@ fn leaf_diff(have: &[&str], want: &[&str], skip: &dyn Fn(&str) -> bool) -> Vec<S
 
 /// A block's own lines. An address-family is a block even when it is empty (FRR prints an empty
 /// one as header + `exit-address-family`): it never counts as a line of its router.
-fn leaves(n: &Node) -> Vec<&str> {
-    n.children.iter().filter(|c| !c.is_block() && !is_address_family(c)).map(|c| c.line.as_str()).collect()
+fn leaves<'a>(n: &Node<'a>) -> Vec<&'a str> {
+    n.children.iter().filter(|c| !c.is_block() && !is_address_family(c)).map(|c| c.line).collect()
 }
 
 fn is_address_family(n: &Node) -> bool {
@@ -191,7 +213,7 @@ fn count_lines(n: &Node) -> usize {
 
 /// Top-level nodes the diff always manages: BGP instances, `bfd`, our route-maps, our globals.
 pub(crate) fn is_managed_top(n: &Node) -> bool {
-    is_router(n) || n.line == "bfd" || is_own_route_map(n) || MANAGED_GLOBALS.contains(&n.line.as_str())
+    is_router(n) || n.line == "bfd" || is_own_route_map(n) || MANAGED_GLOBALS.contains(&n.line)
 }
 
 /// Compute the script that makes `running` equal to `desired` in what we manage.
@@ -234,19 +256,21 @@ fn owned_lines(
     prepare: &mut String,
     cleanup: &mut String,
 ) {
-    let find = |cfg: &[Node], line: &str| cfg.iter().find(|n| n.line == line).cloned();
+    fn find<'d, 'a>(cfg: &'d [Node<'a>], line: &str) -> Option<&'d Node<'a>> {
+        cfg.iter().find(|n| n.line == line)
+    }
     for line in owned {
         match (find(running, line), find(desired, line)) {
             (None, Some(w)) => {
                 if w.is_block() || w.line.starts_with("route-map ") {
-                    whole(&w, 0, prepare);
+                    whole(w, 0, prepare);
                 } else {
                     prepare.push_str(&format!("{}\n", w.line));
                 }
-                d.changes += count_lines(&w);
+                d.changes += count_lines(w);
             }
             (Some(h), Some(w)) => {
-                let lines = leaf_diff(&leaves(&h), &leaves(&w), &|_| false);
+                let lines = leaf_diff(&leaves(h), &leaves(w), &|_| false);
                 if !lines.is_empty() {
                     d.changes += lines.len();
                     block(prepare, 0, line, &lines, "exit");
@@ -263,21 +287,21 @@ fn owned_lines(
 
 /// BFD profiles: new and changed ones into `prepare`, removed ones into `cleanup`.
 fn bfd_profiles(running: &[Node], desired: &[Node], d: &mut Delta, prepare: &mut String, cleanup: &mut String) {
-    let profiles = |cfg: &[Node]| -> BTreeMap<String, Node> {
+    fn profiles<'d, 'a>(cfg: &'d [Node<'a>]) -> BTreeMap<&'a str, &'d Node<'a>> {
         cfg.iter()
             .filter(|n| n.line == "bfd")
             .flat_map(|n| n.children.iter())
             .filter(|c| c.line.starts_with("profile "))
-            .map(|c| (c.line.clone(), c.clone()))
+            .map(|c| (c.line, c))
             .collect()
-    };
+    }
     let (have_p, want_p) = (profiles(running), profiles(desired));
     let mut bfd_add = Vec::new();
     for (h, w) in &want_p {
         match have_p.get(h) {
             None => {
                 let mut s = String::new();
-                whole(&Node { line: w.line.clone(), children: w.children.clone() }, 1, &mut s);
+                whole(w, 1, &mut s);
                 // `whole` closes indented leaves only for blocks; an empty profile still needs `exit`.
                 if !w.is_block() {
                     s.push_str(" exit\n");
@@ -301,7 +325,7 @@ fn bfd_profiles(running: &[Node], desired: &[Node], d: &mut Delta, prepare: &mut
         bfd_add.iter().for_each(|s| prepare.push_str(s));
         prepare.push_str("exit\n");
     }
-    let bfd_del: Vec<&String> = have_p.keys().filter(|k| !want_p.contains_key(*k)).collect();
+    let bfd_del: Vec<&&str> = have_p.keys().filter(|k| !want_p.contains_key(*k)).collect();
     if !bfd_del.is_empty() {
         cleanup.push_str("bfd\n");
         for k in bfd_del {
@@ -321,9 +345,9 @@ fn route_maps(
     prepare: &mut String,
     cleanup: &mut String,
 ) -> BTreeSet<String> {
-    let rmaps = |cfg: &[Node]| -> BTreeMap<String, Node> {
-        cfg.iter().filter(|n| is_own_route_map(n)).map(|n| (n.line.clone(), n.clone())).collect()
-    };
+    fn rmaps<'d, 'a>(cfg: &'d [Node<'a>]) -> BTreeMap<&'a str, &'d Node<'a>> {
+        cfg.iter().filter(|n| is_own_route_map(n)).map(|n| (n.line, n)).collect()
+    }
     let (have_rm, want_rm) = (rmaps(running), rmaps(desired));
     let mut changed_maps: BTreeSet<String> = BTreeSet::new();
     for (h, w) in &want_rm {
@@ -353,12 +377,13 @@ fn route_maps(
 
 /// BGP instances into `bgp`: the default one is created first and removed last. Returns the
 /// desired instances.
-fn routers(running: &[Node], desired: &[Node], d: &mut Delta, bgp: &mut String) -> Vec<Node> {
-    let routers = |cfg: &[Node]| -> Vec<Node> {
-        let mut r: Vec<Node> = cfg.iter().filter(|n| is_router(n)).cloned().collect();
-        r.sort_by_key(|n| (router_vrf(&n.line).is_some(), n.line.clone()));
+fn routers<'d, 'a>(running: &[Node], desired: &'d [Node<'a>], d: &mut Delta, bgp: &mut String) -> Vec<&'d Node<'a>> {
+    // (Borrowed: at 100,000 Services a router block is 100,000 nodes.)
+    fn routers<'d, 'a>(cfg: &'d [Node<'a>]) -> Vec<&'d Node<'a>> {
+        let mut r: Vec<&Node> = cfg.iter().filter(|n| is_router(n)).collect();
+        r.sort_by_key(|n| (router_vrf(n.line).is_some(), n.line));
         r
-    };
+    }
     let (have_r, want_r) = (routers(running), routers(desired));
     // Removals first: a default instance whose ASN changes must be gone before the new one exists
     // (FRR runs one per VRF), and VRF instances go before the default one.
@@ -379,10 +404,10 @@ fn routers(running: &[Node], desired: &[Node], d: &mut Delta, bgp: &mut String) 
 }
 
 /// Neighbors whose outbound route-map entries changed in place.
-fn soft_outs(want_r: &[Node], changed_maps: &BTreeSet<String>) -> Vec<SoftOut> {
+fn soft_outs(want_r: &[&Node], changed_maps: &BTreeSet<String>) -> Vec<SoftOut> {
     let mut out = Vec::new();
     for w in want_r {
-        let vrf = router_vrf(&w.line);
+        let vrf = router_vrf(w.line);
         for af in w.children.iter().filter(|c| is_address_family(c)) {
             let afi = af.line.split(' ').nth(1).unwrap_or("ipv4").to_string();
             for l in leaves(af) {
@@ -407,19 +432,19 @@ fn router_diff(have: &Node, want: &Node, out: &mut String, d: &mut Delta) {
     body.extend(leaf_diff(&leaves(have), &leaves(want), &skip));
     let mut sub = String::new();
     for w in want.children.iter().filter(|c| c.is_block()) {
-        let h = have.child(&w.line).cloned().unwrap_or_default();
-        let lines = leaf_diff(&leaves(&h), &leaves(w), &skip);
+        let have_leaves = have.child(w.line).map(leaves).unwrap_or_default();
+        let lines = leaf_diff(&have_leaves, &leaves(w), &skip);
         if !lines.is_empty() {
             d.changes += lines.len();
-            block(&mut sub, 1, &w.line, &lines, "exit-address-family");
+            block(&mut sub, 1, w.line, &lines, "exit-address-family");
         }
     }
     // Address families that are gone, or empty, in `want`.
-    for h in have.children.iter().filter(|c| c.is_block() && want.child(&c.line).is_none_or(|w| !w.is_block())) {
+    for h in have.children.iter().filter(|c| c.is_block() && want.child(c.line).is_none_or(|w| !w.is_block())) {
         let lines = leaf_diff(&leaves(h), &[], &skip);
         if !lines.is_empty() {
             d.changes += lines.len();
-            block(&mut sub, 1, &h.line, &lines, "exit-address-family");
+            block(&mut sub, 1, h.line, &lines, "exit-address-family");
         }
     }
     if body.is_empty() && sub.is_empty() {

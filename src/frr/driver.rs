@@ -16,7 +16,7 @@ use super::config::parse;
 use super::dialect::{Daemon, Dialect, NHT_LINES};
 use super::diff::{diff_owned, network_delta, Delta, SoftOut};
 use super::extras;
-use super::vty::{Answer, VtyConn, VtyError};
+use super::vty::{Answer, Gate, VtyConn, VtyError};
 
 /// How long a daemon may take to answer before the agent gives up on the connection (a hung or
 /// stopped daemon: the agent then retries with backoff and reconciles once it answers again).
@@ -115,6 +115,15 @@ impl FrrVty {
             timeouts,
             dialect: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Every command of this client under `gate` (`vty::Gate`: the agent lets them finish before
+    /// it exits).
+    pub fn with_gate(mut self, gate: &Gate) -> Self {
+        for c in [&mut self.zebra, &mut self.bgpd, &mut self.bfdd, &mut self.mgmtd] {
+            c.set_gate(gate.clone());
+        }
+        self
     }
 
     fn conn(&self, d: Daemon) -> &VtyConn {
@@ -248,11 +257,17 @@ impl FrrControl for FrrVty {
         // bgpd has none while the front end's copies would still show in the merged config.
         let dialect = self.dialect().await?;
         let mut text = dialect.normalize_bgpd(show_running(&self.bgpd, self.timeouts.show).await?);
+        let bfdd = show_running(&self.bfdd, self.timeouts.show).await?;
+        let zebra = show_running(&self.zebra, self.timeouts.show).await?;
+        let zebra = dialect.zebra_settings(&zebra);
+        // bgpd's part is nearly all of it (5 MB at 100,000 Services): room for the rest at once,
+        // not a doubling of that.
+        text.reserve_exact(2 + bfdd.len() + zebra.iter().map(|l| l.len() + 1).sum::<usize>());
         text.push('\n');
-        text.push_str(&show_running(&self.bfdd, self.timeouts.show).await?);
+        text.push_str(&bfdd);
         text.push('\n');
         // Of zebra's settings, only those the agent manages, as the rendered config writes them.
-        for l in dialect.zebra_settings(&show_running(&self.zebra, self.timeouts.show).await?) {
+        for l in zebra {
             text.push_str(l);
             text.push('\n');
         }
@@ -427,11 +442,10 @@ pub async fn diff_running(running: String, desired: Conf, previous: Conf) -> Res
         let mut owned = extras::owned_extras(desired.extras());
         owned.extend(extras::owned_extras(previous.extras()));
         drop(previous);
-        // One whole text at a time (each is ~5 MB at 100,000 Services).
+        // The trees borrow their texts' lines (~5 MB each at 100,000 Services).
         let have = parse(&running);
-        drop(running);
-        let want = extras::desired(&desired.text());
-        drop(desired);
+        let desired = desired.text();
+        let want = extras::desired(&desired);
         diff_owned(&have, &want, &owned)
     })
     .await

@@ -55,7 +55,7 @@ pub fn append(base: &str, key: &ObjKey, extras: &str) -> String {
 }
 
 /// The config tree a rendered text asks for: the agent's part with the extras merged in.
-pub fn desired(text: &str) -> Vec<Node> {
+pub fn desired(text: &str) -> Vec<Node<'_>> {
     let (base, extras) = split(text);
     let mut tree = parse(base);
     if let Some(e) = extras {
@@ -68,7 +68,7 @@ pub fn desired(text: &str) -> Vec<Node> {
 
 /// Merge `n` into `level`: the same header merges children; a setting with the key of an existing
 /// one replaces it.
-fn merge_into(level: &mut Vec<Node>, n: Node) {
+fn merge_into<'a>(level: &mut Vec<Node<'a>>, n: Node<'a>) {
     if let Some(existing) = level.iter_mut().find(|c| c.line == n.line) {
         for c in n.children {
             merge_into(&mut existing.children, c);
@@ -76,9 +76,8 @@ fn merge_into(level: &mut Vec<Node>, n: Node) {
         return;
     }
     if !n.is_block() {
-        if let Some(k) = setting_key(&n.line) {
-            if let Some(existing) =
-                level.iter_mut().find(|c| !c.is_block() && setting_key(&c.line).as_ref() == Some(&k))
+        if let Some(k) = setting_key(n.line) {
+            if let Some(existing) = level.iter_mut().find(|c| !c.is_block() && setting_key(c.line).as_ref() == Some(&k))
             {
                 *existing = n;
                 return;
@@ -97,7 +96,7 @@ pub fn owned(text: &str) -> BTreeSet<String> {
 /// `owned` of the extras part alone (`Conf::extras`).
 pub fn owned_extras(extras: Option<&str>) -> BTreeSet<String> {
     match extras {
-        Some(e) => parse(e).into_iter().filter(|n| !is_managed_top(n)).map(|n| n.line).collect(),
+        Some(e) => parse(e).into_iter().filter(|n| !is_managed_top(n)).map(|n| n.line.to_string()).collect(),
         None => BTreeSet::new(),
     }
 }
@@ -160,12 +159,13 @@ mod tests {
 
     #[test]
     fn extras_merge_into_our_blocks_and_replace_our_settings() {
-        let tree = desired(&append(OURS, &key(), EXTRAS));
+        let text = append(OURS, &key(), EXTRAS);
+        let tree = desired(&text);
         let router = tree.iter().find(|n| n.line == "router bgp 64512").expect("one router block");
         assert_eq!(tree.iter().filter(|n| n.line.starts_with("router bgp")).count(), 1);
         assert!(router.child("neighbor 192.0.2.1 allowas-in origin").is_some());
         let af = router.child("address-family ipv4 unicast").expect("af");
-        let lines: Vec<&str> = af.children.iter().map(|c| c.line.as_str()).collect();
+        let lines: Vec<&str> = af.children.iter().map(|c| c.line).collect();
         assert_eq!(lines, vec!["neighbor 192.0.2.1 activate", "neighbor 192.0.2.1 route-map accept in"]);
         assert_eq!(
             owned(&append(OURS, &key(), EXTRAS)),
