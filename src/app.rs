@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use tokio::sync::watch;
@@ -38,10 +38,6 @@ use crate::problem::{Problem, Severity};
 use crate::sources::{self, interfaces::connected_networks, Input};
 use crate::status::http::{self, Health};
 use crate::status::metrics::Metrics;
-
-/// How long an exiting agent waits for a command to FRR under way (see `run`); the pod's
-/// terminationGracePeriodSeconds covers this and the drain's waits.
-pub const EXIT_WAIT: Duration = Duration::from_secs(5);
 use crate::status::objects::SessionFact;
 
 pub struct RunConfig {
@@ -123,13 +119,11 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         r = tasks.join_next() => bail!("a task ended unexpectedly: {r:?}"),
     };
     // A vty command under way finishes first (FRR 10.3's bgpd crashes when a client leaves
-    // while it writes an answer, such as a check's `show running-config`: a few hundred
-    // milliseconds at 100,000 Services), bounded so that a drain still fits the pod's grace
-    // period; then nothing may re-apply the normal config.
-    let limit = cfg.timeouts.show.min(EXIT_WAIT);
-    let quiet = tokio::time::timeout(limit, gate.close()).await;
+    // while it writes an answer, such as a check's `show running-config`), bounded by the
+    // `show` timeout; then nothing may re-apply the normal config.
+    let quiet = tokio::time::timeout(cfg.timeouts.show, gate.close()).await;
     if quiet.is_err() {
-        warn!(secs = limit.as_secs(), "a command to FRR still under way at exit; leaving it");
+        warn!(secs = cfg.timeouts.show.as_secs(), "a command to FRR still under way at exit; leaving it");
     }
     tasks.abort_all();
     drop(quiet);
