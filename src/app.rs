@@ -73,9 +73,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         connected: None,
         whole_cluster: false,
     };
-    // Every vty client of the agent: at exit, a command under way finishes first.
-    let gate = crate::frr::vty::Gate::default();
-    let frr = || FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts).with_gate(&gate);
+    let frr = || FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts);
     let mut tasks = tokio::task::JoinSet::new();
     match cfg.manifests.clone() {
         Some(dir) => {
@@ -118,15 +116,8 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => false,
         r = tasks.join_next() => bail!("a task ended unexpectedly: {r:?}"),
     };
-    // A vty command under way finishes first (FRR 10.3's bgpd crashes when a client leaves
-    // while it writes an answer, such as a check's `show running-config`), bounded by the
-    // `show` timeout; then nothing may re-apply the normal config.
-    let quiet = tokio::time::timeout(cfg.timeouts.show, gate.close()).await;
-    if quiet.is_err() {
-        warn!(secs = cfg.timeouts.show.as_secs(), "a command to FRR still under way at exit; leaving it");
-    }
+    // Nothing may re-apply the normal config from here on.
     tasks.abort_all();
-    drop(quiet);
     let cordoned = input_rx
         .borrow()
         .as_ref()

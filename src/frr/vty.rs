@@ -36,23 +36,8 @@ pub struct Answer {
     pub output: String,
 }
 
-/// Shared by connections whose commands an exiting agent lets finish: FRR 10.3's bgpd crashes
-/// (SIGSEGV in `vty_out`) when a client closes its connection while bgpd still writes an answer
-/// (a `show running-config` of 100,000 `network` lines takes a few hundred milliseconds).
-#[derive(Clone, Debug, Default)]
-pub struct Gate(std::sync::Arc<tokio::sync::RwLock<()>>);
-
-impl Gate {
-    /// Wait until no command of these connections is under way, and start none until the guard
-    /// is dropped.
-    pub async fn close(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
-        self.0.write().await
-    }
-}
-
 /// One daemon's vty socket.
 pub struct VtyConn {
-    gate: Gate,
     daemon: String,
     path: PathBuf,
     stream: Mutex<Option<UnixStream>>,
@@ -65,18 +50,12 @@ pub struct VtyConn {
 impl VtyConn {
     pub fn new(dir: &Path, daemon: &str) -> Self {
         VtyConn {
-            gate: Gate::default(),
             daemon: daemon.to_string(),
             path: dir.join(format!("{daemon}.vty")),
             stream: Mutex::new(None),
             was_fresh: std::sync::atomic::AtomicBool::new(false),
             window: 1,
         }
-    }
-
-    /// Put this connection's commands under `gate`.
-    pub fn set_gate(&mut self, gate: Gate) {
-        self.gate = gate;
     }
 
     /// Send up to `window` commands before reading their answers.
@@ -118,7 +97,6 @@ impl VtyConn {
     /// client leaves while it writes one; only a timeout drops a read.)
     /// On error, also how many of `commands` were answered.
     async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, (VtyError, usize)> {
-        let _under_way = self.gate.0.read().await;
         let mut guard = self.stream.lock().await;
         let fresh = guard.is_none();
         self.was_fresh.store(fresh, std::sync::atomic::Ordering::Relaxed);
@@ -285,36 +263,6 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let next = conn.run(&["show two"], t).await.expect("answer");
         assert_eq!(next[0].output, "show two", "not the dropped command's late answer");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// What an exiting agent does (`app`): close the gate, then abort the task that was
-    /// reading. The answer under way is read to its end first, and no command starts after.
-    #[tokio::test]
-    async fn closing_the_gate_waits_for_the_answer_under_way() {
-        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-gate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, false);
-        let gate = Gate::default();
-        let mut conn = VtyConn::new(&dir, "bgpd");
-        conn.set_gate(gate.clone());
-        let conn = std::sync::Arc::new(conn);
-        let c = conn.clone();
-        let reading = tokio::spawn(async move { c.run(&["slow show running-config"], Duration::from_secs(5)).await });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let t = std::time::Instant::now();
-        let closed = gate.close().await;
-        assert!(t.elapsed() >= Duration::from_millis(100), "waited for the slow answer: {:?}", t.elapsed());
-        assert!(reading.is_finished(), "the read ended before the gate closed");
-        reading.abort();
-        let answer = reading.await.expect("not aborted half way").expect("answered");
-        assert_eq!(answer[0].output, "slow show running-config");
-        // Closed: a new command waits.
-        let late = tokio::time::timeout(Duration::from_millis(100), conn.run(&["show"], Duration::from_secs(5))).await;
-        assert!(late.is_err(), "no command while the gate is closed");
-        drop(closed);
-        assert_eq!(conn.run(&["show"], Duration::from_secs(5)).await.expect("answer")[0].output, "show");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
