@@ -4,7 +4,7 @@
 //! Lab: router + 2 nodes (FRR + agent in file mode each) + a client namespace behind the router
 //! (198.51.100.0/24). The service IP 203.0.113.10 sits on the loopback of each node, where
 //! this same binary serves TCP (`serve` mode: echo, plus which node answered). The client opens
-//! 200 connections (the router hashes them per connection: fib_multipath_hash_policy=1) and
+//! 200 connections (the router hashes them per connection, on the 5-tuple: e2e/lab.sh) and
 //! sends one byte every 100 ms on each; a connection breaks on a reset, EOF, or no answer within
 //! 3 s. Scenarios: a config change, an agent restart, FRR restarted on node2 with and without BGP
 //! graceful restart, a planned drain of node2 (cordon + SIGTERM: GRACEFUL_SHUTDOWN, withdraw)

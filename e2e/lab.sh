@@ -126,8 +126,13 @@ up() {
 	ip -n "$r" addr add 192.0.2.1/24 dev br0
 	ip -n "$r" addr add 2001:db8::1/64 dev br0 nodad
 	ip -n "$r" link set br0 up
+	# ECMP on the 5-tuple (policy 3, fields 0x37: addresses, protocol, ports), as a router does.
+	# Not policy 1: it reuses a hash already on the packet, and here that is the sending socket's
+	# own (veth keeps it), which Linux draws anew at each retransmission timeout: a flow whose
+	# packet was lost would move to another node mid-connection, which no real router does.
 	ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
-		net.ipv4.fib_multipath_hash_policy=1
+		net.ipv4.fib_multipath_hash_policy=3 net.ipv4.fib_multipath_hash_fields=0x0037 \
+		net.ipv6.fib_multipath_hash_policy=3 net.ipv6.fib_multipath_hash_fields=0x0037
 	for i in $(seq 1 "$n"); do
 		local nn="$p-node$i"
 		ip netns add "$nn"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Long-lived TCP flows to an echo service: N connections, each sending a line every 100 ms and
 expecting it back within 2 s, for SECONDS. Prints `flows N broken B` (a flow is broken when a
-send, a receive or the echo fails; it is not reopened). Run from the lab's client namespace."""
+send, a receive or the echo fails; it is not reopened), and on stderr each broken flow with when
+it broke (seconds since the start) and at which line. Run from the lab's client namespace."""
 import socket
 import sys
 import threading
@@ -10,9 +11,11 @@ import time
 host, port, n, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 broken = []
 lock = threading.Lock()
+start = time.time()
 
 
 def flow(i):
+    k = -1
     try:
         s = socket.create_connection((host, port), timeout=3)
         s.settimeout(2)
@@ -34,7 +37,7 @@ def flow(i):
         s.close()
     except OSError as e:
         with lock:
-            broken.append((i, str(e)))
+            broken.append((i, f"{e} at {time.time() - start:.2f} s, line {k}"))
 
 
 threads = [threading.Thread(target=flow, args=(i,)) for i in range(n)]
