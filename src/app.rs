@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tokio::sync::watch;
@@ -38,6 +38,10 @@ use crate::problem::{Problem, Severity};
 use crate::sources::{self, interfaces::connected_networks, Input};
 use crate::status::http::{self, Health};
 use crate::status::metrics::Metrics;
+
+/// How long an exiting agent waits for a command to FRR under way (see `run`); the pod's
+/// terminationGracePeriodSeconds covers this and the drain's waits.
+pub const EXIT_WAIT: Duration = Duration::from_secs(5);
 use crate::status::objects::SessionFact;
 
 pub struct RunConfig {
@@ -73,7 +77,9 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         connected: None,
         whole_cluster: false,
     };
-    let frr = || FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts);
+    // Every vty client of the agent: at exit, a command under way finishes first.
+    let gate = crate::frr::vty::Gate::default();
+    let frr = || FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts).with_gate(&gate);
     let mut tasks = tokio::task::JoinSet::new();
     match cfg.manifests.clone() {
         Some(dir) => {
@@ -116,8 +122,17 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => false,
         r = tasks.join_next() => bail!("a task ended unexpectedly: {r:?}"),
     };
-    // Nothing may re-apply the normal config from here on.
+    // A vty command under way finishes first (FRR 10.3's bgpd crashes when a client leaves
+    // while it writes an answer, such as a check's `show running-config`: a few hundred
+    // milliseconds at 100,000 Services), bounded so that a drain still fits the pod's grace
+    // period; then nothing may re-apply the normal config.
+    let limit = cfg.timeouts.show.min(EXIT_WAIT);
+    let quiet = tokio::time::timeout(limit, gate.close()).await;
+    if quiet.is_err() {
+        warn!(secs = limit.as_secs(), "a command to FRR still under way at exit; leaving it");
+    }
     tasks.abort_all();
+    drop(quiet);
     let cordoned = input_rx
         .borrow()
         .as_ref()

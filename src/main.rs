@@ -124,7 +124,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 5)]
     drain_gshut_wait: u64,
     /// Seconds to wait after the withdrawal before exiting (the pod's terminationGracePeriodSeconds
-    /// must cover both waits).
+    /// must cover both waits, plus up to 5 s for a command to FRR under way to finish).
     #[arg(long, default_value_t = 2)]
     drain_withdraw_wait: u64,
     /// Seconds a FRR daemon may take to answer a `show` over its vty socket. A daemon that does

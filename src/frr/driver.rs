@@ -16,7 +16,7 @@ use super::config::parse;
 use super::dialect::{Daemon, Dialect, NHT_LINES};
 use super::diff::{diff_owned, network_delta, Delta, SoftOut};
 use super::extras;
-use super::vty::{Answer, VtyConn, VtyError};
+use super::vty::{Answer, Gate, VtyConn, VtyError};
 
 /// How long a daemon may take to answer before the agent gives up on the connection (a hung or
 /// stopped daemon: the agent then retries with backoff and reconciles once it answers again).
@@ -115,6 +115,15 @@ impl FrrVty {
             timeouts,
             dialect: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Every command of this client under `gate` (`vty::Gate`: the agent lets them finish before
+    /// it exits).
+    pub fn with_gate(mut self, gate: &Gate) -> Self {
+        for c in [&mut self.zebra, &mut self.bgpd, &mut self.bfdd, &mut self.mgmtd] {
+            c.set_gate(gate.clone());
+        }
+        self
     }
 
     fn conn(&self, d: Daemon) -> &VtyConn {

@@ -16,6 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 
+/// Retries of a command whose new connection the daemon closes before answering anything.
+const FRESH_RETRIES: usize = 4;
+
 /// Largest answer accepted (a running config with 10,000 prefixes is about 600 KB).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
@@ -36,8 +39,23 @@ pub struct Answer {
     pub output: String,
 }
 
+/// Shared by connections whose commands an exiting agent lets finish: FRR 10.3's bgpd crashes
+/// (SIGSEGV in `vty_out`) when a client closes its connection while bgpd still writes an answer
+/// (a `show running-config` of 100,000 `network` lines takes a few hundred milliseconds).
+#[derive(Clone, Debug, Default)]
+pub struct Gate(std::sync::Arc<tokio::sync::RwLock<()>>);
+
+impl Gate {
+    /// Wait until no command of these connections is under way, and start none until the guard
+    /// is dropped.
+    pub async fn close(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().await
+    }
+}
+
 /// One daemon's vty socket.
 pub struct VtyConn {
+    gate: Gate,
     daemon: String,
     path: PathBuf,
     stream: Mutex<Option<UnixStream>>,
@@ -50,12 +68,18 @@ pub struct VtyConn {
 impl VtyConn {
     pub fn new(dir: &Path, daemon: &str) -> Self {
         VtyConn {
+            gate: Gate::default(),
             daemon: daemon.to_string(),
             path: dir.join(format!("{daemon}.vty")),
             stream: Mutex::new(None),
             was_fresh: std::sync::atomic::AtomicBool::new(false),
             window: 1,
         }
+    }
+
+    /// Put this connection's commands under `gate`.
+    pub fn set_gate(&mut self, gate: Gate) {
+        self.gate = gate;
     }
 
     /// Send up to `window` commands before reading their answers.
@@ -81,11 +105,21 @@ impl VtyConn {
                 self.run_once(commands, timeout).await.map_err(|(e, _)| e)
             }
             // A new connection closed before it answered anything (FRR 10's mgmtd does this now
-            // and then right after it starts): nothing of `commands` can have taken but at most
-            // the first, so try once more, a moment later.
+            // and then right after it starts, more than once on a busy machine): nothing of
+            // `commands` can have taken but at most the first, so try again a moment later, up
+            // to `FRESH_RETRIES` times (after 0.1, 0.2, 0.4, 0.8 s).
             Err((VtyError::Io { .. }, 0)) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                self.run_once(commands, timeout).await.map_err(|(e, _)| e)
+                let mut wait = Duration::from_millis(100);
+                let mut tries = 1;
+                loop {
+                    tokio::time::sleep(wait).await;
+                    match self.run_once(commands, timeout).await {
+                        Err((VtyError::Io { .. }, 0)) if tries < FRESH_RETRIES => {}
+                        other => return other.map_err(|(e, _)| e),
+                    }
+                    tries += 1;
+                    wait *= 2;
+                }
             }
             other => other.map_err(|(e, _)| e),
         }
@@ -97,6 +131,7 @@ impl VtyConn {
     /// client leaves while it writes one; only a timeout drops a read.)
     /// On error, also how many of `commands` were answered.
     async fn run_once(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, (VtyError, usize)> {
+        let _under_way = self.gate.0.read().await;
         let mut guard = self.stream.lock().await;
         let fresh = guard.is_none();
         self.was_fresh.store(fresh, std::sync::atomic::Ordering::Relaxed);
@@ -215,13 +250,15 @@ mod tests {
     use tokio::net::UnixListener;
 
     /// A daemon that answers each command with its own text, `slow ...` after 200 ms; with
-    /// `close_first`, it closes its first connection at once (as a starting mgmtd may).
-    fn daemon(dir: &Path, close_first: bool) {
+    /// `close_first`, it closes its first `close_first` connections at once (as a starting mgmtd
+    /// may).
+    fn daemon(dir: &Path, close_first: usize) {
         let listener = UnixListener::bind(dir.join("bgpd.vty")).expect("bind");
         tokio::spawn(async move {
-            let mut first = close_first;
+            let mut to_close = close_first;
             while let Ok((mut s, _)) = listener.accept().await {
-                if std::mem::take(&mut first) {
+                if to_close > 0 {
+                    to_close -= 1;
                     drop(s);
                     continue;
                 }
@@ -253,7 +290,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("frr-speaker-vty-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, false);
+        daemon(&dir, 0);
         let conn = VtyConn::new(&dir, "bgpd");
         let t = Duration::from_secs(5);
         assert_eq!(conn.run(&["show one"], t).await.expect("answer")[0].output, "show one");
@@ -266,17 +303,52 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// What an exiting agent does (`app`): close the gate, then abort the task that was
+    /// reading. The answer under way is read to its end first, and no command starts after.
     #[tokio::test]
-    async fn a_new_connection_closed_before_any_answer_is_tried_once_more() {
-        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-closed-{}", std::process::id()));
+    async fn closing_the_gate_waits_for_the_answer_under_way() {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-gate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, true);
-        let conn = VtyConn::new(&dir, "bgpd");
-        let answers = conn.run(&["configure terminal", "end"], Duration::from_secs(5)).await.expect("answered");
-        assert_eq!(answers.len(), 2);
-        assert_eq!(answers[0].output, "configure terminal");
+        daemon(&dir, 0);
+        let gate = Gate::default();
+        let mut conn = VtyConn::new(&dir, "bgpd");
+        conn.set_gate(gate.clone());
+        let conn = std::sync::Arc::new(conn);
+        let c = conn.clone();
+        let reading = tokio::spawn(async move { c.run(&["slow show running-config"], Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = std::time::Instant::now();
+        let closed = gate.close().await;
+        assert!(t.elapsed() >= Duration::from_millis(100), "waited for the slow answer: {:?}", t.elapsed());
+        assert!(reading.is_finished(), "the read ended before the gate closed");
+        reading.abort();
+        let answer = reading.await.expect("not aborted half way").expect("answered");
+        assert_eq!(answer[0].output, "slow show running-config");
+        // Closed: a new command waits.
+        let late = tokio::time::timeout(Duration::from_millis(100), conn.run(&["show"], Duration::from_secs(5))).await;
+        assert!(late.is_err(), "no command while the gate is closed");
+        drop(closed);
+        assert_eq!(conn.run(&["show"], Duration::from_secs(5)).await.expect("answer")[0].output, "show");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_closed_before_any_answer_is_tried_again() {
+        for (closes, answered) in [(1, true), (FRESH_RETRIES, true), (FRESH_RETRIES + 1, false)] {
+            let dir = std::env::temp_dir().join(format!("frr-speaker-vty-closed-{}-{closes}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("dir");
+            daemon(&dir, closes);
+            let conn = VtyConn::new(&dir, "bgpd");
+            let answers = conn.run(&["configure terminal", "end"], Duration::from_secs(5)).await;
+            assert_eq!(answers.is_ok(), answered, "{closes} connections closed: {answers:?}");
+            if let Ok(answers) = answers {
+                assert_eq!(answers.len(), 2);
+                assert_eq!(answers[0].output, "configure terminal");
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[tokio::test]
@@ -284,7 +356,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("frr-speaker-vty-window-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, false);
+        daemon(&dir, 0);
         let conn = VtyConn::new(&dir, "bgpd").with_window(64);
         // Answers of every size, some empty, across windows and reads.
         let cmds: Vec<String> = (0..1000)
