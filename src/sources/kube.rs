@@ -154,7 +154,10 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
                 Api::namespaced_with(client.clone(), namespace, &ar),
                 watcher::Config::default().fields(&format!("metadata.name={name}")),
             ),
-            Scope::Cluster => (Api::all_with(client.clone(), &ar), watcher::Config::default()),
+            // Pages of 100, not 500: the watcher holds a page of whole objects (EndpointSlices
+            // with their managedFields) until it has handed each on; at 10,000 Services the
+            // pages of two watches were ~5 MB of the agent's heap.
+            Scope::Cluster => (Api::all_with(client.clone(), &ar), watcher::Config::default().page_size(100)),
             Scope::ThisNode => (
                 Api::all_with(client.clone(), &ar),
                 watcher::Config::default().fields(&format!("metadata.name={node}")),
@@ -184,16 +187,26 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
     (futures::stream::select_all(streams), resources)
 }
 
-/// What the watches have said so far: the snapshot and uids (shared with the published inputs;
-/// copied only if compute still holds the previous one), and the lists in progress.
+/// What the watches have said so far: the snapshot and uids (persistent maps, shared with the
+/// published inputs), and the kinds being listed.
 struct View {
     namespace: String,
     resources: BTreeMap<Kind, ApiResource>,
     snap: Arc<Snapshot>,
     uids: Arc<Uids>,
-    relisting: BTreeMap<Kind, Vec<Parsed>>,
-    relisting_uids: BTreeMap<Kind, Vec<(ObjKey, String)>>,
+    relisting: BTreeMap<Kind, Relisting>,
     synced: BTreeSet<Kind>,
+}
+
+/// A (re)list in progress: its objects go into the snapshot as they come (a list held until its
+/// end was the agent's largest allocation at 10,000 Services); at the end, the objects of the kind
+/// it did not name are gone. (Nothing is published before every kind's first list; a relist's
+/// objects are each as current as a watch event.)
+#[derive(Default)]
+struct Relisting {
+    /// Keys of the parsed objects, and of the uids.
+    seen: BTreeSet<ObjKey>,
+    seen_uids: BTreeSet<ObjKey>,
 }
 
 impl View {
@@ -213,14 +226,18 @@ impl View {
     fn apply(&mut self, change: Change) {
         match change {
             Change::Init(kind) => {
-                self.relisting.insert(kind, Vec::new());
-                self.relisting_uids.insert(kind, Vec::new());
+                self.relisting.insert(kind, Relisting::default());
             }
             Change::Item { kind, init: true, obj } => {
                 let parsed = self.parse(kind, &obj);
-                self.relisting.entry(kind).or_default().extend(parsed);
+                let r = self.relisting.entry(kind).or_default();
+                for p in parsed {
+                    r.seen.insert(apply(Arc::make_mut(&mut self.snap), p));
+                }
                 if let Some(uid) = obj.metadata.uid.clone() {
-                    self.relisting_uids.entry(kind).or_default().push((object_key(&obj, kind), uid));
+                    let key = object_key(&obj, kind);
+                    r.seen_uids.insert(key.clone());
+                    Arc::make_mut(&mut self.uids).insert((kind, key), uid);
                 }
             }
             Change::InitDone(kind) => self.listed(kind),
@@ -241,19 +258,16 @@ impl View {
         }
     }
 
-    /// A (re)list of `kind` is complete: it replaces everything known of this kind.
+    /// A (re)list of `kind` is complete: what it did not name of this kind is gone.
     fn listed(&mut self, kind: Kind) {
-        let items = self.relisting.remove(&kind).unwrap_or_default();
-        let listed = self.relisting_uids.remove(&kind).unwrap_or_default();
-        let u = Arc::make_mut(&mut self.uids);
-        let stale: Vec<(Kind, ObjKey)> = u.keys().filter(|(k, _)| *k == kind).cloned().collect();
-        for k in stale {
-            u.remove(&k);
-        }
-        u.extend(listed.into_iter().map(|(key, uid)| ((kind, key), uid)));
-        let mut seen = BTreeSet::new();
-        for p in items {
-            seen.insert(apply(Arc::make_mut(&mut self.snap), p));
+        let Relisting { seen, seen_uids } = self.relisting.remove(&kind).unwrap_or_default();
+        let stale: Vec<(Kind, ObjKey)> =
+            self.uids.keys().filter(|(k, key)| *k == kind && !seen_uids.contains(key)).cloned().collect();
+        if !stale.is_empty() {
+            let u = Arc::make_mut(&mut self.uids);
+            for k in stale {
+                u.remove(&k);
+            }
         }
         for k in self.snap.keys(kind) {
             if !seen.contains(&k) {
@@ -281,7 +295,6 @@ pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sen
         snap: Arc::default(),
         uids: Arc::default(),
         relisting: BTreeMap::new(),
-        relisting_uids: BTreeMap::new(),
         synced: BTreeSet::new(),
     };
     while let Some(change) = all.next().await {
@@ -314,5 +327,66 @@ fn apply(snap: &mut Snapshot, p: Parsed) -> ObjKey {
         }
         // The apiserver prunes fields its schema does not define: nothing to say here.
         Parsed::Note(pr) => pr.object,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, uid: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "uid": uid},
+            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}},
+        }))
+        .expect("object")
+    }
+
+    fn view() -> View {
+        let w = watched().into_iter().find(|w| w.kind == Kind::Service).expect("watched");
+        View {
+            namespace: "metallb-system".into(),
+            resources: [(Kind::Service, ApiResource::from_gvk_with_plural(&w.gvk, w.plural))].into(),
+            snap: Arc::default(),
+            uids: Arc::default(),
+            relisting: BTreeMap::new(),
+            synced: BTreeSet::new(),
+        }
+    }
+
+    fn names(v: &View) -> Vec<String> {
+        v.snap.services.keys().map(|k| k.name.to_string()).collect()
+    }
+
+    fn list(v: &mut View, items: &[(&str, &str)]) {
+        v.apply(Change::Init(Kind::Service));
+        for (name, uid) in items {
+            v.apply(Change::Item { kind: Kind::Service, init: true, obj: service(name, uid) });
+        }
+        v.apply(Change::InitDone(Kind::Service));
+    }
+
+    #[test]
+    fn a_relist_replaces_what_the_kind_had() {
+        let mut v = view();
+        list(&mut v, &[("a", "1"), ("b", "2"), ("c", "3")]);
+        assert!(v.complete());
+        assert_eq!(names(&v), ["a", "b", "c"]);
+        let published = v.input(std::time::Instant::now());
+        // `b` was deleted and `d` created while the watch was away: the relist says so.
+        list(&mut v, &[("a", "1"), ("c", "3"), ("d", "4")]);
+        assert_eq!(names(&v), ["a", "c", "d"]);
+        let uids: Vec<&str> = v.uids.values().map(String::as_str).collect();
+        assert_eq!(uids, ["1", "3", "4"]);
+        // What was published before is unchanged (persistent maps, shared until written).
+        let before: Vec<String> = published.snapshot.services.keys().map(|k| k.name.to_string()).collect();
+        assert_eq!(before, ["a", "b", "c"]);
+        assert_eq!(published.uids.len(), 3);
+        // A relist that names nothing empties the kind.
+        list(&mut v, &[]);
+        assert!(names(&v).is_empty() && v.uids.is_empty());
     }
 }

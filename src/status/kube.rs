@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tracing::{debug, debug_span, info, warn, Instrument};
 
 use super::objects::{
-    announced, announcement_events, plan, problem_events, wanted, Action, Announced, ConfigFacts, EventSpec, Facts,
+    announced, announcement_events, plan, problem_events, Action, Announced, ConfigFacts, EventSpec, Facts, HeldMap,
     SessionFact, StatusBody, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL,
     SERVICE_NAMESPACE_LABEL, SERVICE_NAME_LABEL, VRF_LABEL,
 };
@@ -127,8 +127,9 @@ struct StatusWriter {
     node: String,
     apis: BTreeMap<StatusKind, Api<DynamicObject>>,
     recorder: Recorder,
-    /// What the API holds of ours; `None` until listed (and after a failed write).
-    have: Option<BTreeMap<(StatusKind, String), Wanted>>,
+    /// What the API holds of ours (digests: `Held`); `None` until listed (and after a failed
+    /// write).
+    have: Option<HeldMap>,
     /// Kinds whose CRD is not installed.
     missing: BTreeSet<StatusKind>,
     listed_at: Instant,
@@ -144,7 +145,7 @@ impl StatusWriter {
                 Ok(list) => {
                     for o in list.items {
                         if let Some(name) = o.metadata.name.clone() {
-                            have.insert((kind, name), normalize(kind, &o));
+                            have.insert((kind, name), normalize(kind, &o).held());
                         }
                     }
                 }
@@ -171,11 +172,16 @@ impl StatusWriter {
         }
     }
 
-    /// Perform one action and record its result in `have`.
-    async fn execute(&mut self, action: &Action, namespace: &str) -> Result<(), kube::Error> {
+    /// Perform one action of a plan made from `facts` and record its result in `have`.
+    async fn execute(&mut self, action: &Action, namespace: &str, facts: &Facts) -> Result<(), kube::Error> {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         match action {
-            Action::Put { kind, name, wanted, exists } => {
+            Action::Put { kind, name, what, exists } => {
+                let Some(wanted) = what.wanted(facts) else {
+                    debug!(name, "planned object not in its facts: skipped");
+                    return Ok(());
+                };
+                let held = wanted.held();
                 let api = &self.apis[kind];
                 let head = |extra: Value| {
                     let mut v = json!({
@@ -190,8 +196,7 @@ impl StatusWriter {
                     }
                     v
                 };
-                let meta_differs =
-                    exists.as_ref().is_none_or(|e| e.labels != wanted.labels || e.owner_uid != wanted.owner_uid);
+                let meta_differs = exists.as_ref().is_none_or(|e| e.meta != held.digests.meta);
                 if meta_differs {
                     // `spec: {}`: the kinds have an empty spec, and typed clients expect one.
                     let body = head(json!({"metadata": {
@@ -202,12 +207,12 @@ impl StatusWriter {
                     }, "spec": {}}));
                     api.patch(name, &pp, &Patch::Apply(body)).await?;
                 }
-                if exists.as_ref().is_none_or(|e| e.status != wanted.status) {
+                if exists.as_ref().is_none_or(|e| e.status != held.digests.status) {
                     let body = head(json!({"status": wanted.status.to_json()}));
                     api.patch_status(name, &pp, &Patch::Apply(body)).await?;
                 }
                 if let Some(have) = self.have.as_mut() {
-                    have.insert((*kind, name.clone()), (**wanted).clone());
+                    have.insert((*kind, name.clone()), held);
                 }
             }
             Action::Delete { kind, name } => {
@@ -268,24 +273,13 @@ struct EventQueue {
 impl EventQueue {
     /// Queue the events for what changed since the last round. `have` is what the API holds: on
     /// the first round after a start, the Services this node already announced.
-    fn observe(
-        &mut self,
-        node: &str,
-        facts: &Facts,
-        problems: Option<&[Problem]>,
-        have: &BTreeMap<(StatusKind, String), Wanted>,
-    ) {
+    fn observe(&mut self, node: &str, facts: &Facts, problems: Option<&[Problem]>, have: &HeldMap) {
         if let Some(ann) = &facts.announcements {
             let before = self.announced_before.get_or_insert_with(|| {
                 Announced::Found(
                     have.iter()
                         .filter(|((k, _), _)| *k == StatusKind::ServiceBgpStatus)
-                        .filter_map(|(_, w)| match &w.status {
-                            StatusBody::Service(s) => {
-                                Some(ObjKey::new(s.service_namespace.as_str(), s.service_name.as_str()))
-                            }
-                            _ => None,
-                        })
+                        .filter_map(|(_, h)| h.service.clone())
                         .collect(),
                 )
             });
@@ -362,7 +356,7 @@ fn facts(src: &Sources, node: &str) -> Facts {
 impl StatusWriter {
     /// The writes that make the API say `facts`, for the kinds whose facts are known and whose
     /// CRD is installed.
-    fn plan(&self, facts: &Facts, have: &BTreeMap<(StatusKind, String), Wanted>) -> Vec<Action> {
+    fn plan(&self, facts: &Facts, have: &HeldMap) -> Vec<Action> {
         let known: BTreeSet<StatusKind> = [
             (StatusKind::ConfigurationState, facts.config.is_some()),
             (StatusKind::BgpSessionState, facts.sessions.is_some()),
@@ -372,9 +366,7 @@ impl StatusWriter {
         .filter(|(k, k_known)| *k_known && !self.missing.contains(k))
         .map(|(k, _)| k)
         .collect();
-        let mut want = wanted(facts, have, &now_seconds());
-        want.retain(|(k, _), _| known.contains(k));
-        plan(have, want, &known)
+        plan(have, facts, &known, &now_seconds())
     }
 
     /// Events first (they are about now), then the objects; stop when out of tokens.
@@ -383,6 +375,7 @@ impl StatusWriter {
         bucket: &mut Bucket,
         events: &mut VecDeque<EventSpec>,
         actions: &[Action],
+        facts: &Facts,
         namespace: &str,
         input: Option<&Input>,
     ) -> (Round, usize) {
@@ -403,7 +396,7 @@ impl StatusWriter {
                 round = Round::Throttled(at);
                 break;
             }
-            if let Err(e) = self.execute(a, namespace).await {
+            if let Err(e) = self.execute(a, namespace, facts).await {
                 round = Round::Failed(e);
                 break;
             }
@@ -463,6 +456,8 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
     // What is left of the last plan, and whether any fact changed since it was made: a wake-up for
     // tokens goes on with the plan instead of planning every object again (O(Services) per token).
     let mut backlog: Vec<Action> = Vec::new();
+    // The facts the backlog was planned from (its ServiceBGPStatus objects are made from them).
+    let mut planned = Facts::default();
     let mut stale = true;
     let mut backlog_logged = false;
     loop {
@@ -489,11 +484,14 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
             let problems = src.problems.borrow().clone();
             events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
             backlog = w.plan(&facts, have);
+            planned = facts;
         }
         let input = src.input.borrow().clone();
         let span = debug_span!("status_write", actions = backlog.len(), events = events.queue.len());
-        let (round, done) =
-            w.write(&mut bucket, &mut events.queue, &backlog, &namespace, input.as_deref()).instrument(span).await;
+        let (round, done) = w
+            .write(&mut bucket, &mut events.queue, &backlog, &planned, &namespace, input.as_deref())
+            .instrument(span)
+            .await;
         backlog.drain(..done);
         let waiting = backlog.len() + events.queue.len();
         pending.set(waiting as i64);

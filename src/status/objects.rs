@@ -11,6 +11,7 @@
 //! agent finds its objects again by name and label without keeping state anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 
 use imbl::ordmap::DiffItem;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -88,6 +89,65 @@ pub struct Wanted {
     pub status: StatusBody,
 }
 
+impl Wanted {
+    /// What the writer keeps of this object once the API holds it.
+    pub fn held(&self) -> Held {
+        let (service, config) = match &self.status {
+            StatusBody::Service(s) => (Some(ObjKey::new(s.service_namespace.as_str(), s.service_name.as_str())), None),
+            StatusBody::Config(c) => (None, Some(Box::new(c.clone()))),
+            StatusBody::Session(_) => (None, None),
+        };
+        Held { digests: self.digests(), service, config }
+    }
+
+    pub fn digests(&self) -> Digests {
+        Digests { meta: digest(|h| (&self.labels, &self.owner_uid).hash(h)), status: self.status.digest() }
+    }
+}
+
+/// Digests of the parts of a status object this agent owns: equal digests, nothing to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digests {
+    /// Labels and owner.
+    pub meta: u64,
+    pub status: u64,
+}
+
+/// What the status writer remembers of an object the API holds: not the object (at 10,000
+/// Services those copies were most of the agent's heap) but digests of the parts this agent owns,
+/// the Service a ServiceBGPStatus is about (events after a restart, deletes) and the
+/// ConfigurationState's status (its conditions keep their transition times).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    pub digests: Digests,
+    pub service: Option<ObjKey>,
+    pub config: Option<Box<ConfigurationStateStatus>>,
+}
+
+/// The writer's view of the API: each of this node's status objects by kind and name.
+pub type HeldMap = BTreeMap<(StatusKind, String), Held>;
+
+fn digest(f: impl FnOnce(&mut std::collections::hash_map::DefaultHasher)) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    f(&mut h);
+    h.finish()
+}
+
+/// Feeds serialized bytes to a hasher (a status is hashed as the JSON it is written as, without
+/// building that JSON).
+struct HashWriter<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A status as the generated CRDs type it (`model::crds`), so what is written cannot drift from
 /// the schema the apiserver validates against.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +168,18 @@ impl StatusBody {
             StatusKind::BgpSessionState => StatusBody::Session(typed(v)),
             StatusKind::ConfigurationState => StatusBody::Config(typed(v)),
         }
+    }
+
+    /// A digest of the status as written: equal statuses (read back or built) have equal ones.
+    pub fn digest(&self) -> u64 {
+        digest(|h| {
+            let w = HashWriter(h);
+            let _ = match self {
+                StatusBody::Service(s) => serde_json::to_writer(w, s),
+                StatusBody::Session(s) => serde_json::to_writer(w, s),
+                StatusBody::Config(s) => serde_json::to_writer(w, s),
+            };
+        })
     }
 
     pub fn to_json(&self) -> Value {
@@ -207,35 +279,58 @@ pub fn config_state_name(node: &str) -> String {
 
 /// Every object this node should have, for the kinds whose facts are known. `previous` is what
 /// the API holds (to keep a condition's lastTransitionTime while its status stays); `now` is
-/// whole seconds (the precision the apiserver keeps).
-pub fn wanted(
-    facts: &Facts,
-    previous: &BTreeMap<(StatusKind, String), Wanted>,
-    now: &Time,
-) -> BTreeMap<(StatusKind, String), Wanted> {
-    let node = facts.node.as_str();
+/// whole seconds (the precision the apiserver keeps). (The writer goes through them one at a
+/// time: `each_wanted`.)
+pub fn wanted(facts: &Facts, previous: &HeldMap, now: &Time) -> BTreeMap<(StatusKind, String), Wanted> {
     let mut out = BTreeMap::new();
+    each_wanted(facts, previous, now, |kind, name, w| {
+        out.insert((kind, name), w);
+    });
+    out
+}
+
+/// The ServiceBGPStatus for one Service this node announces.
+fn service_wanted(facts: &Facts, svc: &ObjKey, prefixes: &crate::desired::state::Prefixes) -> (String, Wanted) {
+    let node = facts.node.as_str();
+    let name = object_name(&[node, &svc.namespace, &svc.name]);
+    let labels = BTreeMap::from([
+        (NODE_LABEL.to_string(), label_value(node)),
+        (SERVICE_NAME_LABEL.to_string(), label_value(&svc.name)),
+        (SERVICE_NAMESPACE_LABEL.to_string(), label_value(&svc.namespace)),
+    ]);
+    let status = ServiceBgpStatusStatus {
+        node: node.to_string(),
+        service_name: svc.name.to_string(),
+        service_namespace: svc.namespace.to_string(),
+        peers: prefixes.peers().into_iter().map(str::to_string).collect(),
+    };
+    (name, Wanted { labels, owner_uid: facts.node_uid.clone(), status: StatusBody::Service(status) })
+}
+
+/// `wanted`, one object at a time, in the order of kind (none is kept: at 10,000 Services the
+/// whole map was the agent's largest allocation).
+pub fn each_wanted(facts: &Facts, previous: &HeldMap, now: &Time, mut f: impl FnMut(StatusKind, String, Wanted)) {
+    each_other(facts, previous, now, &mut f);
+    if let Some(ann) = &facts.announcements {
+        for (svc, prefixes) in ann {
+            let (name, w) = service_wanted(facts, svc, prefixes);
+            f(StatusKind::ServiceBgpStatus, name, w);
+        }
+    }
+}
+
+/// The objects of `each_wanted` that are not about a Service (a handful).
+fn each_other(facts: &Facts, previous: &HeldMap, now: &Time, f: &mut impl FnMut(StatusKind, String, Wanted)) {
+    let node = facts.node.as_str();
     let labels = |extra: &[(&str, String)]| -> BTreeMap<String, String> {
         extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     };
     let wanted = |labels, status| Wanted { labels, owner_uid: facts.node_uid.clone(), status };
-    if let Some(ann) = &facts.announcements {
-        for (svc, prefixes) in ann {
-            let peers = prefixes.peers();
-            let name = object_name(&[node, &svc.namespace, &svc.name]);
-            let labels = labels(&[
-                (NODE_LABEL, label_value(node)),
-                (SERVICE_NAME_LABEL, label_value(&svc.name)),
-                (SERVICE_NAMESPACE_LABEL, label_value(&svc.namespace)),
-            ]);
-            let status = ServiceBgpStatusStatus {
-                node: node.to_string(),
-                service_name: svc.name.to_string(),
-                service_namespace: svc.namespace.to_string(),
-                peers: peers.into_iter().map(str::to_string).collect(),
-            };
-            out.insert((StatusKind::ServiceBgpStatus, name), wanted(labels, StatusBody::Service(status)));
-        }
+    if let Some(cfg) = &facts.config {
+        let name = config_state_name(node);
+        let prev = previous.get(&(StatusKind::ConfigurationState, name.clone())).and_then(|h| h.config.as_deref());
+        let labels = labels(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
+        f(StatusKind::ConfigurationState, name, wanted(labels, StatusBody::Config(config_status(cfg, prev, now))));
     }
     if let Some(sessions) = &facts.sessions {
         for s in sessions {
@@ -252,19 +347,9 @@ pub fn wanted(
                 bgp_status: s.bgp.clone(),
                 bfd_status: s.bfd.clone().unwrap_or_else(|| "N/A".into()),
             };
-            out.insert((StatusKind::BgpSessionState, name), wanted(labels, StatusBody::Session(status)));
+            f(StatusKind::BgpSessionState, name, wanted(labels, StatusBody::Session(status)));
         }
     }
-    if let Some(cfg) = &facts.config {
-        let key = (StatusKind::ConfigurationState, config_state_name(node));
-        let prev = match previous.get(&key).map(|w| &w.status) {
-            Some(StatusBody::Config(c)) => Some(c),
-            _ => None,
-        };
-        let labels = labels(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
-        out.insert(key, wanted(labels, StatusBody::Config(config_status(cfg, prev, now))));
-    }
-    out
 }
 
 fn config_status(cfg: &ConfigFacts, prev: Option<&ConfigurationStateStatus>, now: &Time) -> ConfigurationStateStatus {
@@ -343,12 +428,13 @@ fn shorten(s: &str, max: usize) -> String {
 /// One write to the API.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Create or update (`exists`: the object is there; only what differs is written).
+    /// Create or update (`exists`: the digests of what the API holds; only what differs is
+    /// written).
     Put {
         kind: StatusKind,
         name: String,
-        wanted: Box<Wanted>,
-        exists: Option<Box<Wanted>>,
+        what: What,
+        exists: Option<Digests>,
     },
     Delete {
         kind: StatusKind,
@@ -356,30 +442,71 @@ pub enum Action {
     },
 }
 
-/// The writes that turn `have` into `want`, for the kinds in `known` only; the configuration
-/// state first, then sessions, then Services.
-pub fn plan(
-    have: &BTreeMap<(StatusKind, String), Wanted>,
-    want: BTreeMap<(StatusKind, String), Wanted>,
-    known: &BTreeSet<StatusKind>,
-) -> Vec<Action> {
-    let mut out = Vec::new();
-    for (kind, name) in have.keys() {
-        if known.contains(kind) && !want.contains_key(&(*kind, name.clone())) {
-            out.push(Action::Delete { kind: *kind, name: name.clone() });
+/// The object a `Put` writes: a ServiceBGPStatus is made from the plan's facts when it is written
+/// (a backlog of 10,000 is 10,000 keys, not 10,000 objects); the few others are kept made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum What {
+    Service(ObjKey),
+    Object(Box<Wanted>),
+}
+
+impl What {
+    /// The object to write, from the facts the plan was made from (`None`: not among them).
+    pub fn wanted(&self, facts: &Facts) -> Option<Wanted> {
+        match self {
+            What::Object(w) => Some((**w).clone()),
+            What::Service(svc) => {
+                let prefixes = facts.announcements.as_ref()?.get(svc)?;
+                Some(service_wanted(facts, svc, prefixes).1)
+            }
         }
     }
-    // `want` is consumed: at 10,000 Services a copy of each wanted object doubled the plan's size.
-    for ((kind, name), w) in want {
-        let old = have.get(&(kind, name.clone()));
-        if old != Some(&w) {
-            let exists = old.cloned().map(Box::new);
-            out.push(Action::Put { kind, name, wanted: Box::new(w), exists });
+}
+
+/// The writes that turn `have` into what `facts` say, for the kinds in `known` only; the
+/// configuration state first, then sessions, then Services. (One pass over each side; of the
+/// wanted objects only what differs is kept, and a ServiceBGPStatus only as its Service's key.)
+pub fn plan(have: &HeldMap, facts: &Facts, known: &BTreeSet<StatusKind>, now: &Time) -> Vec<Action> {
+    // A ServiceBGPStatus is wanted while its Service is announced (under the name it was written
+    // with); the few other objects are compared by name.
+    let mut others: BTreeSet<(StatusKind, String)> = BTreeSet::new();
+    each_other(facts, have, now, &mut |kind, name, _| {
+        others.insert((kind, name));
+    });
+    let wanted = |kind: &StatusKind, name: &String, h: &Held| match kind {
+        StatusKind::ServiceBgpStatus => match (&h.service, &facts.announcements) {
+            (Some(svc), Some(ann)) => {
+                ann.contains_key(svc) && object_name(&[&facts.node, &svc.namespace, &svc.name]) == *name
+            }
+            _ => false,
+        },
+        _ => others.contains(&(*kind, name.clone())),
+    };
+    let mut out: Vec<Action> = have
+        .iter()
+        .filter(|((kind, name), h)| known.contains(kind) && !wanted(kind, name, h))
+        .map(|((kind, name), _)| Action::Delete { kind: *kind, name: name.clone() })
+        .collect();
+    each_wanted(facts, have, now, |kind, name, w| {
+        if !known.contains(&kind) {
+            return;
         }
-    }
+        let key = (kind, name);
+        let old = have.get(&key).map(|h| h.digests);
+        if old != Some(w.digests()) {
+            let what = match &w.status {
+                StatusBody::Service(s) => {
+                    What::Service(ObjKey::new(s.service_namespace.as_str(), s.service_name.as_str()))
+                }
+                _ => What::Object(Box::new(w)),
+            };
+            out.push(Action::Put { kind, name: key.1, what, exists: old });
+        }
+    });
     out.sort_by_key(|a| match a {
         Action::Put { kind, .. } | Action::Delete { kind, .. } => *kind,
     });
+    out.shrink_to_fit();
     out
 }
 
@@ -597,7 +724,7 @@ mod tests {
     fn condition_time_moves_only_on_transition() {
         let mut f = facts();
         let first = wanted(&f, &BTreeMap::new(), &at(1));
-        let again = wanted(&f, &first, &at(2));
+        let again = wanted(&f, &held(&first), &at(2));
         assert_eq!(first, again, "nothing changed, nothing to write");
         f.config = Some(ConfigFacts {
             errors: vec!["error: BGPPeer metallb-system/bad: spec.holdTime: too short".into()],
@@ -605,7 +732,7 @@ mod tests {
             apply_error: None,
             extras_error: None,
         });
-        let bad = wanted(&f, &again, &at(3));
+        let bad = wanted(&f, &held(&again), &at(3));
         let StatusBody::Config(cs) = &bad[&(StatusKind::ConfigurationState, "speaker-node1".into())].status else {
             panic!("a ConfigurationState")
         };
@@ -662,25 +789,57 @@ mod tests {
         assert!(e.starts_with("FRR did not answer"), "{e}");
     }
 
+    fn held(w: &BTreeMap<(StatusKind, String), Wanted>) -> HeldMap {
+        w.iter().map(|(k, w)| (k.clone(), w.held())).collect()
+    }
+
     #[test]
     fn plan_writes_differences_and_leaves_unknown_kinds() {
         let f = facts();
         let want = wanted(&f, &BTreeMap::new(), &at(1));
         let known: BTreeSet<StatusKind> = StatusKind::ALL.into_iter().collect();
-        assert_eq!(plan(&want, want.clone(), &known), vec![]);
-        let mut have = want.clone();
-        have.insert((StatusKind::ServiceBgpStatus, "old".into()), want.values().next().expect("one").clone());
-        let p = plan(&have, want.clone(), &known);
+        let have = held(&want);
+        assert_eq!(plan(&have, &f, &known, &at(1)), vec![]);
+        let mut extra = have.clone();
+        let svc = have.iter().find(|(k, _)| k.0 == StatusKind::ServiceBgpStatus).expect("one").1.clone();
+        extra.insert((StatusKind::ServiceBgpStatus, "old".into()), svc);
+        let p = plan(&extra, &f, &known, &at(1));
         assert_eq!(p, vec![Action::Delete { kind: StatusKind::ServiceBgpStatus, name: "old".into() }]);
         // Before the first apply the Services' objects are not known: nothing is deleted.
         let mut early = f.clone();
         early.announcements = None;
-        let want2 = wanted(&early, &want, &at(1));
         let known2: BTreeSet<StatusKind> = [StatusKind::ConfigurationState, StatusKind::BgpSessionState].into();
-        assert_eq!(plan(&have, want2, &known2), vec![]);
-        // Config first.
-        let p = plan(&BTreeMap::new(), want.clone(), &known);
+        assert_eq!(plan(&extra, &early, &known2, &at(1)), vec![]);
+        // Config first; a Service's object is made when written, equal to the planned one.
+        let p = plan(&BTreeMap::new(), &f, &known, &at(1));
         assert!(matches!(p[0], Action::Put { kind: StatusKind::ConfigurationState, .. }));
+        let Some(Action::Put { kind: StatusKind::ServiceBgpStatus, name, what, exists: None }) = p.last() else {
+            panic!("{p:?}")
+        };
+        assert!(matches!(what, What::Service(_)));
+        assert_eq!(Some(&what.wanted(&f).expect("made")), want.get(&(StatusKind::ServiceBgpStatus, name.clone())));
+        // A changed label, owner or status is a write; the same object read back is not.
+        let mut moved = f.clone();
+        moved.node_uid = Some("uid-2".into());
+        let p = plan(&have, &moved, &known, &at(1));
+        assert_eq!(p.len(), 3, "every object has a new owner: {p:?}");
+        assert!(p.iter().all(|a| matches!(a, Action::Put { exists: Some(_), .. })));
+        for (k, w) in &want {
+            let back = Wanted { status: StatusBody::read(k.0, Some(&w.status.to_json())), ..w.clone() };
+            assert_eq!(back.held(), w.held(), "{k:?}");
+        }
+        // A ServiceBGPStatus whose Service is no longer announced is deleted, and only it.
+        let mut fewer = f.clone();
+        fewer.announcements = Some(Default::default());
+        let p = plan(&have, &fewer, &known, &at(1));
+        assert!(matches!(&p[..], [Action::Delete { kind: StatusKind::ServiceBgpStatus, .. }]), "{p:?}");
+        // One held under another name (an older naming) is deleted and written anew.
+        let mut renamed = have.clone();
+        let key = renamed.keys().find(|k| k.0 == StatusKind::ServiceBgpStatus).expect("one").clone();
+        let h = renamed.remove(&key).expect("held");
+        renamed.insert((StatusKind::ServiceBgpStatus, "old-name".into()), h);
+        let p = plan(&renamed, &f, &known, &at(1));
+        assert_eq!(p.len(), 2, "{p:?}");
     }
 
     #[test]

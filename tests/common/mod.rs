@@ -303,7 +303,11 @@ impl Lab {
     fn launch(&mut self, i: usize, mut cmd: Command, metrics_port: u16) {
         let node = self.node(i);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.agent_log(i)).expect("log");
+        // Its own process group, signalled as one: under a LAB_AGENT_WRAPPER (heaptrack's script
+        // does not pass signals on) the agent must stop with its wrapper.
+        use std::os::unix::process::CommandExt;
         let child = cmd
+            .process_group(0)
             .args(["--node", &format!("node{i}")])
             .arg("--frr-config")
             .arg(format!("/etc/frr/{node}/frr.conf"))
@@ -392,7 +396,7 @@ impl Lab {
     /// Send SIGTERM to node i's agent without waiting for it.
     pub fn signal_agent(&self, i: usize) {
         let pid = self.agents[i - 1].as_ref().expect("agent running").id();
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        signal_group(pid, nix::sys::signal::Signal::SIGTERM);
     }
 
     /// Wait up to `limit` for node i's agent to exit: its exit status (None: still running).
@@ -431,8 +435,7 @@ impl Lab {
 
     pub fn stop_agent(&mut self, i: usize) {
         if let Some(mut c) = self.agents[i - 1].take() {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            signal_group(c.id(), nix::sys::signal::Signal::SIGTERM);
             let t = Instant::now();
             while t.elapsed() < Duration::from_secs(5) {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -440,7 +443,7 @@ impl Lab {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = c.kill();
+            signal_group(c.id(), nix::sys::signal::Signal::SIGKILL);
             let _ = c.wait();
         }
     }
@@ -512,6 +515,11 @@ impl Drop for Lab {
         }
         let _ = std::fs::remove_dir_all(&self.manifests);
     }
+}
+
+/// Send `sig` to the process group an agent leads.
+fn signal_group(pid: u32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), sig);
 }
 
 /// Poll `f` every 20 ms until it holds or `timeout` passes; returns the time it took.
