@@ -93,6 +93,8 @@ impl Wanted {
     /// What the writer keeps of this object once the API holds it.
     pub fn held(&self) -> Held {
         let (service, config) = match &self.status {
+            // (An empty status, as one edited by hand reads, names no Service.)
+            StatusBody::Service(s) if s.service_name.is_empty() => (None, None),
             StatusBody::Service(s) => (Some(ObjKey::new(s.service_namespace.as_str(), s.service_name.as_str())), None),
             StatusBody::Config(c) => (None, Some(Box::new(c.clone()))),
             StatusBody::Session(_) => (None, None),
@@ -473,12 +475,20 @@ pub fn plan(have: &HeldMap, facts: &Facts, known: &BTreeSet<StatusKind>, now: &T
     each_other(facts, have, now, &mut |kind, name, _| {
         others.insert((kind, name));
     });
+    // An object whose status does not say its Service (edited by hand) is looked up by name.
+    let by_name: BTreeSet<String> = match &facts.announcements {
+        Some(ann) if have.iter().any(|(k, h)| k.0 == StatusKind::ServiceBgpStatus && h.service.is_none()) => {
+            ann.keys().map(|svc| object_name(&[&facts.node, &svc.namespace, &svc.name])).collect()
+        }
+        _ => BTreeSet::new(),
+    };
     let wanted = |kind: &StatusKind, name: &String, h: &Held| match kind {
         StatusKind::ServiceBgpStatus => match (&h.service, &facts.announcements) {
             (Some(svc), Some(ann)) => {
                 ann.contains_key(svc) && object_name(&[&facts.node, &svc.namespace, &svc.name]) == *name
             }
-            _ => false,
+            (None, Some(_)) => by_name.contains(name),
+            (_, None) => false,
         },
         _ => others.contains(&(*kind, name.clone())),
     };
@@ -840,6 +850,13 @@ mod tests {
         renamed.insert((StatusKind::ServiceBgpStatus, "old-name".into()), h);
         let p = plan(&renamed, &f, &known, &at(1));
         assert_eq!(p.len(), 2, "{p:?}");
+        // One whose status was emptied by hand is rewritten in place, not deleted.
+        let mut emptied = have.clone();
+        let h = emptied.get_mut(&key).expect("held");
+        *h = Wanted { status: StatusBody::read(StatusKind::ServiceBgpStatus, None), ..want[&key].clone() }.held();
+        assert_eq!(h.service, None);
+        let p = plan(&emptied, &f, &known, &at(1));
+        assert!(matches!(&p[..], [Action::Put { exists: Some(_), .. }]), "{p:?}");
     }
 
     #[test]
