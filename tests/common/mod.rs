@@ -316,6 +316,7 @@ impl Lab {
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(&self.agent_args)
             .env("RUST_LOG", "info,frr_speaker=debug")
+            .envs(image_env())
             .envs(self.agent_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -515,6 +516,19 @@ impl Drop for Lab {
         }
         let _ = std::fs::remove_dir_all(&self.manifests);
     }
+}
+
+/// The environment the agent's image sets (its `ENV` lines: the allocator's settings), so that lab
+/// agents, and the benches' figures, run as the image does.
+pub fn image_env() -> Vec<(String, String)> {
+    let dockerfile = std::fs::read_to_string(root().join("docker/agent.Dockerfile")).expect("agent.Dockerfile");
+    dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Send `sig` to the process group an agent leads.
