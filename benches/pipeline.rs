@@ -190,6 +190,17 @@ fn main() {
             ))
         });
         assert!(delta.expect("diffs").is_empty());
+        // The check's diff alone (FRR's config already read): at most `network` lines differ, so
+        // they are compared with the maps (`diff::running_delta`), not parsed into trees.
+        let (delta, c_min, c_med) = time(runs, || {
+            rt.block_on(frr_speaker::frr::driver::diff_running(
+                frr.config.clone(),
+                after.conf.clone(),
+                after.conf.clone(),
+            ))
+        });
+        assert!(delta.expect("diffs").is_empty());
+        row("a check: FRR's running config (the same config) diffed against the maps", c_min, c_med);
         println!(
             "| {n} | RSS rise: first reconcile (FRR empty: apply every line, read back, verify) | {} | |",
             mib(cold)

@@ -275,6 +275,10 @@ async fn etp_local_transitions(client: &kube::Client, lab: &std::sync::Arc<Lab>)
         .await
         .is_some();
     assert!(withdrawn, "a Withdrawn event on the Service");
+    // It refers to the Service by uid (read when published): `kubectl describe service` finds it.
+    let uid = svcs.get("local").await.expect("service").metadata.uid;
+    let ev = events_for(client, "default", "local", "Withdrawn").await;
+    assert_eq!(ev[0].regarding.as_ref().and_then(|r| r.uid.clone()), uid, "the Event names the Service's uid");
     // The status object goes with the announcement.
     let sbs: Api<ServiceBgpStatus> = Api::namespaced(client.clone(), "metallb-system");
     let by_service = ListParams::default().labels("metallb.io/node=node1,metallb.io/service-name=local");

@@ -277,7 +277,9 @@ mod incremental_equals_full {
     use frr_speaker::desired::compute;
     use frr_speaker::desired::memo::{Memo, Mode};
     use frr_speaker::frr::conf::Conf;
-    use frr_speaker::frr::diff::network_delta;
+    use frr_speaker::frr::config::parse;
+    use frr_speaker::frr::diff::{diff_owned, network_delta, running_delta};
+    use frr_speaker::frr::extras;
     use frr_speaker::index::{Obj, Object};
     use frr_speaker::model::core::{EndpointInfo, EndpointSliceInfo, NodeInfo, ObjKey, ServiceInfo};
     use frr_speaker::model::crds::{BgpAdvertisementSpec, BgpPeerSpec, IpAddressPoolSpec};
@@ -397,5 +399,98 @@ mod incremental_equals_full {
                 last = now;
             }
         }
+
+        /// The check's shortcut (`running_delta`: FRR's running config against a rendered one,
+        /// when at most `network` lines differ) gives the full diff's lines, and takes every case
+        /// where only `network` lines differ, also after hand edits to them in FRR.
+        #[test]
+        fn the_checks_shortcut_equals_the_full_diff(
+            changes in proptest::collection::vec((0u8..7, 0usize..12, 0usize..12, any::<bool>(), any::<bool>()), 1..30),
+            edits in proptest::collection::vec((0u8..6, 0usize..64), 30),
+        ) {
+            let opts = Options::new("node1");
+            let mut snap = base();
+            let mut pipe = pipeline::Pipeline::default();
+            let rendered = |out: pipeline::Output| out.config.and_then(Result::ok).map(|r| r.conf);
+            let mut last = rendered(pipe.run(&snap, &[], &opts).0);
+            for (c, (edit, k)) in changes.into_iter().zip(edits) {
+                change(&mut snap, c);
+                let now = rendered(pipe.run(&snap, &[], &opts).0);
+                if let (Some(a), Some(b)) = (&last, &now) {
+                    let running = edited(&a.text(), edit, k);
+                    let owned = std::collections::BTreeSet::new();
+                    let full = diff_owned(&parse(&running), &extras::desired(&b.text()), &owned);
+                    match running_delta(&running, b, &owned) {
+                        Some(fast) => {
+                            prop_assert!(edit != 5, "a neighbor's change took the shortcut");
+                            prop_assert_eq!(fast.changes, full.changes, "{}\n--- full:\n{}", fast.script, full.script);
+                            prop_assert_eq!(in_context(&fast.script), in_context(&full.script));
+                        }
+                        None => prop_assert!(
+                            edit == 5 || Conf::network_delta(a, b).is_none(),
+                            "declined a network-only difference ({}):\n{}", edit, full.script
+                        ),
+                    }
+                }
+                last = now;
+            }
+        }
+    }
+
+    /// `text` with one edit, as by hand in vtysh: 0 none, 1 a `network` line dropped, 2 one
+    /// repeated, 3 one with another route-map, 4 a foreign prefix added, 5 a neighbor changed.
+    fn edited(text: &str, edit: u8, k: usize) -> String {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let nets: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].trim_start().starts_with("network ")).collect();
+        let afs: Vec<usize> =
+            (0..lines.len()).filter(|i| lines[*i].trim_start().starts_with("address-family ")).collect();
+        match edit {
+            1 if !nets.is_empty() => {
+                lines.remove(nets[k % nets.len()]);
+            }
+            2 if !nets.is_empty() => {
+                let i = nets[k % nets.len()];
+                lines.insert(i, lines[i].clone());
+            }
+            3 if !nets.is_empty() => {
+                let i = nets[k % nets.len()];
+                lines[i] = format!("{} route-map fs-tag-99", lines[i].split(" route-map").next().unwrap_or_default());
+            }
+            4 if !afs.is_empty() => {
+                let i = afs[k % afs.len()];
+                let p = if lines[i].contains("ipv6") { "2001:db8:ff::7/128" } else { "198.51.100.7/32" };
+                lines.insert(i + 1, format!("  network {p}"));
+            }
+            5 => {
+                for l in lines.iter_mut().filter(|l| l.contains(" remote-as ")) {
+                    *l = format!("{l}0");
+                }
+            }
+            _ => {}
+        }
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    /// A script's lines, each with the blocks it is in, sorted: the same changes in any order of
+    /// address families.
+    fn in_context(script: &str) -> Vec<(String, String, String)> {
+        let (mut router, mut af) = (String::new(), String::new());
+        let mut out = Vec::new();
+        for l in script.lines() {
+            let body = l.trim_start();
+            if l.starts_with("router bgp ") {
+                router = l.to_string();
+            } else if body.starts_with("address-family ") {
+                af = body.to_string();
+            } else if body == "exit-address-family" {
+                af.clear();
+            } else if l == "exit" {
+                router.clear();
+            } else {
+                out.push((router.clone(), af.clone(), body.to_string()));
+            }
+        }
+        out.sort();
+        out
     }
 }

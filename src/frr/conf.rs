@@ -35,7 +35,7 @@ pub struct Block {
 
 /// One `network` line as the template writes it (indented for its address family), without the
 /// newline.
-fn network_line(out: &mut String, prefix: &ipnet::IpNet, tag: u16) {
+pub(crate) fn network_line(out: &mut String, prefix: &ipnet::IpNet, tag: u16) {
     let _ = write!(out, "network {prefix} route-map fs-tag-{tag}");
 }
 
@@ -70,6 +70,17 @@ impl Conf {
         }
         out.shrink_to_fit();
         out
+    }
+
+    /// The text without the blocks' `network` lines (each block's address family left as the
+    /// template wrote it around them).
+    pub fn skeleton(&self) -> String {
+        self.pieces.concat()
+    }
+
+    /// The `network` blocks, in the text's order.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
     }
 
     /// The operator's extras (`bgpextras`), when the config has them.

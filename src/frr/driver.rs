@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 use super::conf::Conf;
 use super::config::parse;
 use super::dialect::{Daemon, Dialect, NHT_LINES};
-use super::diff::{diff_owned, network_delta, Delta, SoftOut};
+use super::diff::{diff_owned, network_delta, running_delta, Delta, SoftOut};
 use super::extras;
 use super::vty::{Answer, Gate, VtyConn, VtyError};
 
@@ -442,6 +442,12 @@ pub async fn diff_running(running: String, desired: Conf, previous: Conf) -> Res
         let mut owned = extras::owned_extras(desired.extras());
         owned.extend(extras::owned_extras(previous.extras()));
         drop(previous);
+        // When at most `network` lines differ (the usual check): no text of `desired`, no trees.
+        if let Some(d) = running_delta(&running, &desired, &owned) {
+            debug!(changes = d.changes, "check: at most network lines differ");
+            return d;
+        }
+        debug!("check: the full diff");
         // The trees borrow their texts' lines (~5 MB each at 100,000 Services).
         let have = parse(&running);
         let desired = desired.text();

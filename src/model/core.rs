@@ -148,6 +148,8 @@ pub struct NodeInfo {
     /// `spec.unschedulable` (cordoned; `kubectl drain` cordons first): on SIGTERM the agent
     /// drains gracefully instead of leaving FRR as it is (`--drain-on-exit auto`).
     pub unschedulable: bool,
+    /// `metadata.uid`: the owner of this node's status objects (Kubernetes mode).
+    pub uid: Option<String>,
 }
 
 impl NodeInfo {
@@ -163,6 +165,7 @@ impl NodeInfo {
             labels: node.metadata.labels.clone().unwrap_or_default(),
             network_unavailable,
             unschedulable: node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
+            uid: node.metadata.uid.clone(),
         }
     }
 

@@ -75,7 +75,7 @@ pub async fn run(dir: PathBuf, namespace: String, tx: watch::Sender<Option<Arc<I
                 ms = t0.elapsed().as_millis() as u64,
                 "manifests loaded"
             );
-            let input = Input { snapshot, problems, uids: Default::default(), since: Some(t0) };
+            let input = Input { snapshot, problems, since: Some(t0) };
             let _ = tx.send(Some(Arc::new(input)));
             first = false;
         }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::manifest::{parse_json, Parsed};
-use super::{Input, Uids};
+use super::Input;
 use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
 use crate::model::core::ObjKey;
 use crate::problem::Kind;
@@ -132,6 +132,12 @@ fn to_parsed(obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
     parse_json(v, ns)
 }
 
+/// The API resource of a watched kind: for an Event's reference to an object of it, and to read
+/// the object's uid (the status writer).
+pub fn api_resource(kind: Kind) -> Option<ApiResource> {
+    watched().into_iter().find(|w| w.kind == kind).map(|w| ApiResource::from_gvk_with_plural(&w.gvk, w.plural))
+}
+
 fn object_key(obj: &DynamicObject, kind: Kind) -> ObjKey {
     let ns = if kind == Kind::Node { String::new() } else { obj.metadata.namespace.clone().unwrap_or_default() };
     ObjKey::new(ns, obj.metadata.name.clone().unwrap_or_default())
@@ -187,13 +193,13 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
     (futures::stream::select_all(streams), resources)
 }
 
-/// What the watches have said so far: the snapshot and uids (persistent maps, shared with the
-/// published inputs), and the kinds being listed.
+/// What the watches have said so far: the snapshot (persistent maps, shared with the published
+/// inputs), and the kinds being listed. No uid is kept per object: an Event reads its object's
+/// when it is published (a map of every object's uid was 5 MB of the heap at 10,000 Services).
 struct View {
     namespace: String,
     resources: BTreeMap<Kind, ApiResource>,
     snap: Arc<Snapshot>,
-    uids: Arc<Uids>,
     relisting: BTreeMap<Kind, Relisting>,
     synced: BTreeSet<Kind>,
 }
@@ -204,9 +210,8 @@ struct View {
 /// objects are each as current as a watch event.)
 #[derive(Default)]
 struct Relisting {
-    /// Keys of the parsed objects, and of the uids.
+    /// Keys of the parsed objects.
     seen: BTreeSet<ObjKey>,
-    seen_uids: BTreeSet<ObjKey>,
 }
 
 impl View {
@@ -216,7 +221,7 @@ impl View {
     }
 
     fn input(&self, since: std::time::Instant) -> Input {
-        Input { snapshot: self.snap.clone(), problems: Vec::new(), uids: self.uids.clone(), since: Some(since) }
+        Input { snapshot: self.snap.clone(), problems: Vec::new(), since: Some(since) }
     }
 
     fn parse(&self, kind: Kind, obj: &DynamicObject) -> Vec<Parsed> {
@@ -234,17 +239,9 @@ impl View {
                 for p in parsed {
                     r.seen.insert(apply(Arc::make_mut(&mut self.snap), p));
                 }
-                if let Some(uid) = obj.metadata.uid.clone() {
-                    let key = object_key(&obj, kind);
-                    r.seen_uids.insert(key.clone());
-                    Arc::make_mut(&mut self.uids).insert((kind, key), uid);
-                }
             }
             Change::InitDone(kind) => self.listed(kind),
             Change::Item { kind, init: false, obj } => {
-                if let Some(uid) = obj.metadata.uid.clone() {
-                    Arc::make_mut(&mut self.uids).insert((kind, object_key(&obj, kind)), uid);
-                }
                 for p in self.parse(kind, &obj) {
                     apply(Arc::make_mut(&mut self.snap), p);
                 }
@@ -252,7 +249,6 @@ impl View {
             Change::Delete(kind, obj) => {
                 let key = object_key(&obj, kind);
                 debug!(kind = %kind, object = %key, "deleted");
-                Arc::make_mut(&mut self.uids).remove(&(kind, key.clone()));
                 Arc::make_mut(&mut self.snap).delete(kind, &key);
             }
         }
@@ -260,15 +256,7 @@ impl View {
 
     /// A (re)list of `kind` is complete: what it did not name of this kind is gone.
     fn listed(&mut self, kind: Kind) {
-        let Relisting { seen, seen_uids } = self.relisting.remove(&kind).unwrap_or_default();
-        let stale: Vec<(Kind, ObjKey)> =
-            self.uids.keys().filter(|(k, key)| *k == kind && !seen_uids.contains(key)).cloned().collect();
-        if !stale.is_empty() {
-            let u = Arc::make_mut(&mut self.uids);
-            for k in stale {
-                u.remove(&k);
-            }
-        }
+        let Relisting { seen } = self.relisting.remove(&kind).unwrap_or_default();
         for k in self.snap.keys(kind) {
             if !seen.contains(&k) {
                 Arc::make_mut(&mut self.snap).delete(kind, &k);
@@ -289,14 +277,8 @@ impl View {
 /// Watch everything and publish snapshots on `tx`.
 pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
     let (mut all, resources) = watch_all(&client, &namespace, &node);
-    let mut view = View {
-        namespace,
-        resources,
-        snap: Arc::default(),
-        uids: Arc::default(),
-        relisting: BTreeMap::new(),
-        synced: BTreeSet::new(),
-    };
+    let mut view =
+        View { namespace, resources, snap: Arc::default(), relisting: BTreeMap::new(), synced: BTreeSet::new() };
     while let Some(change) = all.next().await {
         let since = std::time::Instant::now();
         view.apply(change);
@@ -351,7 +333,6 @@ mod tests {
             namespace: "metallb-system".into(),
             resources: [(Kind::Service, ApiResource::from_gvk_with_plural(&w.gvk, w.plural))].into(),
             snap: Arc::default(),
-            uids: Arc::default(),
             relisting: BTreeMap::new(),
             synced: BTreeSet::new(),
         }
@@ -379,14 +360,11 @@ mod tests {
         // `b` was deleted and `d` created while the watch was away: the relist says so.
         list(&mut v, &[("a", "1"), ("c", "3"), ("d", "4")]);
         assert_eq!(names(&v), ["a", "c", "d"]);
-        let uids: Vec<&str> = v.uids.values().map(String::as_str).collect();
-        assert_eq!(uids, ["1", "3", "4"]);
         // What was published before is unchanged (persistent maps, shared until written).
         let before: Vec<String> = published.snapshot.services.keys().map(|k| k.name.to_string()).collect();
         assert_eq!(before, ["a", "b", "c"]);
-        assert_eq!(published.uids.len(), 3);
         // A relist that names nothing empties the kind.
         list(&mut v, &[]);
-        assert!(names(&v).is_empty() && v.uids.is_empty());
+        assert!(names(&v).is_empty());
     }
 }

@@ -14,13 +14,7 @@ use crate::problem::Problem;
 pub struct Input {
     pub snapshot: std::sync::Arc<Snapshot>,
     pub problems: Vec<Problem>,
-    /// Kubernetes mode: the uid of every watched object (Events refer to objects by uid).
-    pub uids: std::sync::Arc<Uids>,
     /// When the source learned of the first change this input has (a file event, a watch
     /// event): the start of the agent's share of a change (`frr_speaker_change_latency_seconds`).
     pub since: Option<std::time::Instant>,
 }
-
-/// Object uids by kind and key (a persistent map, like the snapshot's large ones: the source's
-/// copy-on-write per change costs O(log n)).
-pub type Uids = imbl::OrdMap<(crate::problem::Kind, crate::model::core::ObjKey), String>;

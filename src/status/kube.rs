@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
@@ -34,7 +34,6 @@ use super::objects::{
     SERVICE_NAMESPACE_LABEL, SERVICE_NAME_LABEL, VRF_LABEL,
 };
 use crate::frr::applier::ApplyState;
-use crate::model::core::ObjKey;
 use crate::problem::{Kind, Problem};
 use crate::retry::{self, Backoff as _};
 use crate::sources::Input;
@@ -48,7 +47,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// What the writer reads.
 pub struct Sources {
-    /// For object uids (Events, the Node as owner).
+    /// The Node (its uid owns the status objects) and the extras ConfigMap's key.
     pub input: watch::Receiver<Option<Arc<Input>>>,
     pub problems: watch::Receiver<Option<Arc<Vec<Problem>>>>,
     pub apply: watch::Receiver<ApplyState>,
@@ -127,6 +126,8 @@ struct StatusWriter {
     node: String,
     apis: BTreeMap<StatusKind, Api<DynamicObject>>,
     recorder: Recorder,
+    /// Reads the uid of an Event's object.
+    client: Client,
     /// What the API holds of ours (digests: `Held`); `None` until listed (and after a failed
     /// write).
     have: Option<HeldMap>,
@@ -229,23 +230,29 @@ impl StatusWriter {
         Ok(())
     }
 
-    async fn publish(&self, ev: &EventSpec, input: Option<&Input>) -> Result<(), kube::Error> {
-        // Without a uid the object is gone (or never existed): an event would refer to nothing.
-        let Some(uid) = input.and_then(|i| i.uids.get(&(ev.kind, ev.object.clone()))) else {
-            debug!(object = %ev.object, reason = ev.reason, "event skipped: object not known");
+    async fn publish(&self, ev: &EventSpec) -> Result<(), kube::Error> {
+        let Some(ar) = crate::sources::kube::api_resource(ev.kind) else {
+            debug!(object = %ev.object, reason = ev.reason, "event skipped: not a watched kind");
             return Ok(());
         };
-        let api_version = match ev.kind {
-            Kind::Service | Kind::ConfigMap | Kind::Node => "v1",
-            Kind::BGPPeer => "metallb.io/v1beta2",
-            _ => "metallb.io/v1beta1",
+        // The object's uid, read now from the apiserver's cache (resourceVersion 0): the agent keeps
+        // none per object (a map of them was 5 MB of its heap at 10,000 Services). An object that
+        // is gone gets no event: it would refer to nothing.
+        let api: Api<DynamicObject> = match ev.object.namespace.is_empty() {
+            true => Api::all_with(self.client.clone(), &ar),
+            false => Api::namespaced_with(self.client.clone(), &ev.object.namespace, &ar),
+        };
+        let uid = api.get_metadata_opt_with(&ev.object.name, &GetParams::any()).await?.and_then(|m| m.metadata.uid);
+        let Some(uid) = uid else {
+            debug!(object = %ev.object, reason = ev.reason, "event skipped: object not found");
+            return Ok(());
         };
         let reference = ObjectReference {
-            api_version: Some(api_version.into()),
-            kind: Some(ev.kind.as_str().into()),
+            api_version: Some(ar.api_version),
+            kind: Some(ar.kind),
             name: Some(ev.object.name.to_string()),
             namespace: Some(ev.object.namespace.to_string()).filter(|n| !n.is_empty()),
-            uid: Some(uid.clone()),
+            uid: Some(uid),
             ..Default::default()
         };
         let event = Event {
@@ -333,7 +340,7 @@ fn facts(src: &Sources, node: &str) -> Facts {
     let apply = src.apply.borrow().clone();
     let problems = src.problems.borrow().clone();
     let sessions = src.sessions.borrow().clone();
-    let node_uid = input.as_ref().and_then(|i| i.uids.get(&(Kind::Node, ObjKey::new("", node))).cloned());
+    let node_uid = input.as_ref().and_then(|i| i.snapshot.nodes.get(node)?.uid.clone());
     Facts {
         node: node.to_string(),
         node_uid,
@@ -377,13 +384,12 @@ impl StatusWriter {
         actions: &[Action],
         facts: &Facts,
         namespace: &str,
-        input: Option<&Input>,
     ) -> (Round, usize) {
         while let Some(ev) = events.front() {
             if let Err(at) = bucket.take() {
                 return (Round::Throttled(at), 0);
             }
-            if let Err(e) = self.publish(ev, input).await {
+            if let Err(e) = self.publish(ev).await {
                 // An event is worth one try: it describes a moment.
                 warn!(object = %ev.object, reason = ev.reason, error = %e, "cannot publish event");
             }
@@ -443,7 +449,8 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
     let mut w = StatusWriter {
         node: node.clone(),
         apis,
-        recorder: Recorder::new(client, reporter),
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
         have: None,
         missing: BTreeSet::new(),
         listed_at: Instant::now(),
@@ -486,12 +493,9 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
             backlog = w.plan(&facts, have);
             planned = facts;
         }
-        let input = src.input.borrow().clone();
         let span = debug_span!("status_write", actions = backlog.len(), events = events.queue.len());
-        let (round, done) = w
-            .write(&mut bucket, &mut events.queue, &backlog, &planned, &namespace, input.as_deref())
-            .instrument(span)
-            .await;
+        let (round, done) =
+            w.write(&mut bucket, &mut events.queue, &backlog, &planned, &namespace).instrument(span).await;
         backlog.drain(..done);
         let waiting = backlog.len() + events.queue.len();
         pending.set(waiting as i64);
