@@ -99,30 +99,27 @@ impl VtyConn {
     /// Run `commands` in order on one connection (a new session starts in enable mode). Stops at
     /// the first transport error; FRR's own errors are in the answers.
     pub async fn run(&self, commands: &[&str], timeout: Duration) -> Result<Vec<Answer>, VtyError> {
-        match self.run_once(commands, timeout).await {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut res = self.run_once(commands, timeout).await;
+        if matches!(res, Err((VtyError::Io { .. }, _))) && !self.was_fresh.load(Relaxed) {
             // A kept connection to a daemon that has since restarted fails at once: try a new one.
-            Err((VtyError::Io { .. }, _)) if !self.was_fresh.load(std::sync::atomic::Ordering::Relaxed) => {
-                self.run_once(commands, timeout).await.map_err(|(e, _)| e)
-            }
-            // A new connection closed before it answered anything (FRR 10's mgmtd does this now
-            // and then right after it starts, more than once on a busy machine): nothing of
-            // `commands` can have taken but at most the first, so try again a moment later, up
-            // to `FRESH_RETRIES` times (after 0.1, 0.2, 0.4, 0.8 s).
-            Err((VtyError::Io { .. }, 0)) => {
-                let mut wait = Duration::from_millis(100);
-                let mut tries = 1;
-                loop {
-                    tokio::time::sleep(wait).await;
-                    match self.run_once(commands, timeout).await {
-                        Err((VtyError::Io { .. }, 0)) if tries < FRESH_RETRIES => {}
-                        other => return other.map_err(|(e, _)| e),
-                    }
-                    tries += 1;
-                    wait *= 2;
-                }
-            }
-            other => other.map_err(|(e, _)| e),
+            res = self.run_once(commands, timeout).await;
         }
+        // A new connection closed before it answered anything (FRR 10's mgmtd does this now and
+        // then right after it starts, more than once on a busy machine, also to the new connection
+        // that follows a kept one it closed): nothing of `commands` can have taken but at most the
+        // first, so try again a moment later, up to `FRESH_RETRIES` times (after 0.1, 0.2, 0.4,
+        // 0.8 s).
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..FRESH_RETRIES {
+            if !(matches!(res, Err((VtyError::Io { .. }, 0))) && self.was_fresh.load(Relaxed)) {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            res = self.run_once(commands, timeout).await;
+            wait *= 2;
+        }
+        res.map_err(|(e, _)| e)
     }
 
     /// Cancel-safe: the connection is out of its slot while a command is under way, so a caller
@@ -261,17 +258,21 @@ mod tests {
 
     /// A daemon that answers each command with its own text, `slow ...` after 200 ms; with
     /// `close_first`, it closes its first `close_first` connections at once (as a starting mgmtd
-    /// may).
+    /// may). The first `restart N` closes its connection unanswered and then the next N new ones,
+    /// as a daemon that restarts (later ones are answered).
     fn daemon(dir: &Path, close_first: usize) {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
         let listener = UnixListener::bind(dir.join("bgpd.vty")).expect("bind");
+        let to_close = std::sync::Arc::new(AtomicUsize::new(close_first));
+        let restarted = std::sync::Arc::new(AtomicBool::new(false));
         tokio::spawn(async move {
-            let mut to_close = close_first;
             while let Ok((mut s, _)) = listener.accept().await {
-                if to_close > 0 {
-                    to_close -= 1;
+                if to_close.load(SeqCst) > 0 {
+                    to_close.fetch_sub(1, SeqCst);
                     drop(s);
                     continue;
                 }
+                let (to_close, restarted) = (to_close.clone(), restarted.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut byte = [0u8; 1];
@@ -283,6 +284,12 @@ mod tests {
                         let cmd = String::from_utf8_lossy(&std::mem::take(&mut buf)).into_owned();
                         if cmd.starts_with("slow") {
                             tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        if let Some(n) = cmd.strip_prefix("restart ") {
+                            if !restarted.swap(true, SeqCst) {
+                                to_close.store(n.parse().expect("count"), SeqCst);
+                                return;
+                            }
                         }
                         let mut answer = cmd.into_bytes();
                         answer.extend_from_slice(&[0, 0, 0, 0]);
@@ -356,6 +363,28 @@ mod tests {
             if let Ok(answers) = answers {
                 assert_eq!(answers.len(), 2);
                 assert_eq!(answers[0].output, "configure terminal");
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// A kept connection fails because the daemon restarted, and the restarting daemon (mgmtd in
+    /// the FRR 10 lab, right after FRR started) closes the new ones too for a moment: the new
+    /// connections are tried as after a fresh start.
+    #[tokio::test]
+    async fn a_restarting_daemon_is_tried_again_after_the_kept_connection_failed() {
+        for (closes, answered) in [(1, true), (FRESH_RETRIES, true), (FRESH_RETRIES + 2, false)] {
+            let dir = std::env::temp_dir().join(format!("frr-speaker-vty-restart-{}-{closes}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("dir");
+            daemon(&dir, 0);
+            let conn = VtyConn::new(&dir, "bgpd");
+            conn.run(&["show version"], Duration::from_secs(5)).await.expect("kept connection");
+            let cmd = format!("restart {closes}");
+            let answers = conn.run(&[&cmd], Duration::from_secs(5)).await;
+            assert_eq!(answers.is_ok(), answered, "{closes} new connections closed: {answers:?}");
+            if let Ok(answers) = answers {
+                assert_eq!(answers[0].output, cmd);
             }
             let _ = std::fs::remove_dir_all(&dir);
         }
