@@ -350,43 +350,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A new connection closed before any answer is tried again (up to `FRESH_RETRIES` times): as
+    /// the first connection (a starting mgmtd), and after a kept connection failed because the
+    /// daemon restarted and, for a moment, closes the new ones too (mgmtd in the FRR 10 lab).
     #[tokio::test]
     async fn a_new_connection_closed_before_any_answer_is_tried_again() {
-        for (closes, answered) in [(1, true), (FRESH_RETRIES, true), (FRESH_RETRIES + 1, false)] {
-            let dir = std::env::temp_dir().join(format!("frr-speaker-vty-closed-{}-{closes}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("dir");
-            daemon(&dir, closes);
-            let conn = VtyConn::new(&dir, "bgpd");
-            let answers = conn.run(&["configure terminal", "end"], Duration::from_secs(5)).await;
-            assert_eq!(answers.is_ok(), answered, "{closes} connections closed: {answers:?}");
-            if let Ok(answers) = answers {
-                assert_eq!(answers.len(), 2);
-                assert_eq!(answers[0].output, "configure terminal");
+        for restart in [false, true] {
+            for (closes, answered) in [(1, true), (FRESH_RETRIES, true), (FRESH_RETRIES + 1, false)] {
+                let dir = std::env::temp_dir()
+                    .join(format!("frr-speaker-vty-closed-{}-{restart}-{closes}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).expect("dir");
+                daemon(&dir, if restart { 0 } else { closes });
+                let conn = VtyConn::new(&dir, "bgpd");
+                let cmd = match restart {
+                    true => {
+                        conn.run(&["show version"], Duration::from_secs(5)).await.expect("kept connection");
+                        format!("restart {closes}")
+                    }
+                    false => "configure terminal".to_string(),
+                };
+                let answers = conn.run(&[&cmd, "end"], Duration::from_secs(5)).await;
+                assert_eq!(answers.is_ok(), answered, "restart {restart}, {closes} closed: {answers:?}");
+                if let Ok(answers) = answers {
+                    assert_eq!(answers.len(), 2);
+                    assert_eq!(answers[0].output, cmd);
+                }
+                let _ = std::fs::remove_dir_all(&dir);
             }
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-    }
-
-    /// A kept connection fails because the daemon restarted, and the restarting daemon (mgmtd in
-    /// the FRR 10 lab, right after FRR started) closes the new ones too for a moment: the new
-    /// connections are tried as after a fresh start.
-    #[tokio::test]
-    async fn a_restarting_daemon_is_tried_again_after_the_kept_connection_failed() {
-        for (closes, answered) in [(1, true), (FRESH_RETRIES, true), (FRESH_RETRIES + 2, false)] {
-            let dir = std::env::temp_dir().join(format!("frr-speaker-vty-restart-{}-{closes}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("dir");
-            daemon(&dir, 0);
-            let conn = VtyConn::new(&dir, "bgpd");
-            conn.run(&["show version"], Duration::from_secs(5)).await.expect("kept connection");
-            let cmd = format!("restart {closes}");
-            let answers = conn.run(&[&cmd], Duration::from_secs(5)).await;
-            assert_eq!(answers.is_ok(), answered, "{closes} new connections closed: {answers:?}");
-            if let Ok(answers) = answers {
-                assert_eq!(answers[0].output, cmd);
-            }
-            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 
