@@ -12,13 +12,28 @@ pub struct ControlPlane {
     pub dir: PathBuf,
     pub url: String,
     pub kubeconfig: PathBuf,
-    etcd: Child,
+    bin: PathBuf,
+    etcd: Option<Child>,
     apiserver: Option<Child>,
-    apiserver_cmd: (PathBuf, Vec<String>),
+    apiserver_args: Vec<String>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+/// How often `start` launches etcd + kube-apiserver on new ports before it gives up: a port
+/// picked free can be taken (by any process's outgoing connection) before the server binds it.
+const ATTEMPTS: u32 = 3;
+
+/// Three distinct free loopback ports (held open together while picked, so never the same one twice).
+fn free_ports() -> [u16; 3] {
+    let held: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    let port = |i: usize| held[i].local_addr().expect("addr").port();
+    [port(0), port(1), port(2)]
+}
+
+/// The last lines of a log file, for a failure's message.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()));
+    let all: Vec<&str> = text.lines().collect();
+    format!("--- {} (last {} lines)\n{}", path.display(), lines, all[all.len().saturating_sub(lines)..].join("\n"))
 }
 
 fn run(cmd: &mut Command) {
@@ -110,9 +125,38 @@ impl ControlPlane {
         )
         .expect("tokens");
 
-        let (client, peer, secure) = (free_port(), free_port(), free_port());
-        let etcd = Command::new(bin.join("etcd"))
-            .args(["--data-dir", &d("etcd"), "--unsafe-no-fsync", "--log-level", "error"])
+        let kubeconfig = dir.join("admin.kubeconfig");
+        let mut cp = ControlPlane {
+            dir,
+            url: String::new(),
+            kubeconfig,
+            bin,
+            etcd: None,
+            apiserver: None,
+            apiserver_args: Vec::new(),
+        };
+        let mut failures = Vec::new();
+        for attempt in 1..=ATTEMPTS {
+            cp.launch_etcd(attempt);
+            match cp.try_start_apiserver() {
+                Ok(()) => return cp,
+                Err(e) => {
+                    eprintln!("control plane {name}, attempt {attempt} of {ATTEMPTS} failed: {e}");
+                    failures.push(format!("attempt {attempt}: {e}"));
+                    cp.stop_apiserver();
+                    cp.stop_etcd();
+                }
+            }
+        }
+        panic!("the control plane {name} did not start:\n{}", failures.join("\n"));
+    }
+
+    /// etcd on new ports, with its own data directory; sets the apiserver's flags and the URL.
+    fn launch_etcd(&mut self, attempt: u32) {
+        let [client, peer, secure] = free_ports();
+        let d = |f: &str| self.dir.join(f).display().to_string();
+        let etcd = Command::new(self.bin.join("etcd"))
+            .args(["--data-dir", &d(&format!("etcd-{attempt}")), "--unsafe-no-fsync", "--log-level", "error"])
             .args([
                 "--listen-client-urls",
                 &format!("http://127.0.0.1:{client}"),
@@ -127,10 +171,11 @@ impl ControlPlane {
             ])
             .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("etcd.log")).expect("log"))
+            .stderr(std::fs::File::create(self.dir.join("etcd.log")).expect("log"))
             .spawn()
             .expect("etcd starts");
-        let args: Vec<String> = [
+        self.etcd = Some(etcd);
+        self.apiserver_args = [
             "--etcd-servers",
             &format!("http://127.0.0.1:{client}"),
             "--secure-port",
@@ -164,27 +209,29 @@ impl ControlPlane {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let apiserver_cmd = (bin.join("kube-apiserver"), args);
-        let url = format!("https://127.0.0.1:{secure}");
-        let kubeconfig = dir.join("admin.kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &dir.join("ca.crt"), "admin-token")).expect("kubeconfig");
-        let mut cp = ControlPlane { dir, url, kubeconfig, etcd, apiserver: None, apiserver_cmd };
-        cp.start_apiserver();
-        cp
+        self.url = format!("https://127.0.0.1:{secure}");
+        std::fs::write(&self.kubeconfig, kubeconfig_yaml(&self.url, &self.dir.join("ca.crt"), "admin-token"))
+            .expect("kubeconfig");
     }
 
     /// Start kube-apiserver (again) with the same flags, and wait until it serves.
     pub fn start_apiserver(&mut self) {
+        if let Err(e) = self.try_start_apiserver() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start_apiserver(&mut self) -> Result<(), String> {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("apiserver.log")).expect("log");
-        let child = Command::new(&self.apiserver_cmd.0)
-            .args(&self.apiserver_cmd.1)
+        let child = Command::new(self.bin.join("kube-apiserver"))
+            .args(&self.apiserver_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("kube-apiserver starts");
         self.apiserver = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
     /// Stop kube-apiserver (etcd keeps the data).
@@ -195,12 +242,24 @@ impl ControlPlane {
         }
     }
 
-    fn wait_ready(&self) {
+    fn stop_etcd(&mut self) {
+        if let Some(mut c) = self.etcd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Until kube-apiserver answers (Ok), or it or etcd exits, or 120 s pass (Err with both logs' ends).
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let logs =
+            |dir: &Path| format!("{}\n{}", tail(&dir.join("apiserver.log"), 20), tail(&dir.join("etcd.log"), 10));
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(120) {
             let ok = Command::new("curl")
                 .args([
                     "-sf",
+                    "--max-time",
+                    "5",
                     "--cacert",
                     &self.dir.join("ca.crt").display().to_string(),
                     "-H",
@@ -211,11 +270,16 @@ impl ControlPlane {
                 .map(|o| o.status.success())
                 .unwrap_or(false);
             if ok {
-                return;
+                return Ok(());
+            }
+            for (what, child) in [("kube-apiserver", &mut self.apiserver), ("etcd", &mut self.etcd)] {
+                if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
+                    return Err(format!("{what} exited ({status}) before kube-apiserver served\n{}", logs(&self.dir)));
+                }
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        panic!("kube-apiserver not ready; see {}", self.dir.join("apiserver.log").display());
+        Err(format!("kube-apiserver not ready after 120 s at {}\n{}", self.url, logs(&self.dir)))
     }
 
     /// A kubeconfig for `token` (admin-token or speaker-token).
@@ -242,8 +306,7 @@ fn kubeconfig_yaml(url: &str, ca: &Path, token: &str) -> String {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.stop_apiserver();
-        let _ = self.etcd.kill();
-        let _ = self.etcd.wait();
+        self.stop_etcd();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
