@@ -11,6 +11,7 @@
 //! | `ip nht resolve-via-default`, `ipv6 nht resolve-via-default` | off unless configured; shown when on | on by default, so never shown (`no ... ` is shown when off) |
 //! | BGP-only route-map lines (`set community`, ...) | bgpd only | bgpd only |
 //! | `neighbor X ebgp-multihop` with the maximum TTL (255) | shown as `ebgp-multihop 255` | shown bare: `ebgp-multihop` |
+//! | a configuration line while another transaction holds the datastore lock (mgmtd sending its configuration to a back end that just (re)connected, e.g. at start; another session's commit) | no such lock | refused, nothing done: `% command failed, could not lock running DS` (`mgmtd_busy`); sent again by the agent. Left alone, the line's node is not entered, so the block's `exit` leaves configuration mode and the next `exit` closes the session |
 //!
 //! A version newer than the newest known one is treated as the newest known one (and logged once
 //! by the driver); an older one as FRR 8.
@@ -57,6 +58,14 @@ pub struct Dialect {
     pub generation: Generation,
     /// The version is newer than the newest one tested.
     pub newer_than_known: bool,
+}
+
+/// FRR 10's mgmtd refused a command because another transaction held a datastore lock; it did
+/// nothing, and the same command sent again a moment later is taken (`VtyConn::with_busy_retry`).
+pub fn mgmtd_busy(output: &str) -> bool {
+    output.contains("could not lock candidate DS")
+        || output.contains("could not lock running DS")
+        || output.contains("datastore locked by another session")
 }
 
 /// The newest major version tested.

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::conf::Conf;
 use super::config::parse;
-use super::dialect::{Daemon, Dialect, NHT_LINES};
+use super::dialect::{mgmtd_busy, Daemon, Dialect, NHT_LINES};
 use super::diff::{diff_owned, network_delta, running_delta, Delta, SoftOut};
 use super::extras;
 use super::vty::{Answer, Gate, VtyConn, VtyError};
@@ -110,7 +110,8 @@ impl FrrVty {
             // Nearly every line goes to bgpd (a `network` line per Service): pipelined.
             bgpd: VtyConn::new(&socket_dir, "bgpd").with_window(BGPD_WINDOW),
             bfdd: VtyConn::new(&socket_dir, "bfdd"),
-            mgmtd: VtyConn::new(&socket_dir, "mgmtd"),
+            // FRR 10 only; refuses a line while a transaction holds its lock (see `dialect`).
+            mgmtd: VtyConn::new(&socket_dir, "mgmtd").with_busy_retry(mgmtd_busy),
             socket_dir,
             timeouts,
             dialect: std::sync::Mutex::new(None),

@@ -19,6 +19,11 @@ use tokio::sync::Mutex;
 /// Retries of a command whose new connection the daemon closes before answering anything.
 const FRESH_RETRIES: usize = 4;
 
+/// A command refused because the daemon was busy is sent again after this, doubling up to
+/// `BUSY_MAX_WAIT`, until it is taken or the run's timeout ends.
+const BUSY_FIRST_WAIT: Duration = Duration::from_millis(5);
+const BUSY_MAX_WAIT: Duration = Duration::from_millis(100);
+
 /// Largest answer accepted (a running config with 10,000 prefixes is about 600 KB).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
@@ -63,6 +68,8 @@ pub struct VtyConn {
     was_fresh: std::sync::atomic::AtomicBool,
     /// Commands sent before their answers are read (1: each waits for the previous answer).
     window: usize,
+    /// Which refusals mean "busy, nothing done: send it again" (`with_busy_retry`).
+    busy: Option<fn(&str) -> bool>,
 }
 
 impl VtyConn {
@@ -74,6 +81,7 @@ impl VtyConn {
             stream: Mutex::new(None),
             was_fresh: std::sync::atomic::AtomicBool::new(false),
             window: 1,
+            busy: None,
         }
     }
 
@@ -82,9 +90,20 @@ impl VtyConn {
         self.gate = gate;
     }
 
-    /// Send up to `window` commands before reading their answers.
+    /// Send up to `window` commands before reading their answers (not with `with_busy_retry`).
     pub fn with_window(mut self, window: usize) -> Self {
+        debug_assert!(self.busy.is_none(), "a busy retry needs window 1");
         self.window = window.max(1);
+        self
+    }
+
+    /// A command answered with an error whose output `busy` recognizes (the daemon did nothing
+    /// and says so, e.g. FRR 10's mgmtd while another transaction holds its datastore lock) is
+    /// sent again a moment later, on the same connection, until taken or the run times out.
+    /// Commands then go one at a time (window 1): none may run before the refused one is taken.
+    pub fn with_busy_retry(mut self, busy: fn(&str) -> bool) -> Self {
+        self.busy = Some(busy);
+        self.window = 1;
         self
     }
 
@@ -105,11 +124,10 @@ impl VtyConn {
             // A kept connection to a daemon that has since restarted fails at once: try a new one.
             res = self.run_once(commands, timeout).await;
         }
-        // A new connection closed before it answered anything (FRR 10's mgmtd does this now and
-        // then right after it starts, more than once on a busy machine, also to the new connection
-        // that follows a kept one it closed): nothing of `commands` can have taken but at most the
-        // first, so try again a moment later, up to `FRESH_RETRIES` times (after 0.1, 0.2, 0.4,
-        // 0.8 s).
+        // A new connection closed before it answered anything (a daemon that is restarting, also
+        // right after a kept connection failed): nothing of `commands` can have taken but at most
+        // the first, so try again a moment later, up to `FRESH_RETRIES` times (after 0.1, 0.2,
+        // 0.4, 0.8 s).
         let mut wait = Duration::from_millis(100);
         for _ in 0..FRESH_RETRIES {
             if !(matches!(res, Err((VtyError::Io { .. }, 0))) && self.was_fresh.load(Relaxed)) {
@@ -149,6 +167,16 @@ impl VtyConn {
             }
             for window in commands.chunks(self.window) {
                 exchange(&mut stream, &mut reader, window, &self.daemon, &mut out).await?;
+                let Some(busy) = self.busy else { continue };
+                // Window 1 here: the refused command is the last one sent.
+                let mut wait = BUSY_FIRST_WAIT;
+                while out.last().is_some_and(|a| a.status != 0 && busy(&a.output)) {
+                    let refused = out.pop().map(|a| a.output).unwrap_or_default();
+                    tracing::debug!(daemon = %self.daemon, answer = refused.trim(), "busy; sending the command again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(BUSY_MAX_WAIT);
+                    exchange(&mut stream, &mut reader, window, &self.daemon, &mut out).await?;
+                }
             }
             Ok::<(), VtyError>(())
         };
@@ -259,7 +287,8 @@ mod tests {
     /// A daemon that answers each command with its own text, `slow ...` after 200 ms; with
     /// `close_first`, it closes its first `close_first` connections at once (as a starting mgmtd
     /// may). The first `restart N` closes its connection unanswered and then the next N new ones,
-    /// as a daemon that restarts (later ones are answered).
+    /// as a daemon that restarts (later ones are answered). `lockedN ...` is refused N times on
+    /// its connection as mgmtd refuses a line while its datastore is locked; `fail ...` is refused.
     fn daemon(dir: &Path, close_first: usize) {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
         let listener = UnixListener::bind(dir.join("bgpd.vty")).expect("bind");
@@ -276,6 +305,7 @@ mod tests {
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut byte = [0u8; 1];
+                    let mut refused = std::collections::HashMap::<String, usize>::new();
                     while s.read_exact(&mut byte).await.is_ok() {
                         if byte[0] != 0 {
                             buf.push(byte[0]);
@@ -291,8 +321,18 @@ mod tests {
                                 return;
                             }
                         }
-                        let mut answer = cmd.into_bytes();
-                        answer.extend_from_slice(&[0, 0, 0, 0]);
+                        let times = cmd.strip_prefix("locked").and_then(|r| r.split(' ').next()?.parse().ok());
+                        let seen = refused.entry(cmd.clone()).or_insert(0);
+                        let answer = if times.is_some_and(|n: usize| *seen < n) {
+                            *seen += 1;
+                            b"% command failed, could not lock running DS\n\0\0\0\x01".to_vec()
+                        } else if cmd.starts_with("fail") {
+                            b"% [MGMTD] Unknown command: fail\n\0\0\0\x02".to_vec()
+                        } else {
+                            let mut a = cmd.into_bytes();
+                            a.extend_from_slice(&[0, 0, 0, 0]);
+                            a
+                        };
                         if s.write_all(&answer).await.is_err() {
                             return;
                         }
@@ -419,5 +459,37 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_command_refused_while_the_datastore_is_locked_is_sent_again_and_nothing_else_is() {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-busy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        daemon(&dir, 0);
+        let t = Duration::from_secs(5);
+        let script = ["configure terminal", "locked3 route-map a permit 1", "exit", "fail x", "end"];
+        let conn = VtyConn::new(&dir, "bgpd").with_busy_retry(crate::frr::dialect::mgmtd_busy);
+        let a = conn.run(&script, t).await.expect("answers");
+        let got: Vec<(u8, &str)> = a.iter().map(|a| (a.status, a.output.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (0, "configure terminal"),
+                (0, "locked3 route-map a permit 1"),
+                (0, "exit"),
+                (2, "% [MGMTD] Unknown command: fail\n"),
+                (0, "end")
+            ],
+            "the refused line taken on its fourth sending, in its place; another error left as it is"
+        );
+        // Without the retry, the refusal is the answer.
+        let plain = VtyConn::new(&dir, "bgpd");
+        let a = plain.run(&["locked1 x"], t).await.expect("answer");
+        assert_eq!((a[0].status, a[0].output.as_str()), (1, "% command failed, could not lock running DS\n"));
+        // A lock that is never released: the run's timeout ends the retries.
+        let a = conn.run(&["locked1000 y"], Duration::from_millis(400)).await;
+        assert!(matches!(a, Err(VtyError::Timeout { .. })), "{a:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
