@@ -11,22 +11,33 @@ use frr_speaker::frr::diff::diff_owned;
 use frr_speaker::frr::driver::{reconcile, reconcile_from, FrrControl, FrrVty};
 use frr_speaker::frr::extras;
 
-#[tokio::test(flavor = "current_thread")]
-async fn golden_configs_apply_and_converge() {
-    let lab = common::Namespaces::new("fsapply");
+/// A namespace `<prefix>-frr` running the nodes' FRR, and the driver's client of it (answering).
+async fn frr_in_namespace(prefix: &str) -> (common::Namespaces, String, FrrVty) {
+    let lab = common::Namespaces::new(prefix);
     let ns = format!("{}-frr", lab.prefix);
     common::lab_sh(&["bare", &ns]);
     common::frr_start(&ns);
     let frr = FrrVty::new(common::socket_dir(&ns));
     frr.identity().await.expect("FRR is up");
+    (lab, ns, frr)
+}
 
-    let mut dirs: Vec<_> = std::fs::read_dir(common::root().join("tests/golden"))
+/// Every tests/golden/*/frr.conf, in order.
+fn golden_configs() -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(common::root().join("tests/golden"))
         .expect("golden")
         .flatten()
         .map(|e| e.path().join("frr.conf"))
         .filter(|p| p.exists())
         .collect();
-    dirs.sort();
+    paths.sort();
+    paths
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn golden_configs_apply_and_converge() {
+    let (_lab, _ns, frr) = frr_in_namespace("fsapply").await;
+    let dirs = golden_configs();
     // Forwards, then backwards: every transition between neighbouring cases is exercised twice.
     let mut order = dirs.clone();
     order.extend(dirs.iter().rev().cloned());
@@ -71,20 +82,12 @@ async fn applies_go_through_while_a_back_end_reconnects() {
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
-    let lab = common::Namespaces::new("fsbusy");
-    let ns = format!("{}-frr", lab.prefix);
-    common::lab_sh(&["bare", &ns]);
-    common::frr_start(&ns);
-    let frr = FrrVty::new(common::socket_dir(&ns));
-    frr.identity().await.expect("FRR is up");
-    let mut cases: Vec<String> = std::fs::read_dir(common::root().join("tests/golden"))
-        .expect("golden")
-        .flatten()
-        .map(|e| e.path().join("frr.conf"))
-        .filter_map(|p| std::fs::read_to_string(p).ok())
+    let (_lab, ns, frr) = frr_in_namespace("fsbusy").await;
+    let cases: Vec<String> = golden_configs()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
         .filter(|c| c.contains(" match tag ") || c.contains("ip nht"))
         .collect();
-    cases.sort();
     assert!(cases.len() > 20, "golden configs with lines for the configuration front end");
 
     let stop = Arc::new(AtomicBool::new(false));

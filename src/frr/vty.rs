@@ -342,12 +342,18 @@ mod tests {
         });
     }
 
-    #[tokio::test]
-    async fn a_command_dropped_half_way_leaves_no_answer_for_the_next_one() {
-        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-{}", std::process::id()));
+    /// A fresh directory `frr-speaker-vty-<name>-<pid>` with `daemon` listening in it.
+    fn fake_daemon(name: &str, close_first: usize) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, 0);
+        daemon(&dir, close_first);
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_command_dropped_half_way_leaves_no_answer_for_the_next_one() {
+        let dir = fake_daemon("drop", 0);
         let conn = VtyConn::new(&dir, "bgpd");
         let t = Duration::from_secs(5);
         assert_eq!(conn.run(&["show one"], t).await.expect("answer")[0].output, "show one");
@@ -364,10 +370,7 @@ mod tests {
     /// reading. The answer under way is read to its end first, and no command starts after.
     #[tokio::test]
     async fn closing_the_gate_waits_for_the_answer_under_way() {
-        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-gate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, 0);
+        let dir = fake_daemon("gate", 0);
         let gate = Gate::default();
         let mut conn = VtyConn::new(&dir, "bgpd");
         conn.set_gate(gate.clone());
@@ -397,11 +400,7 @@ mod tests {
     async fn a_new_connection_closed_before_any_answer_is_tried_again() {
         for restart in [false, true] {
             for (closes, answered) in [(1, true), (FRESH_RETRIES, true), (FRESH_RETRIES + 1, false)] {
-                let dir = std::env::temp_dir()
-                    .join(format!("frr-speaker-vty-closed-{}-{restart}-{closes}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir).expect("dir");
-                daemon(&dir, if restart { 0 } else { closes });
+                let dir = fake_daemon(&format!("closed-{restart}-{closes}"), if restart { 0 } else { closes });
                 let conn = VtyConn::new(&dir, "bgpd");
                 let cmd = match restart {
                     true => {
@@ -423,10 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn pipelined_commands_get_their_own_answers_in_order() {
-        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-window-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, 0);
+        let dir = fake_daemon("window", 0);
         let conn = VtyConn::new(&dir, "bgpd").with_window(64);
         // Answers of every size, some empty, across windows and reads.
         let cmds: Vec<String> = (0..1000)
@@ -463,10 +459,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_command_refused_while_the_datastore_is_locked_is_sent_again_and_nothing_else_is() {
-        let dir = std::env::temp_dir().join(format!("frr-speaker-vty-busy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        daemon(&dir, 0);
+        let dir = fake_daemon("busy", 0);
         let t = Duration::from_secs(5);
         let script = ["configure terminal", "locked3 route-map a permit 1", "exit", "fail x", "end"];
         let conn = VtyConn::new(&dir, "bgpd").with_busy_retry(crate::frr::dialect::mgmtd_busy);
