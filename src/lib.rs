@@ -6,6 +6,8 @@ pub mod alloc;
 pub mod app;
 pub mod desired;
 pub mod drain;
+#[cfg(test)]
+mod fake_api;
 pub mod frr;
 pub mod grammar;
 pub mod index;

@@ -440,3 +440,83 @@ async fn controller_allocates_and_the_router_sees_it() {
     }
     b.signal(Signal::SIGTERM);
 }
+
+/// The apiserver did a request but its answer was lost (504 after the write, as an apiserver gives
+/// when a request outlives its timeout): kube's client sends the same request again. A repeated
+/// Event create (409 AlreadyExists) and a repeated lease renewal (409 Conflict) are the agent's
+/// and the controller's own first sendings: no warning, no duplicate Event, no lost leadership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_lost_after_the_apiserver_did_the_request() {
+    use common::proxy::{LoseAnswers, Proxy};
+    use tokio::task::block_in_place;
+    let cp = block_in_place(|| ControlPlane::start("lost"));
+    let client = cp.client("admin-token").await;
+    common::controlplane::install_crds(&client).await;
+    for f in ["deploy/namespace.yaml", "deploy/rbac.yaml", "deploy/controller.yaml"] {
+        apply_file(&client, f, false).await;
+    }
+    let ns = "metallb-system";
+    let pp = PostParams::default();
+    let public = IpAddressPoolSpec { addresses: vec!["203.0.113.0/26".into()], ..Default::default() };
+    Api::<IpAddressPool>::namespaced(client.clone(), ns)
+        .create(&pp, &IpAddressPool::new("public", public))
+        .await
+        .expect("pool");
+    Api::<Node>::all(client.clone()).create(&pp, &obj(json!({"metadata": {"name": "node1"}}))).await.expect("node");
+    Api::<BgpPeer>::namespaced(client.clone(), ns)
+        .create(&pp, &BgpPeer::new("router", lab_peer("192.0.2.1")))
+        .await
+        .expect("peer");
+    Api::<BgpAdvertisement>::namespaced(client.clone(), ns)
+        .create(&pp, &BgpAdvertisement::new("all", BgpAdvertisementSpec::default()))
+        .await
+        .expect("ad");
+
+    // The first two Event creates in `default` (the controller's IPAllocated and the agent's
+    // Announcing, both about web), the lease's create and every second renewal (three times) lose
+    // their answers.
+    let proxy = Proxy::start(
+        &cp.url,
+        &cp.dir.join("ca.crt"),
+        vec![
+            LoseAnswers { method: "POST", path_contains: "/namespaces/default/events", every: 1, times: 2 },
+            LoseAnswers { method: "POST", path_contains: "/leases", every: 1, times: 1 },
+            LoseAnswers { method: "PUT", path_contains: "/leases/frr-speaker-controller", every: 2, times: 3 },
+        ],
+    );
+    let mut lab = block_in_place(|| Lab::new("fsl", 1, &RouterOpts::default()));
+    lab.start_agent_kube(1, &proxy.kubeconfig(&cp.dir, "speaker-token"), 17495);
+    let mut a = Controller::start(&proxy.kubeconfig(&cp.dir, "controller-token"), "ctl-a", 17496);
+
+    create_service(&client, "web", json!({}), tcp(80)).await;
+    let got = eventually(T, || async { ips_of(&client, "web").await == ["203.0.113.0"] }).await;
+    assert!(got.is_some(), "web got an address: {:?}\n{}", assignments(&client).await, a.log());
+    let routed = block_in_place(|| wait_for(T, || lab.next_hops("203.0.113.0/32") == ["192.0.2.11"]));
+    assert!(routed.is_some(), "the router has web's address via node1");
+    let announced = eventually(T, || async { !notes(&client, "web", "Announcing").await.is_empty() }).await;
+    assert!(announced.is_some(), "an Announcing event");
+    // Renewals every second: six more, three of them with lost answers.
+    let renewed = eventually(T, || async { proxy.lost() >= 6 }).await;
+    assert!(renewed.is_some(), "answers lost: {} of 6", proxy.lost());
+    assert_eq!((proxy.lost_by(0), proxy.lost_by(1), proxy.lost_by(2)), (2, 1, 3));
+    block_in_place(|| std::thread::sleep(Duration::from_secs(2)));
+
+    // One Event each, though each create was sent twice; no other Event in `default`.
+    let all: Api<Event> = Api::namespaced(client.clone(), "default");
+    let reasons: Vec<_> =
+        all.list(&ListParams::default()).await.expect("events").items.into_iter().map(|e| e.reason).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(notes(&client, "web", "IPAllocated").await.len(), 1, "{:?}", notes(&client, "web", "IPAllocated").await);
+    assert_eq!(notes(&client, "web", "Announcing").await.len(), 1, "{:?}", notes(&client, "web", "Announcing").await);
+    // The controller leads on, and nobody logged a warning or an error.
+    assert!(a.wait_exit(Duration::from_millis(100)).is_none(), "the controller exited:\n{}", a.log());
+    assert_eq!(holder(&client).await.as_deref(), Some("ctl-a"));
+    let log = a.log();
+    let bad: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+    assert!(bad.is_empty(), "the controller logged:\n{}", bad.join("\n"));
+    lab.assert_clean_logs();
+    println!(
+        "answers lost after the apiserver did the request: {}; no warning, one Event each, still leading",
+        proxy.lost()
+    );
+}

@@ -21,13 +21,13 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use prometheus::IntGauge;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::{debug, debug_span, info, warn, Instrument};
 
+use super::events::{Note, Publisher};
 use super::objects::{
     announced, announcement_events, plan, problem_events, Action, Announced, ConfigFacts, EventSpec, Facts, HeldMap,
     SessionFact, StatusBody, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL,
@@ -125,7 +125,7 @@ fn normalize(kind: StatusKind, obj: &DynamicObject) -> Wanted {
 struct StatusWriter {
     node: String,
     apis: BTreeMap<StatusKind, Api<DynamicObject>>,
-    recorder: Recorder,
+    events: Publisher,
     /// Reads the uid of an Event's object.
     client: Client,
     /// What the API holds of ours (digests: `Held`); `None` until listed (and after a failed
@@ -255,14 +255,9 @@ impl StatusWriter {
             uid: Some(uid),
             ..Default::default()
         };
-        let event = Event {
-            type_: if ev.warning { EventType::Warning } else { EventType::Normal },
-            reason: ev.reason.into(),
-            note: Some(ev.note.clone()),
-            action: ev.action.into(),
-            secondary: None,
-        };
-        self.recorder.publish(&event, &reference).await
+        let note =
+            Note { warning: ev.warning, reason: ev.reason.into(), action: ev.action.into(), note: ev.note.clone() };
+        self.events.publish(&note, &reference).await
     }
 }
 
@@ -445,11 +440,10 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         .into_iter()
         .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &api_resource(k))))
         .collect();
-    let reporter = Reporter { controller: "frr-speaker".into(), instance: Some(node.clone()) };
     let mut w = StatusWriter {
         node: node.clone(),
         apis,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Publisher::new(client.clone(), "frr-speaker", &node),
         client,
         have: None,
         missing: BTreeSet::new(),

@@ -4,6 +4,7 @@
 
 pub mod controlplane;
 pub mod objects;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -262,13 +262,14 @@ pub(super) async fn run(
     lb_class: Option<String>,
     metrics: ControllerMetrics,
     tenure: Arc<Tenure>,
+    identity: String,
 ) {
     let (services, s1) = watch(Api::<Service>::all(client.clone()), 0);
     let (namespaces, s2) = watch(Api::<Namespace>::all(client.clone()), 1);
     let (pools, s3) = watch(Api::<IpAddressPool>::namespaced(client.clone(), &namespace), 2);
     let mut stream = futures::stream::select_all([s1, s2, s3]);
     let mut w = Watches { services, namespaces, pools, listed: [false; 3] };
-    let mut out = ServiceWriter::new(client, tenure);
+    let mut out = ServiceWriter::new(client, tenure, &identity);
     let mut state = Allocation { al: Allocator::default(), lb_class, namespace, failed: BTreeSet::new() };
     let mut changed = Changed { everything: true, ..Default::default() };
     let mut pool_generations: HashMap<String, Option<i64>> = HashMap::new();

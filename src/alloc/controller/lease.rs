@@ -8,7 +8,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::Client;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::ControllerConfig;
 
@@ -67,8 +67,12 @@ pub(super) struct Elector {
     observed_at: Instant,
 }
 
+/// Now, at the precision the apiserver stores (microseconds): a time read back equals the time
+/// written, which is how a repeated request's first sending is recognised (`landed`).
 fn now_micro() -> MicroTime {
-    MicroTime(k8s_openapi::jiff::Timestamp::now())
+    use k8s_openapi::jiff::Timestamp;
+    let now = Timestamp::now();
+    MicroTime(Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now))
 }
 
 impl Elector {
@@ -100,7 +104,7 @@ impl Elector {
             };
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(true),
-                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+                Err(kube::Error::Api(e)) if e.code == 409 => self.landed(lease.spec.as_ref()).await,
                 Err(e) => Err(e),
             };
         };
@@ -136,9 +140,34 @@ impl Elector {
                 }
                 Ok(true)
             }
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let ours = self.landed(next.spec.as_ref()).await?;
+                if ours && !mine {
+                    info!(identity = %self.identity, "took the lease");
+                }
+                Ok(ours)
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// A create or replace answered 409 Conflict: another replica wrote first, or this request
+    /// was sent twice and its first sending landed (kube's client repeats a request answered 504,
+    /// which the apiserver gives when a write outlived its timeout yet may commit). The lease
+    /// holding exactly what was sent (this identity, this renew time) tells the second case.
+    async fn landed(&mut self, sent: Option<&LeaseSpec>) -> Result<bool, kube::Error> {
+        let Some(lease) = self.api.get_opt(&self.name).await? else { return Ok(false) };
+        let spec = lease.spec.unwrap_or_default();
+        let record = (spec.holder_identity.clone(), spec.renew_time.clone());
+        let ours = sent.is_some_and(|s| s.holder_identity == spec.holder_identity && s.renew_time == spec.renew_time);
+        if ours || self.observed.as_ref() != Some(&record) {
+            self.observed = Some(record);
+            self.observed_at = Instant::now();
+        }
+        if ours {
+            debug!("a repeated lease write met its own first sending");
+        }
+        Ok(ours)
     }
 
     pub(super) async fn release(&self) -> Result<(), kube::Error> {
@@ -149,13 +178,92 @@ impl Elector {
         }
         spec.holder_identity = None;
         spec.renew_time = Some(now_micro());
-        self.api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| ())
+        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+            Ok(_) => Ok(()),
+            // Changed meanwhile (or this release sent twice): released unless it is still ours.
+            Err(kube::Error::Api(e)) if e.code == 409 => match self.api.get_opt(&self.name).await? {
+                Some(l)
+                    if l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(self.identity.as_str()) =>
+                {
+                    Err(kube::Error::Api(e))
+                }
+                _ => Ok(()),
+            },
+            Err(e) => Err(e),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_api::{FakeApi, Fault};
+    use http::Method;
+
+    const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/metallb-system/leases/frr-speaker-controller";
+
+    fn elector(fake: &FakeApi, identity: &str) -> Elector {
+        Elector {
+            api: Api::namespaced(fake.client(), "metallb-system"),
+            name: "frr-speaker-controller".into(),
+            identity: identity.into(),
+            duration: Duration::from_secs(15),
+            observed: None,
+            observed_at: Instant::now(),
+        }
+    }
+
+    /// A rule that loses the answer of the `n`th request with `method` to the lease (1-based).
+    fn lose(method: Method, n: usize) -> impl FnMut(&Method, &str) -> Option<Fault> + Send {
+        let mut seen = 0;
+        move |m, p| {
+            if *m == method && p.starts_with("/apis/coordination.k8s.io/") {
+                seen += 1;
+                return (seen == n).then_some(Fault::LoseAnswer);
+            }
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lease_write_whose_answer_was_lost_is_still_ours() {
+        // The create's answer lost: its repeat meets the lease it made (409 AlreadyExists).
+        let fake = FakeApi::new();
+        fake.set_rule(lose(Method::POST, 1));
+        let mut a = elector(&fake, "a");
+        assert!(a.try_acquire_or_renew().await.expect("create"), "took the new lease");
+        // A renewal's answer lost: its repeat carries a resourceVersion that is no longer current
+        // (409 Conflict), yet the lease holds exactly this renewal.
+        fake.set_rule(lose(Method::PUT, 1));
+        assert!(a.try_acquire_or_renew().await.expect("renew"), "still leading after a lost answer");
+        let puts = fake.requests().iter().filter(|r| r.starts_with("PUT")).count();
+        assert_eq!(puts, 2, "the renewal was sent twice: {:?}", fake.requests());
+        assert!(a.try_acquire_or_renew().await.expect("renew"), "and renews on");
+        let lease = &fake.objects(LEASE)[0];
+        assert_eq!(lease["spec"]["holderIdentity"], "a");
+        assert_eq!(lease["spec"]["leaseTransitions"], 0);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_with_another_replica_is_not_taken_for_ours() {
+        let fake = FakeApi::new();
+        let mut a = elector(&fake, "a");
+        assert!(a.try_acquire_or_renew().await.expect("create"));
+        // b takes the lease between a's read and a's write: a's replace is refused (409).
+        let taker = fake.clone();
+        let mut done = false;
+        fake.set_rule(move |m, p| {
+            if *m == Method::PUT && p == LEASE && !std::mem::replace(&mut done, true) {
+                let mut l = taker.objects(LEASE)[0].clone();
+                l["spec"]["holderIdentity"] = "b".into();
+                l["metadata"]["resourceVersion"] = "999".into();
+                taker.put(LEASE, l);
+            }
+            None
+        });
+        assert!(!a.try_acquire_or_renew().await.expect("renew"), "b holds it now");
+        assert_eq!(fake.objects(LEASE)[0]["spec"]["holderIdentity"], "b");
+    }
 
     #[test]
     fn tenure_lapses_without_renewal() {

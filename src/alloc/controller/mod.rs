@@ -113,6 +113,7 @@ pub async fn run(cfg: ControllerConfig) -> anyhow::Result<()> {
         cfg.lb_class.clone(),
         metrics.clone(),
         tenure.clone(),
+        cfg.identity.clone(),
     ));
     let result = loop {
         tokio::select! {

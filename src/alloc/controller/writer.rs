@@ -7,7 +7,6 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -19,6 +18,7 @@ use super::ControllerMetrics;
 use crate::alloc::{AllocError, Allocator, Assigned, PoolStats};
 use crate::model::core::{ObjKey, POOL_ANNOTATION};
 use crate::model::crds::IpAddressPool;
+use crate::status::events::{Note, Publisher};
 
 /// Services written at once (the apiserver's own default limit is 400 requests in flight).
 const WRITES_IN_FLIGHT: usize = 32;
@@ -33,7 +33,7 @@ pub(super) struct Write {
 pub(super) struct ServiceWriter {
     client: Client,
     tenure: Arc<Tenure>,
-    recorder: Recorder,
+    events: Publisher,
     /// The last outcome reported per Service (an Event only when it changes).
     reported: HashMap<ObjKey, String>,
     /// Pool status last written.
@@ -76,10 +76,10 @@ pub(super) fn shown(svc: &Service) -> Shown {
 }
 
 impl ServiceWriter {
-    pub(super) fn new(client: Client, tenure: Arc<Tenure>) -> Self {
-        let reporter = Reporter { controller: "frr-speaker-controller".into(), instance: None };
+    /// `instance`: this replica's identity, the Events' reportingInstance.
+    pub(super) fn new(client: Client, tenure: Arc<Tenure>, instance: &str) -> Self {
         ServiceWriter {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone(), "frr-speaker-controller", instance),
             client,
             tenure,
             reported: HashMap::new(),
@@ -143,14 +143,8 @@ impl ServiceWriter {
     /// An Event about `obj` (a Service or an IPAddressPool).
     async fn event<K: kube::Resource<DynamicType = ()>>(&self, obj: &K, warning: bool, reason: &str, note: String) {
         self.tenure.wait().await;
-        let ev = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.into(),
-            note: Some(note),
-            action: "Allocate".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+        let ev = Note { warning, reason: reason.into(), action: "Allocate".into(), note };
+        if let Err(e) = self.events.publish(&ev, &obj.object_ref(&())).await {
             warn!(reason, error = %e, "cannot publish event");
         }
     }
