@@ -219,15 +219,82 @@ fn speaker_pods_run_by_real_kubelets() {
     }
 }
 
+/// The manifests of `overlay` as the previous release laid them out: the speaker DaemonSet without
+/// the app.kubernetes.io/component label (its selector matched the controller's pods too). A
+/// file to `kubectl apply -f`.
+fn previous_release(c: &Cluster, overlay: &str) -> std::path::PathBuf {
+    let now = c.k(&["kustomize", overlay]);
+    let before: String =
+        now.lines().filter(|l| l.trim() != "app.kubernetes.io/component: speaker").map(|l| format!("{l}\n")).collect();
+    assert_ne!(before, now, "the speaker's component label is in {overlay}");
+    let file = std::env::temp_dir().join(format!("frr-speaker-cluster-previous-{}.yaml", c.prefix));
+    std::fs::write(&file, before).expect("write");
+    file
+}
+
+/// The `kubectl ...` lines of the README's first shell block under the heading `title`, as
+/// words (single quotes group; a `#` word starts a comment).
+fn readme_block(title: &str) -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = readme.split("\n## ").chain(readme.split("\n### ")).find(|s| s.starts_with(title)).expect("section");
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a shell block");
+    let mut cmds = Vec::new();
+    let mut line = String::new();
+    for l in block.lines() {
+        line.push_str(l.trim_end_matches('\\'));
+        if l.ends_with('\\') {
+            continue;
+        }
+        let words = shell_words(&std::mem::take(&mut line));
+        if words.first().is_some_and(|w| w == "kubectl")
+            && words.iter().any(|w| w == "metallb-system" || w.starts_with("my-"))
+        {
+            cmds.push(words);
+        }
+    }
+    cmds
+}
+
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for ch in line.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            '#' if !quoted && !any => break,
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
+}
+
 fn check(c: &Cluster, tag: &str) {
     let overlay = if tag == "trixie" { "e2e/cluster/frr10" } else { "e2e/cluster/frr8" };
     for n in ["node1", "node2"] {
         assert!(c.k(&["get", "node", n, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "True");
     }
 
-    // Install as a user does: one kustomization (CRDs, RBAC, the DaemonSet, the allocator).
+    // Install as a user of the previous layout did (the speaker DaemonSet selecting every pod
+    // labelled app.kubernetes.io/name: frr-speaker, the controller's too): one kustomization with
+    // the CRDs, RBAC, the DaemonSet and the allocator. It is upgraded to this one's below.
     let t0 = Instant::now();
-    c.k(&["apply", "-k", overlay]);
+    let previous = previous_release(c, overlay);
+    c.k(&["apply", "-f", &previous.display().to_string()]);
+    let _ = std::fs::remove_file(&previous);
     c.k(&["apply", "-f", "e2e/cluster/config.yaml"]);
     let ds = c.kubectl(&["-n", "metallb-system", "rollout", "status", "ds/frr-speaker", "--timeout=180s"]);
     assert!(ds.0, "speaker DaemonSet not ready: {}{}\n{}", ds.1, ds.2, c.diagnose());
@@ -370,8 +437,10 @@ fn check(c: &Cluster, tag: &str) {
     ]);
     assert_eq!(restarts.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "no container restarted");
 
-    // A rolling update of the DaemonSet (a changed env): new pods on both nodes, one at a time.
-    // Long-lived flows through the router meanwhile; the peers have graceful restart on.
+    // The upgrade to this layout, as README "Upgrading" tells it: the old DaemonSet deleted with
+    // its pods left running, its pods labelled as the new selector wants, the new one applied: it
+    // adopts them and replaces them one node at a time (a rolling update). Long-lived flows
+    // through the router meanwhile; the peers have graceful restart on.
     let flows = Command::new("ip")
         .args(["netns", "exec", &format!("{}-client", c.prefix), "python3"])
         .arg(root().join("e2e/cluster/flows.py"))
@@ -382,9 +451,15 @@ fn check(c: &Cluster, tag: &str) {
     std::thread::sleep(Duration::from_secs(3));
     let old: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
     let t = Instant::now();
-    c.k(&["-n", "metallb-system", "set", "env", "ds/frr-speaker", "-c", "speaker", "ROLLOUT=1"]);
+    for step in readme_block("Upgrading") {
+        let args: Vec<String> =
+            step.iter().skip(1).map(|a| if a == "my-speaker/" { overlay.to_string() } else { a.clone() }).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        println!("$ kubectl {}", args.join(" "));
+        c.k(&args);
+    }
     let ds = c.kubectl(&["-n", "metallb-system", "rollout", "status", "ds/frr-speaker", "--timeout=180s"]);
-    assert!(ds.0, "rollout: {}{}", ds.1, ds.2);
+    assert!(ds.0, "rollout: {}{}\n{}", ds.1, ds.2, c.diagnose());
     let rolled = t.elapsed();
     let new: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
     assert!(new.iter().zip(&old).all(|(n, o)| !n.is_empty() && n != o), "new pods on both nodes: {old:?} -> {new:?}");
@@ -395,6 +470,38 @@ fn check(c: &Cluster, tag: &str) {
     let broken: usize = report.rsplit(' ').next().and_then(|b| b.parse().ok()).expect("flows report");
     assert_eq!(broken, 0, "flows broken by the rollout with graceful restart: {report}");
     let pod = c.speaker_pod("node1");
+
+    // The DaemonSet's selector matches its own pods and nothing else, so `kubectl exec
+    // ds/frr-speaker` and `kubectl logs ds/...` land in a speaker pod: README "Debugging" run as
+    // written, several times each (with four pods matching, kubectl picked any of them).
+    let template = "go-template={{range $k, $v := .spec.selector.matchLabels}}{{$k}}={{$v}},{{end}}";
+    let selector = c.k(&["-n", "metallb-system", "get", "ds/frr-speaker", "-o", template]);
+    let selector = selector.trim_end_matches(',');
+    assert!(selector.contains("app.kubernetes.io/component=speaker"), "{selector}");
+    let matched =
+        c.k(&["-n", "metallb-system", "get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
+    let mut matched: Vec<&str> = matched.split_whitespace().collect();
+    matched.sort();
+    let mut speakers: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
+    speakers.sort();
+    assert_eq!(matched, speakers, "the DaemonSet's selector matches exactly the speaker pods");
+    let commands = readme_block("Debugging");
+    assert!(commands.iter().filter(|a| a.iter().any(|w| w.starts_with("ds/"))).count() >= 4, "{commands:?}");
+    for round in 0..4 {
+        for cmd in &commands {
+            let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
+            let out = c.k(&args);
+            match args.iter().find(|a| a.starts_with("show ")).copied() {
+                Some("show bgp summary") => assert!(out.contains("192.0.2.1"), "round {round}: {args:?}: {out}"),
+                Some(_) => assert!(out.contains("router bgp"), "round {round}: {args:?}: {out}"),
+                None if args.contains(&"status") => {
+                    assert!(out.contains("Established"), "round {round}: {args:?}: {out}")
+                }
+                None if args.contains(&"logs") => assert!(out.contains("applied"), "round {round}: {args:?}: {out}"),
+                None => {}
+            }
+        }
+    }
 
     // Maintenance: node1 cordoned and its speaker pod deleted. The router sees node1's route with
     // GRACEFUL_SHUTDOWN, moves to node2, then the withdrawal; never without a next hop.
