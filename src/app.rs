@@ -9,7 +9,7 @@
 //!        │                          ▼                          │ watch<ApplyState>  │
 //!        └──────────────────► status writer (Kubernetes mode) ◄┘                   │
 //!                             (status::kube: objects + Events)  ◄── watch<sessions> ── session poller
-//!                                                                    (frr::sessions)
+//!                                                 (status::sessions maps its readings)  (frr::sessions)
 //!        metrics / health  ◄── every task publishes; the HTTP server only reads
 //! ```
 //!
@@ -108,10 +108,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         }
     }
     tasks.spawn(compute_task(input_rx.clone(), conf_tx, problems_tx, opts, metrics.clone()));
-    let outputs = applier::Outputs { state: apply_tx, metrics: metrics.clone(), health: health.clone() };
+    let applier_metrics = applier::ApplierMetrics::register(&metrics.registry).context("registering metrics")?;
+    let outputs = applier::Outputs { state: apply_tx, metrics: applier_metrics, health: health.clone() };
     tasks.spawn(applier::run(frr(), conf_rx, cfg.frr_config.clone(), outputs));
     // Its own vty connections: a slow answer never delays an apply.
-    tasks.spawn(sessions::poll(frr(), sessions_tx, metrics.frr.clone()));
+    let (readings_tx, readings_rx) = watch::channel(None);
+    tasks.spawn(sessions::poll(frr(), readings_tx));
+    tasks.spawn(crate::status::sessions::follow(readings_rx, sessions_tx, metrics.frr.clone()));
     tasks.spawn(metrics.frr.clone().follow_applied(apply_rx, cfg.node.clone()));
     // Outside `tasks`: /metrics and the health endpoints keep answering while the node drains.
     let server = tokio::spawn(http::serve(listener, metrics, health));

@@ -10,6 +10,7 @@ pub mod drain;
 mod fake_api;
 pub mod frr;
 pub mod grammar;
+pub mod health;
 pub mod index;
 pub mod latest;
 pub mod model;

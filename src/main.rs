@@ -194,7 +194,7 @@ fn status(a: StatusArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(frr_speaker::frr::sessions::report(&a.vty_socket_dir)) {
+    match rt.block_on(frr_speaker::status::table::report(&a.vty_socket_dir)) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

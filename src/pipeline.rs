@@ -3,36 +3,14 @@
 //! sorted and deduplicated. Pure: the agent, `frr-speaker render` / `check` and the golden tests
 //! all call `run`, so the tests test exactly what the agent applies.
 
-use std::collections::BTreeMap;
-
 use crate::desired::memo::{Memo, Mode};
 use crate::desired::{self, Options};
-use crate::frr::conf::Conf;
 use crate::frr::extras;
 use crate::frr::render::{render, RenderError};
+pub use crate::frr::rendered::Rendered;
 use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
 use crate::model::core::ObjKey;
 use crate::problem::Problem;
-
-/// One rendered configuration and what it announces (compute → driver → status).
-#[derive(Debug, Default)]
-pub struct Rendered {
-    /// frr.conf (`conf.text()`), with its `network` lines kept apart.
-    pub conf: Conf,
-    /// Service → prefix → BGPPeer names.
-    pub announcements: crate::desired::state::Announcements,
-    /// Neighbors with a TCP port other than 179, by (VRF, address) (for metrics labels).
-    pub ports: BTreeMap<(Option<String>, String), u16>,
-    /// When the source learned of the first change this config has (`Input::since`).
-    pub since: Option<std::time::Instant>,
-}
-
-/// Equal configs: `since` is when, not what.
-impl PartialEq for Rendered {
-    fn eq(&self, other: &Rendered) -> bool {
-        self.conf == other.conf && self.announcements == other.announcements && self.ports == other.ports
-    }
-}
 
 /// The pipeline's result.
 #[derive(Debug)]

@@ -456,44 +456,29 @@ impl Finished {
     }
 }
 
-fn finish(
-    routes: &BTreeMap<IpNet, Pairs>,
-    announcements: state::Announcements,
-    cfg: &ValidConfig,
-) -> Result<Finished, Vec<Problem>> {
-    let mut warnings = Vec::new();
-    let mut errors = Vec::new();
-    // A class is "these neighbors, through these advertisements each": one per distinct list.
+/// How many prefixes each distinct list of (peer, advertisement) pairs announces (`routes` in
+/// prefix order: neighbouring prefixes mostly share their list, counted as a run).
+fn class_counts(routes: &BTreeMap<IpNet, Pairs>) -> BTreeMap<&[(usize, usize)], usize> {
     let mut counts: BTreeMap<&[(usize, usize)], usize> = BTreeMap::new();
-    {
-        let mut run: Option<(&[(usize, usize)], usize)> = None;
-        for Pairs { pairs, .. } in routes.values() {
-            match &mut run {
-                Some((c, n)) if *c == pairs.as_slice() => *n += 1,
-                _ => {
-                    if let Some((c, n)) = run.replace((pairs.as_slice(), 1)) {
-                        *counts.entry(c).or_default() += n;
-                    }
+    let mut run: Option<(&[(usize, usize)], usize)> = None;
+    for Pairs { pairs, .. } in routes.values() {
+        match &mut run {
+            Some((c, n)) if *c == pairs.as_slice() => *n += 1,
+            _ => {
+                if let Some((c, n)) = run.replace((pairs.as_slice(), 1)) {
+                    *counts.entry(c).or_default() += n;
                 }
             }
         }
-        if let Some((c, n)) = run {
-            *counts.entry(c).or_default() += n;
-        }
     }
-    let interned: BTreeMap<&[(usize, usize)], Class> = counts
-        .keys()
-        .map(|pairs| {
-            let mut class = Class::new();
-            for (pi, ai) in pairs.iter() {
-                class.entry(*pi).or_default().insert(*ai);
-            }
-            (*pairs, class)
-        })
-        .collect();
-    let mut tags: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
-    assign_tags(&mut tags, cfg);
+    if let Some((c, n)) = run {
+        *counts.entry(c).or_default() += n;
+    }
+    counts
+}
 
+/// One BGP instance per VRF, with the neighbors of its peers (sorted by id); no networks yet.
+fn routers_by_vrf(cfg: &ValidConfig) -> BTreeMap<Option<String>, Router> {
     let mut by_vrf: BTreeMap<Option<String>, Router> = BTreeMap::new();
     for p in &cfg.peers {
         let r = by_vrf.entry(p.vrf.as_ref().map(|v| v.to_string())).or_insert_with(|| Router {
@@ -509,6 +494,59 @@ fn finish(
     for r in by_vrf.values_mut() {
         r.neighbors.sort_by(|a, b| a.id.cmp(&b.id));
     }
+    by_vrf
+}
+
+/// Each prefix of `routes` as a `network` line (with its class's tag) in the instances of its
+/// class.
+fn fill_networks(
+    routes: &BTreeMap<IpNet, Pairs>,
+    classes: &BTreeMap<Vec<(usize, usize)>, ClassUse>,
+    routers: &mut [Router],
+) {
+    let mut last: Option<(&[(usize, usize)], &ClassUse)> = None;
+    for (prefix, Pairs { pairs, .. }) in routes {
+        // Neighbouring prefixes mostly share their class: skip the lookup then.
+        let u = match last {
+            Some((c, u)) if c == pairs.as_slice() => u,
+            _ => {
+                let u = &classes[pairs.as_slice()];
+                last = Some((pairs.as_slice(), u));
+                u
+            }
+        };
+        let v4 = prefix.addr().is_ipv4();
+        for ri in &u.routers {
+            routers[*ri].networks_mut(v4).insert(*prefix, u.tag);
+        }
+    }
+}
+
+/// The desired state from the routes and the valid configuration: classes and their tags, each
+/// neighbor's policy, each BGP instance's networks; or the errors of the policies.
+fn finish(
+    routes: &BTreeMap<IpNet, Pairs>,
+    announcements: state::Announcements,
+    cfg: &ValidConfig,
+) -> Result<Finished, Vec<Problem>> {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    // A class is "these neighbors, through these advertisements each": one per distinct list.
+    let counts = class_counts(routes);
+    let interned: BTreeMap<&[(usize, usize)], Class> = counts
+        .keys()
+        .map(|pairs| {
+            let mut class = Class::new();
+            for (pi, ai) in pairs.iter() {
+                class.entry(*pi).or_default().insert(*ai);
+            }
+            (*pairs, class)
+        })
+        .collect();
+    let mut tags: BTreeMap<&Class, u16> = interned.values().map(|c| (c, 0)).collect();
+    assign_tags(&mut tags, cfg);
+
+    let mut by_vrf = routers_by_vrf(cfg);
 
     // Each neighbor's policy: one entry per class it belongs to.
     let mut policies: BTreeMap<usize, Vec<PolicyEntry>> = BTreeMap::new();
@@ -546,22 +584,7 @@ fn finish(
         })
         .collect();
     let mut routers: Vec<Router> = by_vrf.into_values().collect();
-    let mut last: Option<(&[(usize, usize)], &ClassUse)> = None;
-    for (prefix, Pairs { pairs, .. }) in routes {
-        // Neighbouring prefixes mostly share their class: skip the lookup then.
-        let u = match last {
-            Some((c, u)) if c == pairs.as_slice() => u,
-            _ => {
-                let u = &classes[pairs.as_slice()];
-                last = Some((pairs.as_slice(), u));
-                u
-            }
-        };
-        let v4 = prefix.addr().is_ipv4();
-        for ri in &u.routers {
-            routers[*ri].networks_mut(v4).insert(*prefix, u.tag);
-        }
-    }
+    fill_networks(routes, &classes, &mut routers);
     let mut tag_list: Vec<u16> = tags.values().copied().collect();
     tag_list.sort_unstable();
     let state =

@@ -412,6 +412,59 @@ fn bfd_profile(b: &Obj<BfdProfileSpec>) -> Result<BfdProfileConf, Vec<Problem>> 
     f.finish(conf).map(|(c, _)| c)
 }
 
+/// `spec.peerPort`: `None` for BGP's own port 179.
+fn peer_port(s: &BgpPeerSpec, f: &mut Fields) -> Option<u16> {
+    match s.peer_port {
+        None | Some(179) => None,
+        Some(x) if x == 0 || x > MAX_PEER_PORT => {
+            f.error("spec.peerPort", format!("{x} is outside 1-{MAX_PEER_PORT}"));
+            None
+        }
+        Some(x) => Some(x as u16),
+    }
+}
+
+/// `spec.routerID`: a non-zero IPv4 address.
+fn router_id(s: &BgpPeerSpec, f: &mut Fields) -> Option<Ipv4Addr> {
+    let r = s.router_id.as_deref()?;
+    match r.trim().parse::<Ipv4Addr>() {
+        Ok(ip) if !ip.is_unspecified() => Some(ip),
+        _ => {
+            f.error("spec.routerID", format!("{:?} is not a non-zero IPv4 address", excerpt(r)));
+            None
+        }
+    }
+}
+
+/// `spec.localASN`: an AS other than myASN, on eBGP sessions only (FRR refuses the rest).
+fn local_as(s: &BgpPeerSpec, ibgp: bool, f: &mut Fields) -> Option<u32> {
+    match s.local_asn? {
+        0 => f.error("spec.localASN", "must be 1-4294967295"),
+        n if n == s.my_asn => {
+            f.error("spec.localASN", format!("{n} equals myASN: FRR refuses a local-as equal to its own AS"))
+        }
+        _ if ibgp => f.error("spec.localASN", "is for eBGP sessions only (FRR refuses local-as on an iBGP peer)"),
+        n => return Some(n),
+    }
+    None
+}
+
+/// `spec.bfdProfile`: the FRR name of a valid BFDProfile.
+fn peer_bfd_profile(s: &BgpPeerSpec, profiles: &Profiles, f: &mut Fields) -> Option<ProfileName> {
+    let name = s.bfd_profile.as_deref().filter(|n| !n.is_empty())?;
+    match profiles.get(name) {
+        Some((_, Ok(conf))) => Some(conf.name.clone()),
+        Some((k, Err(_))) => {
+            f.error("spec.bfdProfile", format!("BFDProfile {k} is invalid"));
+            None
+        }
+        None => {
+            f.error("spec.bfdProfile", format!("BFDProfile {:?} not found", excerpt(name)));
+            None
+        }
+    }
+}
+
 /// A checked peer and its warnings, or every problem.
 fn peer(
     p: &Obj<BgpPeerSpec>,
@@ -431,63 +484,19 @@ fn peer(
         None => false,
     };
     let (id, address, interface) = endpoint(s, &mut f);
-    let port = match s.peer_port {
-        None | Some(179) => None,
-        Some(x) if x == 0 || x > MAX_PEER_PORT => {
-            f.error("spec.peerPort", format!("{x} is outside 1-{MAX_PEER_PORT}"));
-            None
-        }
-        Some(x) => Some(x as u16),
-    };
+    let port = peer_port(s, &mut f);
     let update_source = update_source(s, address, &mut f);
-    let router_id = match s.router_id.as_deref() {
-        None => None,
-        Some(r) => match r.trim().parse::<Ipv4Addr>() {
-            Ok(ip) if !ip.is_unspecified() => Some(ip),
-            _ => {
-                f.error("spec.routerID", format!("{:?} is not a non-zero IPv4 address", excerpt(r)));
-                None
-            }
-        },
-    };
+    let router_id = router_id(s, &mut f);
     let timers = timers(s, &mut f);
     let vrf = match s.vrf.as_deref() {
         None | Some("") | Some("default") => None,
         Some(v) => f.check("spec.vrf", IfName::parse(v, "vrf")),
     };
     let multihop = s.ebgp_multi_hop.unwrap_or(false);
-    let local_as = match s.local_asn {
-        None => None,
-        Some(0) => {
-            f.error("spec.localASN", "must be 1-4294967295");
-            None
-        }
-        Some(n) if n == s.my_asn => {
-            f.error("spec.localASN", format!("{n} equals myASN: FRR refuses a local-as equal to its own AS"));
-            None
-        }
-        Some(_) if ibgp => {
-            f.error("spec.localASN", "is for eBGP sessions only (FRR refuses local-as on an iBGP peer)");
-            None
-        }
-        Some(n) => Some(n),
-    };
+    let local_as = local_as(s, ibgp, &mut f);
     let disable_connected_check = hop_rules(multihop, ibgp, address, opts.connected.as_deref(), &mut f);
     let password = password(p, snap, &mut f);
-    let bfd_profile = match s.bfd_profile.as_deref() {
-        None | Some("") => None,
-        Some(name) => match profiles.get(name) {
-            Some((_, Ok(conf))) => Some(conf.name.clone()),
-            Some((k, Err(_))) => {
-                f.error("spec.bfdProfile", format!("BFDProfile {k} is invalid"));
-                None
-            }
-            None => {
-                f.error("spec.bfdProfile", format!("BFDProfile {:?} not found", excerpt(name)));
-                None
-            }
-        },
-    };
+    let bfd_profile = peer_bfd_profile(s, profiles, &mut f);
 
     let dual = s.dual_stack_address_family.unwrap_or(false);
     let (ipv4, ipv6) = match address {

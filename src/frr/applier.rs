@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kube::runtime::utils::Backoff as _;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
@@ -33,10 +34,10 @@ use super::conf::Conf;
 use super::driver::{
     apply_change, diff_running, reconcile_from, write_config_file, FrrControl, FrrError, FrrIdentity, Report,
 };
-use crate::pipeline::Rendered;
+pub use super::outcome::{ApplyError, ApplyState};
+use super::rendered::Rendered;
+use crate::health::Health;
 use crate::retry::{backoff, RetryBackoff};
-use crate::status::http::Health;
-use crate::status::metrics::Metrics;
 
 /// How often FRR's daemons are probed (restart detection, readiness): a restart is re-applied
 /// within this plus one reconcile.
@@ -55,18 +56,6 @@ const RECHECK_COST_SHARE: u32 = 100;
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Why the newest config is not running.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    /// FRR answered and did not take lines of this config: the same config would be refused
-    /// again, so it is retried only with backoff (or after FRR restarts).
-    #[error("FRR refused the configuration: {0}")]
-    Refused(String),
-    /// FRR did not answer (a daemon down, hung or restarting, a socket gone, a timeout): transient.
-    #[error("FRR did not answer: {0}")]
-    Unavailable(String),
-}
-
 impl From<&FrrError> for ApplyError {
     fn from(e: &FrrError) -> Self {
         if e.is_refusal() {
@@ -75,17 +64,6 @@ impl From<&FrrError> for ApplyError {
             ApplyError::Unavailable(e.to_string())
         }
     }
-}
-
-/// What the applier last achieved (applier → status writer, metrics).
-#[derive(Clone, Debug, Default)]
-pub struct ApplyState {
-    /// The config FRR runs, once an apply succeeded.
-    pub applied: Option<Arc<Rendered>>,
-    /// Why the newest config is not running (cleared by the next success).
-    pub error: Option<ApplyError>,
-    /// FRR refused the operator's extras (`bgpextras`): it runs the agent's config without them.
-    pub extras_error: Option<String>,
 }
 
 /// Why a full reconcile runs.
@@ -123,6 +101,18 @@ pub enum Verified {
     ByAnswers,
     /// A fast apply of other lines: to be checked `VERIFY_AFTER` later.
     Pending,
+}
+
+impl Verified {
+    /// After a reconcile (`full`), or a fast apply whose answers verify it (`answers_verify`:
+    /// only `network` lines changed) or not.
+    fn after(full: bool, answers_verify: bool) -> Verified {
+        match (full, answers_verify) {
+            (true, _) => Verified::Reconciled,
+            (false, true) => Verified::ByAnswers,
+            (false, false) => Verified::Pending,
+        }
+    }
 }
 
 /// The loop's memory: everything `decide` looks at.
@@ -315,10 +305,62 @@ async fn keep_file(path: PathBuf, mut rx: watch::Receiver<ApplyState>, mut holds
     }
 }
 
+/// The applier's metrics, registered into the agent's registry by `register`.
+#[derive(Clone)]
+pub struct ApplierMetrics {
+    /// Applies by result: `ok` (FRR changed), `noop` (already equal), `error`.
+    pub applies: IntCounterVec,
+    pub apply_duration: Histogram,
+    /// The agent's share of a change: the source learned of it → FRR accepted it.
+    pub change_latency: Histogram,
+    pub last_apply_timestamp: IntGauge,
+    pub frr_restarts: IntCounter,
+    /// Checks of FRR's running config dropped because a change arrived while they read.
+    pub checks_yielded: IntCounter,
+}
+
+impl ApplierMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let m = ApplierMetrics {
+            applies: IntCounterVec::new(
+                Opts::new("frr_speaker_applies_total", "Reconciles of FRR's config, by result"),
+                &["result"],
+            )?,
+            apply_duration: Histogram::with_opts(
+                HistogramOpts::new("frr_speaker_apply_duration_seconds", "Time to diff, apply and verify FRR's config")
+                    .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            )?,
+            change_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    "frr_speaker_change_latency_seconds",
+                    "A change of the inputs, from the source learning of it to FRR accepting the config that has it",
+                )
+                .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]),
+            )?,
+            last_apply_timestamp: IntGauge::new(
+                "frr_speaker_last_apply_timestamp_seconds",
+                "Unix time of the last successful reconcile",
+            )?,
+            frr_restarts: IntCounter::new("frr_speaker_frr_restarts_total", "FRR restarts detected")?,
+            checks_yielded: IntCounter::new(
+                "frr_speaker_checks_yielded_total",
+                "Checks of FRR's running config dropped because a change arrived while they read",
+            )?,
+        };
+        registry.register(Box::new(m.applies.clone()))?;
+        registry.register(Box::new(m.apply_duration.clone()))?;
+        registry.register(Box::new(m.change_latency.clone()))?;
+        registry.register(Box::new(m.last_apply_timestamp.clone()))?;
+        registry.register(Box::new(m.frr_restarts.clone()))?;
+        registry.register(Box::new(m.checks_yielded.clone()))?;
+        Ok(m)
+    }
+}
+
 /// Where the loop reports.
 pub struct Outputs {
     pub state: watch::Sender<ApplyState>,
-    pub metrics: Metrics,
+    pub metrics: ApplierMetrics,
     pub health: Arc<Health>,
 }
 
@@ -404,20 +446,7 @@ pub async fn run<C: FrrControl>(
         // Nothing is applied before the first complete, valid input.
         let Some(newest) = rx.borrow_and_update().clone() else { continue };
         let want = refused_extras.target(&newest);
-        let id = match frr.identity().await {
-            Ok(id) => {
-                out.health.frr_reachable.store(true, Ordering::Relaxed);
-                waiting_logged = false;
-                id
-            }
-            Err(e) => {
-                out.health.frr_reachable.store(false, Ordering::Relaxed);
-                if !std::mem::replace(&mut waiting_logged, true) {
-                    warn!(error = %e, "waiting for FRR");
-                }
-                continue;
-            }
-        };
+        let Some(id) = probe(&frr, &out.health, &mut waiting_logged).await else { continue };
         let decision = applier.decide(&want, &id, Instant::now());
         let full = match &decision {
             Decision::UpToDate | Decision::BackOff { .. } => continue,
@@ -432,38 +461,24 @@ pub async fn run<C: FrrControl>(
         };
         let t0 = Instant::now();
         let span = info_span!("apply", full, reason = ?decision_reason(&decision));
-        // A verification or recheck reads and diffs first; it sends nothing when FRR runs `want`,
-        // and gives way to a change that arrives meanwhile (unless overdue). The read itself is
-        // never cut short: FRR 10.3's bgpd crashes (use after free in `vty_out`) when the client
-        // closes its connection while bgpd still writes a large `show running-config` (seen at
-        // 100,000 Services). So a change waits for the read (bgpd is busy writing it anyway), and
-        // the diff gives way.
+        // A verification or recheck reads and diffs first (`check`): it sends nothing when FRR
+        // runs `want`, and gives way to a change that arrives meanwhile (unless overdue).
         let mut checked_clean = false;
         if let Decision::Reconcile(reason @ (Reason::Verify | Reason::Recheck)) = decision {
             let may_yield = applier.check_may_yield(t0);
-            let result = match frr.running_config().instrument(span.clone()).await {
-                Err(e) => Some(Err(e)),
-                Ok(_) if may_yield && rx.has_changed().unwrap_or(false) => None,
-                Ok(running) => {
-                    let diffing = diff_running(running, want.conf.clone(), given.clone());
-                    if may_yield {
-                        tokio::select! {
-                            c = diffing => Some(c),
-                            r = rx.changed() => if r.is_err() { return } else { None },
-                        }
-                    } else {
-                        Some(diffing.await)
-                    }
+            match check(&frr, &mut rx, &want, &given, may_yield).instrument(span.clone()).await {
+                Checked::Closed => return,
+                Checked::GaveWay => {
+                    debug!(?reason, "check gave way to a new change");
+                    out.metrics.checks_yielded.inc();
+                    yielded = true;
+                    continue;
                 }
-            };
-            let Some(result) = result else {
-                debug!(?reason, "check gave way to a new change");
-                out.metrics.checks_yielded.inc();
-                yielded = true;
-                continue;
-            };
-            applier.checked(t0.elapsed());
-            checked_clean = result.is_ok_and(|d| d.is_empty());
+                found => {
+                    applier.checked(t0.elapsed());
+                    checked_clean = found == Checked::Clean;
+                }
+            }
         }
         let mut res = if checked_clean {
             Ok(Report::default())
@@ -473,16 +488,9 @@ pub async fn run<C: FrrControl>(
         let mut applied = want.clone();
         if let Err(e) = &res {
             if e.is_refusal() && want.conf.extras().is_some() {
-                // FRR refused the config with the operator's extras: run ours without them.
-                let base = Arc::new(without_extras(&want));
-                let again = reconcile_from(&frr, &base.conf.text(), &want.conf.text()).instrument(span.clone()).await;
-                if again.is_ok() {
-                    let text = want.conf.extras().unwrap_or("").to_string();
-                    let why = format!(
-                        "{e} (a line FRR takes but shows in another form counts as refused: write the lines as `show running-config` prints them)"
-                    );
-                    error!(error = %why, "FRR refused the bgpextras lines: the agent's configuration runs without them");
-                    refused_extras.refused = Some((text, why));
+                let (again, base) = apply_without_extras(&frr, &want, e).instrument(span.clone()).await;
+                if let (Ok(_), Some((base, why))) = (&again, base) {
+                    refused_extras.refused = Some((want.conf.extras().unwrap_or("").to_string(), why));
                     refused_extras.substitute = Some((newest.clone(), base.clone()));
                     applied = base;
                 }
@@ -498,12 +506,7 @@ pub async fn run<C: FrrControl>(
                 if Arc::ptr_eq(&applied, &want) && want.conf.extras().is_some() {
                     refused_extras.refused = None; // FRR took them
                 }
-                let how = match (full, report.answers_verify) {
-                    (true, _) => Verified::Reconciled,
-                    (false, true) => Verified::ByAnswers,
-                    (false, false) => Verified::Pending,
-                };
-                applier.succeeded(&applied, id, how, Instant::now());
+                applier.succeeded(&applied, id, Verified::after(full, report.answers_verify), Instant::now());
                 given = applied.conf.clone();
                 out.applied(&applied, &report, full, secs, refused_extras.error());
             }
@@ -513,6 +516,90 @@ pub async fn run<C: FrrControl>(
             }
         }
     }
+}
+
+/// Probe FRR's daemons: their identity, or `None` while they do not answer (logged once).
+async fn probe<C: FrrControl>(frr: &C, health: &Health, waiting_logged: &mut bool) -> Option<FrrIdentity> {
+    match frr.identity().await {
+        Ok(id) => {
+            health.frr_reachable.store(true, Ordering::Relaxed);
+            *waiting_logged = false;
+            Some(id)
+        }
+        Err(e) => {
+            health.frr_reachable.store(false, Ordering::Relaxed);
+            if !std::mem::replace(waiting_logged, true) {
+                warn!(error = %e, "waiting for FRR");
+            }
+            None
+        }
+    }
+}
+
+/// What a verification or recheck found.
+#[derive(Debug, PartialEq, Eq)]
+enum Checked {
+    /// FRR runs `want`: nothing to send.
+    Clean,
+    /// FRR's config differs, or could not be read: apply.
+    Differs,
+    /// A change arrived: take it first.
+    GaveWay,
+    /// The config channel closed: the agent stops.
+    Closed,
+}
+
+/// Read FRR's running config and diff it with `want`. With `may_yield`, a change arriving after
+/// the read (or during the diff) wins. The read itself is never cut short: FRR 10.3's bgpd
+/// crashes (use after free in `vty_out`) when the client closes its connection while bgpd still
+/// writes a large `show running-config` (seen at 100,000 Services). So a change waits for the
+/// read (bgpd is busy writing it anyway), and the diff gives way.
+async fn check<C: FrrControl>(
+    frr: &C,
+    rx: &mut watch::Receiver<Option<Arc<Rendered>>>,
+    want: &Rendered,
+    given: &Conf,
+    may_yield: bool,
+) -> Checked {
+    let result = match frr.running_config().await {
+        Err(e) => Err(e),
+        Ok(_) if may_yield && rx.has_changed().unwrap_or(false) => return Checked::GaveWay,
+        Ok(running) => {
+            let diffing = diff_running(running, want.conf.clone(), given.clone());
+            if may_yield {
+                tokio::select! {
+                    c = diffing => c,
+                    r = rx.changed() => return if r.is_err() { Checked::Closed } else { Checked::GaveWay },
+                }
+            } else {
+                diffing.await
+            }
+        }
+    };
+    if result.is_ok_and(|d| d.is_empty()) {
+        Checked::Clean
+    } else {
+        Checked::Differs
+    }
+}
+
+/// FRR refused `want` (error `e`) with the operator's extras: reconcile to the agent's config
+/// without them. The result, and when it went through, that config and why the extras are out.
+async fn apply_without_extras<C: FrrControl>(
+    frr: &C,
+    want: &Arc<Rendered>,
+    e: &FrrError,
+) -> (Result<Report, FrrError>, Option<(Arc<Rendered>, String)>) {
+    let base = Arc::new(without_extras(want));
+    let again = reconcile_from(frr, &base.conf.text(), &want.conf.text()).await;
+    if again.is_err() {
+        return (again, None);
+    }
+    let why = format!(
+        "{e} (a line FRR takes but shows in another form counts as refused: write the lines as `show running-config` prints them)"
+    );
+    error!(error = %why, "FRR refused the bgpextras lines: the agent's configuration runs without them");
+    (again, Some((base, why)))
 }
 
 fn decision_reason(d: &Decision) -> Option<Reason> {

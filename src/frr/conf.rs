@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::diff::Delta;
+use super::delta::Delta;
 use super::extras;
 use crate::desired::state::Networks;
 use crate::model::core::ObjKey;

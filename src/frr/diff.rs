@@ -23,59 +23,10 @@ use ipnet::IpNet;
 
 use super::conf::{network_line, Conf};
 use super::config::{parse, Node};
+pub use super::delta::{Delta, SoftOut};
 use super::extras;
+use super::owned::{is_own_route_map, is_router, key, MANAGED_GLOBALS};
 use crate::desired::state::Networks;
-
-/// Top-level lines the agent owns besides its blocks: `bgp graceful-shutdown` is set only while a
-/// node drains (see `drain`), so a later reconcile (an agent started on an uncordoned node) removes
-/// it; zebra's next-hop tracking settings (`dialect::NHT_LINES`, as MetalLB's FRR mode sets them).
-pub const MANAGED_GLOBALS: &[&str] =
-    &["bgp graceful-shutdown", "ip nht resolve-via-default", "ipv6 nht resolve-via-default"];
-
-/// Route-maps whose name starts with this are ours.
-pub const OWN_ROUTE_MAP_PREFIX: &str = "fs-";
-
-/// A neighbor that needs `clear bgp ... soft out` after the script ran.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SoftOut {
-    pub vrf: Option<String>,
-    /// `ipv4` or `ipv6`.
-    pub afi: String,
-    pub neighbor: String,
-}
-
-impl SoftOut {
-    /// The vtysh command (FRR 8.4 and later).
-    pub fn command(&self) -> String {
-        match &self.vrf {
-            None => format!("clear bgp {} unicast {} soft out", self.afi, self.neighbor),
-            Some(v) => format!("clear bgp vrf {v} {} unicast {} soft out", self.afi, self.neighbor),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Delta {
-    /// Input for `vtysh -f`; empty when nothing differs.
-    pub script: String,
-    /// Number of configuration lines the script adds, changes or removes.
-    pub changes: usize,
-    pub soft_out: Vec<SoftOut>,
-}
-
-impl Delta {
-    pub fn is_empty(&self) -> bool {
-        self.changes == 0
-    }
-}
-
-fn is_router(n: &Node) -> bool {
-    n.line.starts_with("router bgp ")
-}
-
-fn is_own_route_map(n: &Node) -> bool {
-    n.line.strip_prefix("route-map ").is_some_and(|r| r.starts_with(OWN_ROUTE_MAP_PREFIX))
-}
 
 /// `router bgp 64512 vrf red` -> Some("red")
 fn router_vrf(header: &str) -> Option<String> {
@@ -87,47 +38,6 @@ fn negate(line: &str) -> String {
     match line.strip_prefix("no ") {
         Some(rest) => rest.to_string(),
         None => format!("no {line}"),
-    }
-}
-
-/// The identity of a single-valued setting: lines with the same key replace each other.
-pub(crate) fn setting_key(line: &str) -> Option<Cow<'_, str>> {
-    key(line)
-}
-
-/// A setting's key: its first words (a prefix of the line, not copied), or for a neighbor's
-/// route-map the words without the map's name.
-fn key(line: &str) -> Option<Cow<'_, str>> {
-    let mut t = [""; 5];
-    let mut words = 0;
-    for w in line.split(' ').take(t.len()) {
-        t[words] = w;
-        words += 1;
-    }
-    let t = &t[..words];
-    // The first `n` words, as the line has them (single spaces: the parser trims, FRR and the
-    // renderer write one space).
-    let first_n = |n: usize| {
-        let n = n.min(words);
-        let end = t[..n].iter().map(|w| w.len()).sum::<usize>() + n.saturating_sub(1);
-        Some(Cow::Borrowed(&line[..end]))
-    };
-    match t {
-        ["neighbor", _, "interface", "remote-as", ..] => first_n(4),
-        ["neighbor", _, "timers", "connect", ..] => first_n(4),
-        ["neighbor", _, "bfd", "profile", ..] => first_n(4),
-        ["neighbor", x, "route-map", _, dir] if line.split(' ').count() == 5 => {
-            Some(Cow::Owned(format!("neighbor {x} route-map {dir}")))
-        }
-        ["neighbor", _, "remote-as" | "timers" | "password" | "port" | "ebgp-multihop" | "update-source" | "local-as", ..] => {
-            first_n(3)
-        }
-        ["bgp", "router-id", ..] => first_n(2),
-        ["network", ..] => first_n(2),
-        ["set" | "match", _, ..] => first_n(2),
-        ["echo", "transmit-interval" | "receive-interval", ..] => first_n(2),
-        ["detect-multiplier" | "receive-interval" | "transmit-interval" | "minimum-ttl", ..] => first_n(1),
-        _ => None,
     }
 }
 
@@ -214,11 +124,6 @@ fn whole(n: &Node, indent: usize, out: &mut String) {
 
 fn count_lines(n: &Node) -> usize {
     1 + n.children.iter().map(count_lines).sum::<usize>()
-}
-
-/// Top-level nodes the diff always manages: BGP instances, `bfd`, our route-maps, our globals.
-pub(crate) fn is_managed_top(n: &Node) -> bool {
-    is_router(n) || n.line == "bfd" || is_own_route_map(n) || MANAGED_GLOBALS.contains(&n.line)
 }
 
 /// Compute the script that makes `running` equal to `desired` in what we manage.

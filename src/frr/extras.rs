@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use super::config::{parse, Node};
-use super::diff::{is_managed_top, setting_key};
+use super::owned::{is_managed_top, setting_key, MANAGED_GLOBALS, OWN_ROUTE_MAP_PREFIX};
 use crate::model::core::ObjKey;
 use crate::problem::{Kind, Problem};
 
@@ -125,9 +125,9 @@ pub fn check(key: &ObjKey, text: &str) -> Vec<Problem> {
             err(format!("line {n}: the marker line {MARKER:?} is the agent's"));
         } else if cmd == "do" || cmd.starts_with("do ") {
             err(format!("line {n}: `do` runs commands, not configuration"));
-        } else if cmd.starts_with("route-map fs-") {
-            err(format!("line {n}: route-maps named fs-* are the agent's; use another name"));
-        } else if super::diff::MANAGED_GLOBALS.contains(&cmd) {
+        } else if cmd.strip_prefix("route-map ").is_some_and(|m| m.starts_with(OWN_ROUTE_MAP_PREFIX)) {
+            err(format!("line {n}: route-maps named {OWN_ROUTE_MAP_PREFIX}* are the agent's; use another name"));
+        } else if MANAGED_GLOBALS.contains(&cmd) {
             err(format!("line {n}: {cmd:?} is set by the agent"));
         } else if !line.starts_with(' ') && (cmd.starts_with("hostname") || cmd.starts_with("frr ")) {
             err(format!("line {n}: {cmd:?} belongs to the FRR container's own configuration"));

@@ -1,28 +1,31 @@
 //! The sessions' state as FRR reports it (I/O over the vty sockets; parsing is in `show`): the
-//! poller that feeds the metrics and the status writer, and `frr-speaker status`.
+//! poller whose readings feed the metrics and the status writer (`status::sessions` maps them),
+//! and what `frr-speaker status` reads.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::driver::{FrrControl, FrrVty};
+use super::driver::FrrControl;
 use super::show::{parse_advertised, parse_bfd, parse_neighbors, BfdPeer, NeighborStatus};
-use crate::latest::publish_if_changed;
-use crate::status::metrics::FrrCollector;
-use crate::status::objects::SessionFact;
-use crate::status::table::{format, NodeReport};
 
 /// How often bgpd is asked for its sessions' state (a local vty call of about a millisecond);
 /// the status writer hears of a change only when a state changed.
 const SESSION_POLL: Duration = Duration::from_secs(1);
 
-/// Read the sessions' state from bgpd (and BFD's from bfdd) every `SESSION_POLL`: the FRR
-/// metrics take every reading; the status writer hears of it only when a state changed. While
-/// bgpd does not answer, the last known state stays (the applier reports FRR's reachability).
-pub async fn poll<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<SessionFact>>>>, metrics: FrrCollector) {
+/// One reading of the sessions: bgpd's neighbors and bfdd's sessions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sessions {
+    pub neighbors: Vec<NeighborStatus>,
+    pub bfd: Vec<BfdPeer>,
+}
+
+/// Read the sessions' state from bgpd (and BFD's from bfdd) every `SESSION_POLL` and publish every
+/// reading. While bgpd does not answer, nothing is published: the last reading stays (the applier
+/// reports FRR's reachability).
+pub async fn poll<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Sessions>>>) {
     let mut tick = tokio::time::interval(SESSION_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -32,11 +35,9 @@ pub async fn poll<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<Sessio
             return;
         }
         match read(&frr).await {
-            Ok((neighbors, bfd)) => {
+            Ok(reading) => {
                 failing = false;
-                let facts: Vec<SessionFact> = neighbors.iter().map(SessionFact::from).collect();
-                metrics.set_sessions(neighbors, bfd);
-                publish_if_changed(&tx, facts);
+                tx.send_replace(Some(Arc::new(reading)));
             }
             Err(e) => {
                 if !std::mem::replace(&mut failing, true) {
@@ -49,7 +50,7 @@ pub async fn poll<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Vec<Sessio
 
 /// bgpd's neighbors and bfdd's sessions. Without bfdd (or with its answer unreadable) there are
 /// no BFD sessions to report; without bgpd there is nothing.
-async fn read<C: FrrControl>(frr: &C) -> Result<(Vec<NeighborStatus>, Vec<BfdPeer>), String> {
+pub async fn read<C: FrrControl>(frr: &C) -> Result<Sessions, String> {
     let text = frr.command("show bgp vrf all neighbors json").await.map_err(|e| e.to_string())?;
     let neighbors = parse_neighbors(&text).map_err(|e| e.to_string())?;
     let bfd =
@@ -57,16 +58,16 @@ async fn read<C: FrrControl>(frr: &C) -> Result<(Vec<NeighborStatus>, Vec<BfdPee
             (Ok(p), Ok(c)) => parse_bfd(&p, &c).unwrap_or_default(),
             _ => Vec::new(),
         };
-    Ok((neighbors, bfd))
+    Ok(Sessions { neighbors, bfd })
 }
 
-/// `frr-speaker status`: sessions, BFD and advertised prefixes read from FRR, as a table.
-pub async fn report(socket_dir: &Path) -> anyhow::Result<String> {
-    let frr = FrrVty::new(socket_dir);
-    let (neighbors, bfd) =
-        read(&frr).await.map_err(|e| anyhow::anyhow!("asking FRR through {}: {e}", socket_dir.display()))?;
+/// The prefixes bgpd advertises to each of `neighbors`, by (VRF, neighbor).
+pub async fn advertised<C: FrrControl>(
+    frr: &C,
+    neighbors: &[NeighborStatus],
+) -> BTreeMap<(Option<String>, String), Vec<String>> {
     let mut advertised = BTreeMap::new();
-    for n in &neighbors {
+    for n in neighbors {
         let vrf = n.vrf.as_deref().unwrap_or("default");
         let mut prefixes = Vec::new();
         for afi in ["ipv4", "ipv6"] {
@@ -75,5 +76,5 @@ pub async fn report(socket_dir: &Path) -> anyhow::Result<String> {
         }
         advertised.insert((n.vrf.clone(), n.id.clone()), prefixes);
     }
-    Ok(format(&NodeReport { neighbors, bfd, advertised }))
+    advertised
 }

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use http_body_util::Full;
@@ -18,12 +18,7 @@ use tracing::{debug, warn};
 
 use super::metrics::Metrics;
 
-/// Health flags the driver sets.
-#[derive(Default)]
-pub struct Health {
-    pub applied_once: AtomicBool,
-    pub frr_reachable: AtomicBool,
-}
+pub use crate::health::Health;
 
 pub async fn serve(listener: TcpListener, metrics: Metrics, health: Arc<Health>) {
     serve_with(listener, Arc::new(move |path: &str| respond(path, &metrics, &health))).await

@@ -33,7 +33,7 @@ use super::objects::{
     SessionFact, StatusBody, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL,
     SERVICE_NAMESPACE_LABEL, SERVICE_NAME_LABEL, VRF_LABEL,
 };
-use crate::frr::applier::ApplyState;
+use crate::frr::outcome::ApplyState;
 use crate::problem::{Kind, Problem};
 use crate::retry::{self, Backoff as _};
 use crate::sources::Input;

@@ -1,4 +1,5 @@
-//! The agent's metrics, in one struct. Labels are bounded (result, severity, peer, service), never
+//! The agent's metrics (the applier registers its own into the same registry:
+//! `frr::applier::ApplierMetrics`). Labels are bounded (result, severity, peer, service), never
 //! free text. FRR's session metrics carry MetalLB's names and labels (its FRR-mode exporter's), so
 //! existing dashboards and alerts keep working; they are rendered at scrape time from what the
 //! session poller last read (`FrrCollector`), so a scrape never talks to FRR and never waits for an
@@ -9,30 +10,21 @@ use std::sync::{Arc, RwLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::desired::state::Announcements;
-use crate::frr::applier::ApplyState;
+use crate::frr::outcome::ApplyState;
 use crate::frr::show::{BfdPeer, NeighborStatus};
 
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
-    /// Applies by result: `ok` (FRR changed), `noop` (already equal), `error`.
-    pub applies: IntCounterVec,
-    pub apply_duration: Histogram,
-    /// The agent's share of a change: the source learned of it → FRR accepted it.
-    pub change_latency: Histogram,
-    pub last_apply_timestamp: IntGauge,
     /// 1 while the newest input is invalid and FRR keeps the last good config.
     pub config_stale: IntGauge,
     /// 1 once a valid config has been computed.
     pub config_loaded: IntGauge,
     /// Problems in the newest input, by severity.
     pub problems: IntGaugeVec,
-    pub frr_restarts: IntCounter,
-    /// Checks of FRR's running config dropped because a change arrived while they read.
-    pub checks_yielded: IntCounter,
     /// Status objects and Events waiting for `--status-qps` tokens (Kubernetes mode).
     pub status_pending: IntGauge,
     pub frr: FrrCollector,
@@ -41,23 +33,6 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let applies = IntCounterVec::new(
-            Opts::new("frr_speaker_applies_total", "Reconciles of FRR's config, by result"),
-            &["result"],
-        )?;
-        let apply_duration = Histogram::with_opts(
-            HistogramOpts::new("frr_speaker_apply_duration_seconds", "Time to diff, apply and verify FRR's config")
-                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-        )?;
-        let change_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "frr_speaker_change_latency_seconds",
-                "A change of the inputs, from the source learning of it to FRR accepting the config that has it",
-            )
-            .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]),
-        )?;
-        let last_apply_timestamp =
-            IntGauge::new("frr_speaker_last_apply_timestamp_seconds", "Unix time of the last successful reconcile")?;
         let config_stale = IntGauge::new(
             "metallb_k8s_client_config_stale_bool",
             "1 if the newest configuration is invalid and the last good one is still running",
@@ -68,20 +43,9 @@ impl Metrics {
             Opts::new("frr_speaker_config_problems", "Problems found in the newest input, by severity"),
             &["severity"],
         )?;
-        let frr_restarts = IntCounter::new("frr_speaker_frr_restarts_total", "FRR restarts detected")?;
-        registry.register(Box::new(applies.clone()))?;
-        registry.register(Box::new(apply_duration.clone()))?;
-        registry.register(Box::new(change_latency.clone()))?;
-        registry.register(Box::new(last_apply_timestamp.clone()))?;
         registry.register(Box::new(config_stale.clone()))?;
         registry.register(Box::new(config_loaded.clone()))?;
         registry.register(Box::new(problems.clone()))?;
-        let checks_yielded = IntCounter::new(
-            "frr_speaker_checks_yielded_total",
-            "Checks of FRR's running config dropped because a change arrived while they read",
-        )?;
-        registry.register(Box::new(frr_restarts.clone()))?;
-        registry.register(Box::new(checks_yielded.clone()))?;
         let status_pending = IntGauge::new(
             "frr_speaker_status_writes_pending",
             "Status objects and Events waiting for --status-qps tokens",
@@ -89,20 +53,7 @@ impl Metrics {
         registry.register(Box::new(status_pending.clone()))?;
         let frr = FrrCollector::new()?;
         registry.register(Box::new(frr.clone()))?;
-        Ok(Metrics {
-            registry,
-            applies,
-            apply_duration,
-            change_latency,
-            last_apply_timestamp,
-            config_stale,
-            config_loaded,
-            problems,
-            frr_restarts,
-            checks_yielded,
-            status_pending,
-            frr,
-        })
+        Ok(Metrics { registry, config_stale, config_loaded, problems, status_pending, frr })
     }
 
     pub fn encode(&self) -> String {

@@ -5,4 +5,5 @@ pub mod http;
 pub mod kube;
 pub mod metrics;
 pub mod objects;
+pub mod sessions;
 pub mod table;

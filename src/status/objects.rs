@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::Value;
 
 use crate::desired::fnv1a;
-use crate::frr::applier::ApplyError;
+use crate::frr::outcome::ApplyError;
 use crate::frr::show::NeighborStatus;
 use crate::model::core::ObjKey;
 use crate::model::crds::{BgpSessionStateStatus, ConfigurationStateStatus, ServiceBgpStatusStatus};

@@ -106,6 +106,16 @@ pub fn format(report: &NodeReport) -> String {
     out
 }
 
+/// `frr-speaker status`: sessions, BFD and advertised prefixes read from FRR, as a table.
+pub async fn report(socket_dir: &std::path::Path) -> anyhow::Result<String> {
+    let frr = crate::frr::driver::FrrVty::new(socket_dir);
+    let reading = crate::frr::sessions::read(&frr)
+        .await
+        .map_err(|e| anyhow::anyhow!("asking FRR through {}: {e}", socket_dir.display()))?;
+    let advertised = crate::frr::sessions::advertised(&frr, &reading.neighbors).await;
+    Ok(format(&NodeReport { neighbors: reading.neighbors, bfd: reading.bfd, advertised }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{info, info_span, warn};
 
 use super::lease::Tenure;
-use super::writer::{shown, ServiceWriter};
+use super::writer::{service_key, shown, ServiceWriter};
 use super::ControllerMetrics;
 use crate::alloc::{request_for, AllocError, Allocator, Assigned, Pool, Request};
 use crate::model::core::ObjKey;
@@ -52,10 +52,6 @@ struct Watches {
 }
 
 /// The key the allocator knows a Service by.
-pub(super) fn service_key(svc: &Service) -> ObjKey {
-    ObjKey::new(svc.namespace().unwrap_or_default(), svc.name_any())
-}
-
 fn msg<K: Resource>(ev: &watcher::Event<K>, service: bool) -> Msg {
     let listed = matches!(ev, watcher::Event::InitDone);
     if !service {

@@ -12,7 +12,6 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
-use super::allocation::service_key;
 use super::lease::Tenure;
 use super::ControllerMetrics;
 use crate::alloc::{AllocError, Allocator, Assigned, PoolStats};
@@ -52,6 +51,11 @@ fn unchanged<T>(r: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// A Service's key in the allocator's state.
+pub(super) fn service_key(svc: &Service) -> ObjKey {
+    ObjKey::new(svc.namespace().unwrap_or_default(), svc.name_any())
 }
 
 /// What a Service should show.

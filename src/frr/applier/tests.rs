@@ -124,7 +124,7 @@ struct Harness {
     frr: Arc<FakeFrr>,
     input: watch::Sender<Option<Arc<Rendered>>>,
     state: watch::Receiver<ApplyState>,
-    metrics: Metrics,
+    metrics: ApplierMetrics,
     conf: PathBuf,
 }
 
@@ -154,7 +154,7 @@ fn start(name: &str, mode: Mode) -> Harness {
     let conf = dir.join("frr.conf");
     let (input, rx) = watch::channel(None);
     let (state_tx, state) = watch::channel(ApplyState::default());
-    let metrics = Metrics::new().expect("metrics");
+    let metrics = ApplierMetrics::register(&prometheus::Registry::new()).expect("metrics");
     let out = Outputs { state: state_tx, metrics: metrics.clone(), health: Arc::new(Health::default()) };
     tokio::spawn(run(frr.clone(), rx, conf.clone(), out));
     Harness { frr, input, state, metrics, conf }
