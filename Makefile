@@ -29,16 +29,17 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-## test: everything: unit, golden (with FRR's own parser), properties, CLI, the driver against a
-## real FRR, the namespace lab (root), the CRDs against a real kube-apiserver (built once and
-## cached: 10-25 minutes the first time), and the speaker pod run by real kubelets (cluster-test).
-## Then the FRR version matrix: every test that runs FRR again with the nodes' FRR 10 from a
-## Debian trixie root (built once with mmdebstrap and cached), the pods with the trixie FRR image.
+## test: everything. The fast tier (`cargo test`, no root, FRR or Go: unit, golden, properties,
+## CLI, CRD compatibility, code shape), then the system tests (tests/system, `cargo test --test
+## system`): FRR's own parser on the golden configs, the driver against a real FRR, the
+## namespace lab (root), the CRDs against a real kube-apiserver (built once and cached: 10-25
+## minutes the first time), and the speaker pod run by real kubelets (cluster-test).
+## Then the FRR version matrix: every system test that runs FRR again with the nodes' FRR 10 from
+## a Debian trixie root (built once with mmdebstrap and cached), the pods with the trixie FRR image.
 ## One test at a time: the lab tests measure BFD timing. FRR_VERSIONS="8" or "10" runs one only.
 FRR_VERSIONS ?= 8 10
-# The tests that run FRR (the second half of the matrix runs these only).
-FRR_TESTS := --test golden --test frr_apply --test lab --test faults --test images --test kube_mode --test migration \
-	--test cluster
+# The system tests that run FRR (the second half of the matrix runs these only): module filters.
+FRR_TESTS := golden_frr:: frr_apply:: lab:: faults:: images:: kube_mode:: migration:: cluster::
 test: deps lint
 	@echo "== control plane, node binaries and images (cached after the first build)"
 	@e2e/controlplane/build.sh node >/dev/null && e2e/images/build.sh
@@ -46,11 +47,14 @@ test: deps lint
 	for v in $(FRR_VERSIONS); do \
 		case $$v in \
 		8) echo "== every test, nodes on the host's FRR ($$(/usr/lib/frr/bgpd -v | head -n 1))"; \
-		   FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked -- --test-threads=1 || exit 1 ;; \
+		   $(CARGO) test --locked || exit 1; \
+		   FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked --test system \
+			-- --test-threads=1 || exit 1 ;; \
 		10) root=$$(e2e/frr10/root.sh | tail -n 1) || exit 1; \
 		   echo "== the FRR tests again, nodes on FRR 10 from $$root"; \
 		   FRR_SPEAKER_CONTROLPLANE=$$dir FRR_SPEAKER_FRR_ROOT=$$root \
-			$(CARGO) test --locked $(FRR_TESTS) -- --test-threads=1 || exit 1 ;; \
+			$(CARGO) test --locked --test system -- --test-threads=1 $(FRR_TESTS) \
+			|| exit 1 ;; \
 		*) echo "FRR_VERSIONS: unknown version $$v (8 or 10)" >&2; exit 2 ;; \
 		esac; \
 	done
@@ -62,11 +66,12 @@ images: deps
 
 ## cluster-test: a two-node cluster of real parts in the namespace lab (etcd, kube-apiserver,
 ## kube-controller-manager, kube-scheduler; per node containerd, kubelet, kube-proxy) runs deploy/
-## with the images: tests/cluster.rs, with the FRR 8.4 image then the FRR 10 one.
+## with the images: tests/system/cluster.rs, with the FRR 8.4 image then the FRR 10 one.
 cluster-test: deps lint frr10
 	@e2e/controlplane/build.sh node >/dev/null && e2e/images/build.sh
-	$(CARGO) test --locked --test cluster -- --nocapture
-	FRR_SPEAKER_FRR_ROOT=$$(e2e/frr10/root.sh | tail -n 1) $(CARGO) test --locked --test cluster -- --nocapture
+	$(CARGO) test --locked --test system -- --nocapture cluster::
+	FRR_SPEAKER_FRR_ROOT=$$(e2e/frr10/root.sh | tail -n 1) \
+		$(CARGO) test --locked --test system -- --nocapture cluster::
 
 ## cluster-up: the same cluster to try by hand (FRR_IMAGE=trixie or bookworm), then
 ## `kubectl apply -k e2e/cluster/frr10` through `e2e/cluster/cluster.sh kubectl lab -- ...`.

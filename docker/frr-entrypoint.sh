@@ -3,7 +3,7 @@
 # are copied in at start; frr.conf is kept if the agent already wrote one (FRR restarts with the
 # node's last applied config). watchfrr runs in the foreground and restarts a daemon that dies.
 set -eu
-# FRR_SPEAKER_SHARE: only for tests/images.rs, which runs this script outside a container.
+# FRR_SPEAKER_SHARE: only for tests/system/images.rs, which runs this script outside a container.
 SRC=${FRR_SPEAKER_SHARE:-/usr/share/frr-speaker}
 # Group frrvty may write: the agent (non-root, in that group) writes frr.conf here.
 install -d -o frr -g frrvty -m 0775 /etc/frr /var/run/frr

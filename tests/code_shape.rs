@@ -20,7 +20,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `src/a/b.rs` → `a::b`, `src/a/mod.rs` → `a`; `None` for the binary and for unit-test files.
+/// `src/frr/diff.rs` → `frr::diff`, `src/frr/mod.rs` → `frr`; `None` for the binary and for
+/// unit-test files.
 fn module_of(src: &Path, file: &Path) -> Option<String> {
     let rel = file.strip_prefix(src).ok()?.with_extension("");
     let mut parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
@@ -269,4 +270,97 @@ fn no_function_is_over_100_lines() {
     let long = long_functions(100);
     assert!(long.is_empty(), "split these: {long:?}");
     assert!(!long_functions(40).is_empty(), "the check sees functions");
+}
+
+/// Paths of this repository that `text` names (`src/…`, `tests/…`, `deploy/…`, …), without
+/// patterns (`*`, `<case>`, `{a,b}`).
+fn named_paths(text: &str) -> Vec<String> {
+    const ROOTS: [&str; 12] = [
+        "src/",
+        "tests/",
+        "deploy/",
+        "docker/",
+        "e2e/",
+        "frr/",
+        "benches/",
+        "templates/",
+        "fuzz/",
+        "charts/",
+        "docs/",
+        ".ci/",
+    ];
+    let is_path = |c: char| c.is_alphanumeric() || "_./-".contains(c);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let before = text[..i].chars().next_back();
+        if before.is_none_or(|c| !is_path(c) && c != '$' && c != '~') {
+            if let Some(root) = ROOTS.iter().find(|r| rest.starts_with(**r)) {
+                let end = rest.find(|c: char| !is_path(c)).unwrap_or(rest.len());
+                let p = rest[..end].trim_end_matches(['.', '-']);
+                let next = rest[end..].chars().next();
+                let pattern = matches!(next, Some('*' | '<' | '{' | '$'));
+                // `deploy/web` in a kubectl command is a Deployment; fuzz/target/ is cargo-fuzz's output.
+                let kubectl = *root == "deploy/" && !p[root.len()..].contains(['.', '/']);
+                let generated = p.starts_with("fuzz/target") || p.starts_with("fuzz/artifacts");
+                if !pattern
+                    && !kubectl
+                    && !generated
+                    && p.len() > root.len()
+                    && !p.contains("..")
+                    && !p.starts_with("tests/golden/")
+                {
+                    out.push(p.to_string());
+                }
+                i += end.max(1);
+                continue;
+            }
+        }
+        i += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
+#[test]
+fn paths_named_in_docs_and_comments_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join("Makefile"), root.join("Cargo.toml")];
+    for dir in ["src", "tests", "benches", "e2e", "deploy", "docker", "frr", "fuzz/fuzz_targets", ".ci"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if !p.ends_with("golden") && !p.ends_with("target") {
+                        stack.push(p);
+                    }
+                } else {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for f in &files {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        for p in named_paths(&text) {
+            seen += 1;
+            if !root.join(&p).exists() {
+                missing.push(format!("{}: {p}", f.strip_prefix(root).unwrap_or(f).display()));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(seen > 100, "paths found: {seen}");
+    assert!(missing.is_empty(), "named but not in the repository:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn named_paths_are_found_and_patterns_left_out() {
+    let text = "see src/frr/diff.rs, tests/system/lab.rs and deploy/crds.yaml. Not /etc/frr/frr.conf, \
+        tests/golden/<case>/, docker/*.Dockerfile or `kubectl rollout status deploy/web`";
+    assert_eq!(named_paths(text), ["src/frr/diff.rs", "tests/system/lab.rs", "deploy/crds.yaml"]);
 }

@@ -1,7 +1,7 @@
 //! Every difference between the FRR versions the agent drives, in one value. Pure.
 //!
 //! Measured against Debian bookworm's FRR 8.4.4 and Debian trixie's FRR 10.3 over their vty
-//! sockets (tests/frr_apply.rs and the lab run both):
+//! sockets (tests/system/frr_apply.rs and the lab run both):
 //!
 //! | | FRR 8.4 | FRR 10.x |
 //! |---|---|---|

@@ -191,7 +191,7 @@ impl ControlPlane {
             "--client-ca-file",
             &d("ca.crt"),
             "--service-cluster-ip-range",
-            // Dual-stack: Services may ask for both families (tests/controller.rs does).
+            // Dual-stack: Services may ask for both families (tests/system/controller.rs does).
             "198.51.100.0/24,2001:db8:ffff::/112",
             "--service-account-issuer",
             "https://kubernetes.default.svc",

@@ -14,7 +14,7 @@
 //!   additive`, golden TestTwoAdvertisementsTwoSessions / TestLargeCommunities): a prefix carries the
 //!   union over the advertisements that announce it to that peer, aliases resolved.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! running config then diffs empty against the rendered one, which proves that we render what
 //! FRR's `show running-config` prints.
 
-mod common;
+use crate::common;
 
 use frr_speaker::frr::config::parse;
 use frr_speaker::frr::diff::diff_owned;

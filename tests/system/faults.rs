@@ -3,7 +3,7 @@
 //! hanging (stopped) while a change is applied, the wall clock jumping a year forward and a day
 //! back. Nothing announced is lost, and the agent recovers without being restarted.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! e2e/controlplane/build.sh): they install, reach Established, accept MetalLB-style objects
 //! (including a spec-less BGPAdvertisement) and reject what the schema forbids.
 
-mod common;
+use crate::common;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};

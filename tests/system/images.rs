@@ -6,7 +6,7 @@
 //! frr.conf on its own. With the FRR version matrix's root file system (common::frr_root: Debian
 //! trixie's FRR 10), the FRR "container" runs chrooted in it, as the default image would.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

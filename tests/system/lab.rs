@@ -2,7 +2,7 @@
 //! own FRR and a `frr-speaker run` in file mode. Assertions read the router's vtysh JSON.
 //! Each test builds its own lab (own namespace prefix) and tears it down, also on failure.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

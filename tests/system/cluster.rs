@@ -7,7 +7,7 @@
 //! Which FRR image the pods run follows the FRR version matrix: Debian trixie's FRR 10 when
 //! FRR_SPEAKER_FRR_ROOT is set (make test's second pass), else Debian bookworm's FRR 8.4.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! and the agent watching the apiserver. Objects created through the API reach the router,
 //! changes follow, deletes withdraw, and an invalid object changes nothing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

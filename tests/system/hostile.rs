@@ -4,7 +4,7 @@
 //! produce a problem naming the object and the field; and, applied to a running agent and FRR, it
 //! must leave FRR's running config byte-identical.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! shrink, pool status and metrics, restart stability, two replicas with leader election, and the
 //! whole path: the controller allocates, the speaker announces, the router has the route.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
