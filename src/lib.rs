@@ -19,3 +19,4 @@ pub mod problem;
 pub mod retry;
 pub mod sources;
 pub mod status;
+pub mod streak;

@@ -38,6 +38,7 @@ pub use super::outcome::{ApplyError, ApplyState};
 use super::rendered::Rendered;
 use crate::health::Health;
 use crate::retry::{backoff, RetryBackoff};
+use crate::streak::Streak;
 
 /// How often FRR's daemons are probed (restart detection, readiness): a restart is re-applied
 /// within this plus one reconcile.
@@ -271,7 +272,7 @@ fn without_extras(r: &Rendered) -> Rendered {
 /// read-only) is logged once and retried every `PROBE_INTERVAL`; FRR itself already runs the
 /// config.
 async fn keep_file(path: PathBuf, mut rx: watch::Receiver<ApplyState>, mut holds: Option<Conf>) {
-    let mut failing = false;
+    let mut failing = Streak::default();
     loop {
         let want = rx.borrow_and_update().applied.clone();
         if let Some(r) = want.filter(|r| holds.as_ref() != Some(&r.conf)) {
@@ -281,13 +282,13 @@ async fn keep_file(path: PathBuf, mut rx: watch::Receiver<ApplyState>, mut holds
                 .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
             match res {
                 Ok(()) => {
-                    if std::mem::take(&mut failing) {
+                    if failing.ended() {
                         info!(path = %path.display(), "frr.conf written again");
                     }
                     holds = Some(r.conf.clone());
                 }
                 Err(e) => {
-                    if !std::mem::replace(&mut failing, true) {
+                    if failing.began() {
                         warn!(path = %path.display(), error = %e, "cannot write frr.conf; retrying every probe");
                     }
                     holds = None;
@@ -431,7 +432,7 @@ pub async fn run<C: FrrControl>(
     let mut given: Conf = std::fs::read_to_string(&conf_path).map(Conf::from_text).unwrap_or_default();
     tokio::spawn(keep_file(conf_path, out.state.subscribe(), Some(given.clone()).filter(|g| *g != Conf::default())));
     let mut refused_extras = RefusedExtras::default();
-    let mut waiting_logged = false;
+    let mut waiting = Streak::default();
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A check gave way to a change: take it at once.
@@ -446,7 +447,7 @@ pub async fn run<C: FrrControl>(
         // Nothing is applied before the first complete, valid input.
         let Some(newest) = rx.borrow_and_update().clone() else { continue };
         let want = refused_extras.target(&newest);
-        let Some(id) = probe(&frr, &out.health, &mut waiting_logged).await else { continue };
+        let Some(id) = probe(&frr, &out.health, &mut waiting).await else { continue };
         let decision = applier.decide(&want, &id, Instant::now());
         let full = match &decision {
             Decision::UpToDate | Decision::BackOff { .. } => continue,
@@ -519,16 +520,16 @@ pub async fn run<C: FrrControl>(
 }
 
 /// Probe FRR's daemons: their identity, or `None` while they do not answer (logged once).
-async fn probe<C: FrrControl>(frr: &C, health: &Health, waiting_logged: &mut bool) -> Option<FrrIdentity> {
+async fn probe<C: FrrControl>(frr: &C, health: &Health, waiting: &mut Streak) -> Option<FrrIdentity> {
     match frr.identity().await {
         Ok(id) => {
             health.frr_reachable.store(true, Ordering::Relaxed);
-            *waiting_logged = false;
+            waiting.ended();
             Some(id)
         }
         Err(e) => {
             health.frr_reachable.store(false, Ordering::Relaxed);
-            if !std::mem::replace(waiting_logged, true) {
+            if waiting.began() {
                 warn!(error = %e, "waiting for FRR");
             }
             None

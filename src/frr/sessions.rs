@@ -28,7 +28,7 @@ pub struct Sessions {
 pub async fn poll<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Sessions>>>) {
     let mut tick = tokio::time::interval(SESSION_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
+    let mut failing = crate::streak::Streak::default();
     loop {
         tick.tick().await;
         if tx.is_closed() {
@@ -36,11 +36,11 @@ pub async fn poll<C: FrrControl>(frr: C, tx: watch::Sender<Option<Arc<Sessions>>
         }
         match read(&frr).await {
             Ok(reading) => {
-                failing = false;
+                failing.ended();
                 tx.send_replace(Some(Arc::new(reading)));
             }
             Err(e) => {
-                if !std::mem::replace(&mut failing, true) {
+                if failing.began() {
                     tracing::debug!(error = %e, "cannot read the sessions from bgpd");
                 }
             }

@@ -37,6 +37,7 @@ use crate::frr::outcome::ApplyState;
 use crate::problem::{Kind, Problem};
 use crate::retry::{self, Backoff as _};
 use crate::sources::Input;
+use crate::streak::Streak;
 
 const FIELD_MANAGER: &str = "frr-speaker";
 const RELIST_INTERVAL: Duration = Duration::from_secs(600);
@@ -410,26 +411,6 @@ impl StatusWriter {
     }
 }
 
-/// Log an error once per streak of the same message; say when it stops.
-#[derive(Default)]
-struct OnceLog(Option<String>);
-
-impl OnceLog {
-    fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
-        let msg = e.to_string();
-        if self.0.as_deref() != Some(&msg) {
-            warn!(error = %msg, "{what}");
-            self.0 = Some(msg);
-        }
-    }
-
-    fn recovered(&mut self) {
-        if self.0.take().is_some() {
-            info!("status writes work again");
-        }
-    }
-}
-
 /// A backlog of this many writes or more is logged (with the time it will take) when it forms.
 const BACKLOG_LOGGED: usize = 100;
 
@@ -453,7 +434,7 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
     let mut events = EventQueue::default();
     let mut wake_at: Option<Instant> = None;
     let mut backoff = retry::backoff(MIN_BACKOFF, MAX_BACKOFF);
-    let mut errors = OnceLog::default();
+    let mut errors = Streak::default();
     // What is left of the last plan, and whether any fact changed since it was made: a wake-up for
     // tokens goes on with the plan instead of planning every object again (O(Services) per token).
     let mut backlog: Vec<Action> = Vec::new();
@@ -473,7 +454,9 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         if w.have.is_none() || w.listed_at.elapsed() >= RELIST_INTERVAL {
             stale = true;
             if let Err(e) = w.list().await {
-                errors.failed("cannot list this node's status objects; retrying", &e);
+                if errors.failed(&e) {
+                    warn!(error = %e, "cannot list this node's status objects; retrying");
+                }
                 w.have = None;
                 wake_at = Some(Instant::now() + backoff.next().unwrap_or(MAX_BACKOFF));
                 continue;
@@ -506,7 +489,9 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         }
         match round {
             Round::Done => {
-                errors.recovered();
+                if errors.ended() {
+                    info!("status writes work again");
+                }
                 backoff.reset();
             }
             Round::Throttled(at) => {
@@ -514,7 +499,9 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
                 backoff.reset();
             }
             Round::Failed(e) => {
-                errors.failed("status write failed; re-listing and retrying", &e);
+                if errors.failed(&e) {
+                    warn!(error = %e, "status write failed; re-listing and retrying");
+                }
                 w.have = None;
                 wake_at = Some(Instant::now() + backoff.next().unwrap_or(MAX_BACKOFF));
             }

@@ -45,11 +45,10 @@ impl Tenure {
 
     /// Wait until writing is allowed (the renew loop ends the process if it never is again).
     pub(super) async fn wait(&self) {
-        let mut logged = false;
+        let mut held = crate::streak::Streak::default();
         while !self.valid() {
-            if !logged {
+            if held.began() {
                 warn!("lease not renewed within the renew deadline: holding writes");
-                logged = true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
