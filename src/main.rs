@@ -242,11 +242,28 @@ fn offline(o: Offline, print_config: bool) -> ExitCode {
     }
 }
 
+/// kube's client logs every 5xx answer at ERROR (target `kube_client::client::builder`), also one
+/// its retry layer then repeats with success; a request that finally fails reaches the agent's
+/// code, which logs it once, with what it was for. So that target is off, unless RUST_LOG names
+/// kube_client itself.
+const KUBE_CLIENT_ATTEMPTS_OFF: &str = "kube_client::client::builder=off";
+
+/// The log filter's directives from RUST_LOG (`env`; default `info`).
+fn log_directives(env: Option<&str>) -> String {
+    let base = env.map(str::trim).filter(|e| !e.is_empty()).unwrap_or("info");
+    if base.contains("kube_client") {
+        base.to_string()
+    } else {
+        format!("{base},{KUBE_CLIENT_ATTEMPTS_OFF}")
+    }
+}
+
 fn init_logging() {
+    let env = std::env::var("RUST_LOG").ok();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_new(log_directives(env.as_deref()))
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_directives(None))),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -317,4 +334,23 @@ fn run(a: RunArgs) -> ExitCode {
         },
     };
     block_on(app::run(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_directives;
+
+    #[test]
+    fn kube_clients_per_attempt_errors_are_off_unless_asked_for() {
+        assert_eq!(log_directives(None), "info,kube_client::client::builder=off");
+        assert_eq!(log_directives(Some("")), "info,kube_client::client::builder=off");
+        assert_eq!(
+            log_directives(Some("info,frr_speaker=debug")),
+            "info,frr_speaker=debug,kube_client::client::builder=off"
+        );
+        assert_eq!(log_directives(Some("debug,kube_client=trace")), "debug,kube_client=trace");
+        for d in [None, Some("warn,frr_speaker=trace")] {
+            assert!(tracing_subscriber::EnvFilter::try_new(log_directives(d)).is_ok());
+        }
+    }
 }
