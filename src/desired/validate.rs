@@ -951,3 +951,6 @@ fn l2_only_pools(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
