@@ -1,7 +1,8 @@
 //! A fake apiserver for unit tests of the code that writes to Kubernetes: objects kept by path,
-//! create / get / merge patch / replace / delete with the apiserver's answers (201, 404, 409
-//! AlreadyExists, 409 Conflict on a stale resourceVersion), every request recorded, and faults
-//! injected by a rule. Its client has kube's own retry layer, as `kube::Client::try_from` builds
+//! create / get / list (equality label selectors) / merge patch / server-side apply (creates; a
+//! merge here) / replace / delete, the `/status` subresource, with the apiserver's answers (201,
+//! 404, 409 AlreadyExists, 409 Conflict on a stale resourceVersion), every request recorded, and
+//! faults injected by a rule. Its client has kube's own retry layer, as `kube::Client::try_from` builds
 //! it, so a fault that answers 504 after doing the request shows what a real retry meets.
 //!
 //! The real apiserver tests (tests/*.rs) stay the reference; this one makes a writer's exact
@@ -97,6 +98,11 @@ impl FakeApi {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Forget the requests so far.
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
     /// The requests so far, as `METHOD path`.
     pub fn requests(&self) -> Vec<String> {
         self.lock().requests.iter().map(|(m, p)| format!("{m} {p}")).collect()
@@ -129,6 +135,7 @@ impl FakeApi {
         // The rule runs unlocked: it may read or change the objects itself.
         let mut rule = self.lock().rule.take();
         let fault = rule.as_mut().and_then(|r| r(&parts.method, &path));
+        let path = path.trim_end_matches('/').to_string();
         let mut st = self.lock();
         if st.rule.is_none() {
             st.rule = rule;
@@ -141,7 +148,8 @@ impl FakeApi {
             let key = format!("{path}/{}", name.as_str().unwrap_or_default());
             st.objects.insert(key, other);
         }
-        let res = st.handle(&parts.method, &path, &body);
+        let query = parts.uri.query().unwrap_or_default().to_string();
+        let res = st.handle(&parts.method, &path, &query, &body);
         match fault {
             Some(Fault::LoseAnswer) => status(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -153,12 +161,35 @@ impl FakeApi {
     }
 }
 
+/// `/api/v1/namespaces/ns/services/web/status` → (`/api/v1/namespaces/ns/services`, Some("web"),
+/// Some("status")); a collection has no name.
+fn shape(path: &str) -> (String, Option<String>, Option<String>) {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // api/v1 or apis/group/version, then namespaces/ns (optional), then plural[/name[/sub]].
+    let mut at = if segs.first() == Some(&"api") { 2 } else { 3 };
+    if segs.get(at) == Some(&"namespaces") && segs.len() > at + 2 {
+        at += 2;
+    }
+    let collection = format!("/{}", segs[..(at + 1).min(segs.len())].join("/"));
+    (collection, segs.get(at + 1).map(|s| s.to_string()), segs.get(at + 2).map(|s| s.to_string()))
+}
+
+/// Does `obj` carry every `k=v` of `selector`?
+fn selected(obj: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|t| !t.is_empty()).all(|t| match t.split_once('=') {
+        Some((k, v)) => obj["metadata"]["labels"][k] == *v,
+        None => false,
+    })
+}
+
 impl State {
-    fn handle(&mut self, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+    fn handle(&mut self, method: &Method, path: &str, query: &str, body: &[u8]) -> Response<Body> {
         let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let not_found = || status(StatusCode::NOT_FOUND, "NotFound", &format!("{path} not found"));
-        match *method {
-            Method::POST => {
+        let (collection, name, sub) = shape(path);
+        let key = name.as_ref().map(|n| format!("{collection}/{n}"));
+        match (method.clone(), key) {
+            (Method::POST, None) => {
                 let name = parsed["metadata"]["name"].as_str().unwrap_or_default();
                 let key = format!("{path}/{name}");
                 if self.objects.contains_key(&key) {
@@ -168,28 +199,56 @@ impl State {
                 self.objects.insert(key, obj.clone());
                 answer(StatusCode::CREATED, &obj)
             }
-            Method::GET => match self.objects.get(path) {
+            (Method::GET, None) => {
+                let selector = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("labelSelector="))
+                    .map(|s| s.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/"))
+                    .unwrap_or_default();
+                let prefix = format!("{collection}/");
+                let items: Vec<Value> = self
+                    .objects
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(k, o)| !k[prefix.len()..].contains('/') && selected(o, &selector))
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                answer(
+                    StatusCode::OK,
+                    &json!({"kind": "List", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": self.version.to_string()}, "items": items}),
+                )
+            }
+            (Method::GET, Some(key)) => match self.objects.get(&key) {
                 Some(o) => answer(StatusCode::OK, o),
                 None => not_found(),
             },
-            Method::PATCH => {
-                let Some(mut obj) = self.objects.get(path).cloned() else { return not_found() };
-                merge(&mut obj, &parsed);
+            (Method::PATCH, Some(key)) => {
+                // Server-side apply (`fieldManager` in the query) creates the object; a merge
+                // patch needs it.
+                let apply = query.contains("fieldManager=");
+                let Some(mut obj) = self.objects.get(&key).cloned().or(apply.then(|| json!({}))) else {
+                    return not_found();
+                };
+                match sub.as_deref() {
+                    Some("status") => merge(&mut obj, &json!({"status": parsed["status"].clone()})),
+                    _ => merge(&mut obj, &parsed),
+                }
                 let obj = self.stored(obj);
-                self.objects.insert(path.to_string(), obj.clone());
+                self.objects.insert(key, obj.clone());
                 answer(StatusCode::OK, &obj)
             }
-            Method::PUT => {
-                let Some(old) = self.objects.get(path) else { return not_found() };
+            (Method::PUT, Some(key)) => {
+                let Some(old) = self.objects.get(&key) else { return not_found() };
                 let sent = &parsed["metadata"]["resourceVersion"];
                 if !sent.is_null() && *sent != old["metadata"]["resourceVersion"] {
                     return status(StatusCode::CONFLICT, "Conflict", "the object has been modified");
                 }
                 let obj = self.stored(parsed);
-                self.objects.insert(path.to_string(), obj.clone());
+                self.objects.insert(key, obj.clone());
                 answer(StatusCode::OK, &obj)
             }
-            Method::DELETE => match self.objects.remove(path) {
+            (Method::DELETE, Some(key)) => match self.objects.remove(&key) {
                 Some(o) => answer(StatusCode::OK, &o),
                 None => not_found(),
             },

@@ -508,3 +508,6 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
