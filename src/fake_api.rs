@@ -230,6 +230,11 @@ impl State {
                 let Some(mut obj) = self.objects.get(&key).cloned().or(apply.then(|| json!({}))) else {
                     return not_found();
                 };
+                // A resourceVersion in a merge patch is a precondition.
+                let sent = &parsed["metadata"]["resourceVersion"];
+                if !apply && !sent.is_null() && *sent != obj["metadata"]["resourceVersion"] {
+                    return status(StatusCode::CONFLICT, "Conflict", "the object has been modified");
+                }
                 match sub.as_deref() {
                     Some("status") => merge(&mut obj, &json!({"status": parsed["status"].clone()})),
                     _ => merge(&mut obj, &parsed),

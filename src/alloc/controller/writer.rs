@@ -256,3 +256,6 @@ impl ServiceWriter {
         self.pool_status = stats;
     }
 }
+
+#[cfg(test)]
+mod tests;
