@@ -730,3 +730,6 @@ fn policy_entry(
     }
     PolicyEntry { tag, communities, large_communities, local_pref: local_pref.map(|(v, _)| v) }
 }
+
+#[cfg(test)]
+mod tests;
