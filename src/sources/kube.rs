@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, DefaultBackoff, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
+use kube::Resource;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -30,11 +31,11 @@ use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
 use crate::model::core::ObjKey;
 use crate::problem::Kind;
 
-/// What to watch: kind, group/version, and whether it is namespaced to the config namespace.
+/// What to watch: kind, its API resource (from its Rust type), and whether it is namespaced to
+/// the config namespace.
 struct Watched {
     kind: Kind,
-    gvk: GroupVersionKind,
-    plural: &'static str,
+    ar: ApiResource,
     scope: Scope,
 }
 
@@ -46,39 +47,26 @@ enum Scope {
     ThisNode,
 }
 
+fn watch<K: Resource<DynamicType = ()>>(kind: Kind, scope: Scope) -> Watched {
+    Watched { kind, ar: ApiResource::erase::<K>(&()), scope }
+}
+
 fn watched() -> Vec<Watched> {
-    let w = |kind, g: &str, v: &str, k: &str, plural, scope| Watched {
-        kind,
-        gvk: GroupVersionKind::gvk(g, v, k),
-        plural,
-        scope,
-    };
+    use crate::model::crds::{BfdProfile, BgpAdvertisement, BgpPeer, Community, IpAddressPool, L2Advertisement};
+    use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
     vec![
-        w(Kind::BGPPeer, "metallb.io", "v1beta2", "BGPPeer", "bgppeers", Scope::ConfigNamespace),
-        w(
-            Kind::BGPAdvertisement,
-            "metallb.io",
-            "v1beta1",
-            "BGPAdvertisement",
-            "bgpadvertisements",
-            Scope::ConfigNamespace,
-        ),
-        w(
-            Kind::L2Advertisement,
-            "metallb.io",
-            "v1beta1",
-            "L2Advertisement",
-            "l2advertisements",
-            Scope::ConfigNamespace,
-        ),
-        w(Kind::IPAddressPool, "metallb.io", "v1beta1", "IPAddressPool", "ipaddresspools", Scope::ConfigNamespace),
-        w(Kind::BFDProfile, "metallb.io", "v1beta1", "BFDProfile", "bfdprofiles", Scope::ConfigNamespace),
-        w(Kind::Community, "metallb.io", "v1beta1", "Community", "communities", Scope::ConfigNamespace),
-        w(Kind::Secret, "", "v1", "Secret", "secrets", Scope::ConfigNamespace),
-        w(Kind::ConfigMap, "", "v1", "ConfigMap", "configmaps", Scope::ConfigObject(EXTRAS_CONFIGMAP)),
-        w(Kind::Service, "", "v1", "Service", "services", Scope::Cluster),
-        w(Kind::EndpointSlice, "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", Scope::Cluster),
-        w(Kind::Node, "", "v1", "Node", "nodes", Scope::ThisNode),
+        watch::<BgpPeer>(Kind::BGPPeer, Scope::ConfigNamespace),
+        watch::<BgpAdvertisement>(Kind::BGPAdvertisement, Scope::ConfigNamespace),
+        watch::<L2Advertisement>(Kind::L2Advertisement, Scope::ConfigNamespace),
+        watch::<IpAddressPool>(Kind::IPAddressPool, Scope::ConfigNamespace),
+        watch::<BfdProfile>(Kind::BFDProfile, Scope::ConfigNamespace),
+        watch::<Community>(Kind::Community, Scope::ConfigNamespace),
+        watch::<Secret>(Kind::Secret, Scope::ConfigNamespace),
+        watch::<ConfigMap>(Kind::ConfigMap, Scope::ConfigObject(EXTRAS_CONFIGMAP)),
+        watch::<Service>(Kind::Service, Scope::Cluster),
+        watch::<EndpointSlice>(Kind::EndpointSlice, Scope::Cluster),
+        watch::<Node>(Kind::Node, Scope::ThisNode),
     ]
 }
 
@@ -135,7 +123,7 @@ fn to_parsed(obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
 /// The API resource of a watched kind: for an Event's reference to an object of it, and to read
 /// the object's uid (the status writer).
 pub fn api_resource(kind: Kind) -> Option<ApiResource> {
-    watched().into_iter().find(|w| w.kind == kind).map(|w| ApiResource::from_gvk_with_plural(&w.gvk, w.plural))
+    watched().into_iter().find(|w| w.kind == kind).map(|w| w.ar)
 }
 
 fn object_key(obj: &DynamicObject, kind: Kind) -> ObjKey {
@@ -150,7 +138,7 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
     let mut streams = Vec::new();
     let mut resources: BTreeMap<Kind, ApiResource> = BTreeMap::new();
     for w in watched() {
-        let ar = ApiResource::from_gvk_with_plural(&w.gvk, w.plural);
+        let ar = w.ar;
         resources.insert(w.kind, ar.clone());
         let (api, cfg): (Api<DynamicObject>, watcher::Config) = match w.scope {
             Scope::ConfigNamespace => {
@@ -316,6 +304,30 @@ fn apply(snap: &mut Snapshot, p: Parsed) -> ObjKey {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_watched_resources_are_the_ones_metallb_and_kubernetes_serve() {
+        let got: Vec<(Kind, String, String)> =
+            watched().into_iter().map(|w| (w.kind, w.ar.api_version, w.ar.plural)).collect();
+        let want = [
+            (Kind::BGPPeer, "metallb.io/v1beta2", "bgppeers"),
+            (Kind::BGPAdvertisement, "metallb.io/v1beta1", "bgpadvertisements"),
+            (Kind::L2Advertisement, "metallb.io/v1beta1", "l2advertisements"),
+            (Kind::IPAddressPool, "metallb.io/v1beta1", "ipaddresspools"),
+            (Kind::BFDProfile, "metallb.io/v1beta1", "bfdprofiles"),
+            (Kind::Community, "metallb.io/v1beta1", "communities"),
+            (Kind::Secret, "v1", "secrets"),
+            (Kind::ConfigMap, "v1", "configmaps"),
+            (Kind::Service, "v1", "services"),
+            (Kind::EndpointSlice, "discovery.k8s.io/v1", "endpointslices"),
+            (Kind::Node, "v1", "nodes"),
+        ]
+        .map(|(k, v, p)| (k, v.to_string(), p.to_string()));
+        assert_eq!(got, want);
+        for w in watched() {
+            assert_eq!(w.ar.kind, w.kind.as_str(), "problems name the kind as the API does");
+        }
+    }
+
     fn service(name: &str, uid: &str) -> DynamicObject {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "v1",
@@ -331,7 +343,7 @@ mod tests {
         let w = watched().into_iter().find(|w| w.kind == Kind::Service).expect("watched");
         View {
             namespace: "metallb-system".into(),
-            resources: [(Kind::Service, ApiResource::from_gvk_with_plural(&w.gvk, w.plural))].into(),
+            resources: [(Kind::Service, w.ar)].into(),
             snap: Arc::default(),
             relisting: BTreeMap::new(),
             synced: BTreeSet::new(),

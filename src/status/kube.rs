@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use kube::Client;
 use prometheus::IntGauge;
 use serde_json::{json, Value};
@@ -82,10 +81,6 @@ impl Bucket {
             Err(now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
         }
     }
-}
-
-fn api_resource(kind: StatusKind) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(kind.group(), "v1beta1", kind.kind()), kind.plural())
 }
 
 fn now_seconds() -> Time {
@@ -185,10 +180,11 @@ impl StatusWriter {
                 };
                 let held = wanted.held();
                 let api = &self.apis[kind];
+                let ar = kind.api_resource();
                 let head = |extra: Value| {
                     let mut v = json!({
-                        "apiVersion": format!("{}/v1beta1", kind.group()),
-                        "kind": kind.kind(),
+                        "apiVersion": ar.api_version,
+                        "kind": ar.kind,
                         "metadata": {"name": name, "namespace": namespace},
                     });
                     if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
@@ -419,7 +415,7 @@ const BACKLOG_LOGGED: usize = 100;
 pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut src: Sources, pending: IntGauge) {
     let apis = StatusKind::ALL
         .into_iter()
-        .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &api_resource(k))))
+        .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &k.api_resource())))
         .collect();
     let mut w = StatusWriter {
         node: node.clone(),

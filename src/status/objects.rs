@@ -44,29 +44,20 @@ impl StatusKind {
     pub const ALL: [StatusKind; 3] =
         [StatusKind::ConfigurationState, StatusKind::BgpSessionState, StatusKind::ServiceBgpStatus];
 
-    pub fn kind(self) -> &'static str {
+    /// Its API resource, from its Rust type (model::crds).
+    pub fn api_resource(self) -> kube::core::ApiResource {
+        use crate::model::crds::{BgpSessionState, ConfigurationState, ServiceBgpStatus};
+        use kube::core::ApiResource;
         match self {
-            StatusKind::ConfigurationState => "ConfigurationState",
-            StatusKind::BgpSessionState => "BGPSessionState",
-            StatusKind::ServiceBgpStatus => "ServiceBGPStatus",
+            StatusKind::ConfigurationState => ApiResource::erase::<ConfigurationState>(&()),
+            StatusKind::BgpSessionState => ApiResource::erase::<BgpSessionState>(&()),
+            StatusKind::ServiceBgpStatus => ApiResource::erase::<ServiceBgpStatus>(&()),
         }
     }
 
-    pub fn plural(self) -> &'static str {
-        match self {
-            StatusKind::ConfigurationState => "configurationstates",
-            StatusKind::BgpSessionState => "bgpsessionstates",
-            StatusKind::ServiceBgpStatus => "servicebgpstatuses",
-        }
-    }
-
-    /// The API group: MetalLB's kinds in metallb.io, BGPSessionState (which MetalLB does not
-    /// define) in this project's own group.
-    pub fn group(self) -> &'static str {
-        match self {
-            StatusKind::BgpSessionState => "frr-speaker.io",
-            _ => "metallb.io",
-        }
+    /// Its kind (`ConfigurationState`).
+    pub fn kind(self) -> String {
+        self.api_resource().kind
     }
 
     /// The label selector that finds this node's objects of this kind.
@@ -664,6 +655,19 @@ pub fn problem_events(node: &str, before: &BTreeSet<Problem>, now: &[Problem]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_kinds_come_from_their_types() {
+        let got: Vec<(String, String, String)> =
+            StatusKind::ALL.iter().map(|k| k.api_resource()).map(|a| (a.kind, a.api_version, a.plural)).collect();
+        let want = [
+            ("ConfigurationState", "metallb.io/v1beta1", "configurationstates"),
+            ("BGPSessionState", "frr-speaker.io/v1beta1", "bgpsessionstates"),
+            ("ServiceBGPStatus", "metallb.io/v1beta1", "servicebgpstatuses"),
+        ]
+        .map(|(k, v, p)| (k.to_string(), v.to_string(), p.to_string()));
+        assert_eq!(got, want);
+    }
 
     fn ann(entries: &[(&str, &str, &[&str])]) -> crate::desired::state::Announcements {
         let mut m: BTreeMap<ObjKey, Vec<(ipnet::IpNet, Vec<&str>)>> = BTreeMap::new();
