@@ -32,43 +32,219 @@ pub fn is_managed_top(n: &Node) -> bool {
     is_router(n) || n.line == "bfd" || is_own_route_map(n) || MANAGED_GLOBALS.contains(&n.line)
 }
 
+/// How the diff tells a setting's lines apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// Single-valued: the first `n` words name the setting, and a line with the same first words
+    /// replaces it in place (re-entered, never removed first: `no neighbor X remote-as` would
+    /// delete the neighbor, `no neighbor X timers` fall back to defaults in between).
+    Words(usize),
+    /// `neighbor X route-map M in|out`: one map per neighbor and direction, the map's name is the
+    /// value.
+    NeighborRouteMap,
+    /// A block, a flag, or a line of which several coexist: the whole line is its identity
+    /// (added or removed, never replaced).
+    Line,
+}
+
+/// One kind of line FRR takes: its shape (words; `*` is any one word, a trailing `...` any rest,
+/// `!...` any line starting with `!`), and its identity.
+#[derive(Debug)]
+pub struct Setting {
+    pub shape: &'static str,
+    pub identity: Identity,
+}
+
+const fn words(shape: &'static str, n: usize) -> Setting {
+    Setting { shape, identity: Identity::Words(n) }
+}
+
+const fn line(shape: &'static str) -> Setting {
+    Setting { shape, identity: Identity::Line }
+}
+
+/// Every line the agent writes into frr.conf, first match wins (specific shapes first). A line
+/// that matches none (the operator's extras may hold any) is its own identity, as `Line`. A new
+/// setting in the template needs its row here: a test checks every line of every golden frr.conf.
+/// Which daemon takes a line and how each FRR version prints it: `dialect` and the driver.
+pub const SETTINGS: &[Setting] = &[
+    // First the line that a large config is nearly all of (one per prefix).
+    words("network ...", 2),
+    // Top level.
+    line("!..."),
+    line("frr defaults *"),
+    line("ip nht resolve-via-default"),
+    line("ipv6 nht resolve-via-default"),
+    line("bgp graceful-shutdown"),
+    line("exit"),
+    // BFD profiles (bfdd).
+    line("bfd"),
+    line("profile *"),
+    words("detect-multiplier ...", 1),
+    words("receive-interval ...", 1),
+    words("transmit-interval ...", 1),
+    words("minimum-ttl ...", 1),
+    words("echo transmit-interval ...", 2),
+    words("echo receive-interval ...", 2),
+    line("passive-mode"),
+    line("echo-mode"),
+    // Route-maps: an entry is a block; its match and set lines are single-valued by kind.
+    line("route-map * permit *"),
+    line("route-map * deny *"),
+    words("match * ...", 2),
+    words("set * ...", 2),
+    // BGP instances (bgpd).
+    line("router bgp *"),
+    line("router bgp * vrf *"),
+    words("bgp router-id ...", 2),
+    line("no bgp default ipv4-unicast"),
+    line("no bgp network import-check"),
+    line("bgp graceful-restart preserve-fw-state"),
+    words("neighbor * interface remote-as ...", 4),
+    words("neighbor * timers connect ...", 4),
+    words("neighbor * bfd profile ...", 4),
+    Setting { shape: "neighbor * route-map * *", identity: Identity::NeighborRouteMap },
+    words("neighbor * remote-as ...", 3),
+    words("neighbor * timers ...", 3),
+    words("neighbor * password ...", 3),
+    words("neighbor * port ...", 3),
+    words("neighbor * ebgp-multihop ...", 3),
+    words("neighbor * update-source ...", 3),
+    words("neighbor * local-as ...", 3),
+    line("neighbor * bfd"),
+    line("neighbor * disable-connected-check"),
+    line("neighbor * graceful-restart"),
+    line("neighbor * activate"),
+    line("address-family * unicast"),
+    line("exit-address-family"),
+];
+
+/// A shape, split: its words, and whether it takes any rest.
+struct Shape {
+    words: Vec<&'static str>,
+    rest: bool,
+    setting: &'static Setting,
+}
+
+impl Shape {
+    fn new(setting: &'static Setting) -> Shape {
+        let mut words: Vec<&'static str> = setting.shape.split(' ').collect();
+        // `...` alone: any rest; `!...` (a word's prefix) ends the shape too.
+        let rest = words.last().is_some_and(|w| w.ends_with("..."));
+        if words.last() == Some(&"...") {
+            words.pop();
+        }
+        Shape { words, rest, setting }
+    }
+
+    /// Does `line` have this shape? (Its words are read only as far as the shape needs.)
+    fn fits(&self, line: &str) -> bool {
+        let mut words = line.split(' ');
+        for s in &self.words {
+            let Some(w) = words.next() else { return false };
+            let ok = match s.strip_suffix("...") {
+                Some(prefix) => w.starts_with(prefix),
+                None => *s == "*" || *s == w,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        self.rest || words.next().is_none()
+    }
+}
+
+/// `SETTINGS` grouped by their shape's first word (`!...` under `!`), groups and rows in table
+/// order: a line is compared with the few rows of its first word only (the diff asks for every
+/// line of a large config, nearly all `network` lines: the first group).
+static BY_FIRST_WORD: std::sync::LazyLock<Vec<(&'static str, Vec<Shape>)>> = std::sync::LazyLock::new(|| {
+    let mut groups: Vec<(&'static str, Vec<Shape>)> = Vec::new();
+    for s in SETTINGS {
+        let shape = Shape::new(s);
+        let first = shape.words[0].trim_end_matches("...");
+        match groups.iter_mut().find(|(f, _)| *f == first) {
+            Some((_, g)) => g.push(shape),
+            None => groups.push((first, vec![shape])),
+        }
+    }
+    groups
+});
+
+/// The setting `line` is one of, if the agent writes such lines.
+pub fn setting(line: &str) -> Option<&'static Setting> {
+    let first = if line.starts_with('!') { "!" } else { line.split(' ').next().unwrap_or("") };
+    let (_, group) = BY_FIRST_WORD.iter().find(|(f, _)| *f == first)?;
+    group.iter().find(|s| s.fits(line)).map(|s| s.setting)
+}
+
 /// The identity of a single-valued setting: lines with the same key replace each other.
 pub fn setting_key(line: &str) -> Option<Cow<'_, str>> {
     key(line)
 }
 
-/// A setting's key: its first words (a prefix of the line, not copied), or for a neighbor's
-/// route-map the words without the map's name.
+/// A setting's key (`setting`'s identity): its first words (a prefix of the line, not copied),
+/// or for a neighbor's route-map the words without the map's name.
 pub(super) fn key(line: &str) -> Option<Cow<'_, str>> {
-    let mut t = [""; 5];
-    let mut words = 0;
-    for w in line.split(' ').take(t.len()) {
-        t[words] = w;
-        words += 1;
+    match setting(line)?.identity {
+        Identity::Line => None,
+        Identity::Words(n) => {
+            // The first `n` words, as the line has them (single spaces: the parser trims, FRR
+            // and the renderer write one space).
+            let end = line.match_indices(' ').nth(n - 1).map_or(line.len(), |(i, _)| i);
+            Some(Cow::Borrowed(&line[..end]))
+        }
+        Identity::NeighborRouteMap => {
+            let w: Vec<&str> = line.split(' ').collect();
+            Some(Cow::Owned(format!("neighbor {} route-map {}", w[1], w[4])))
+        }
     }
-    let t = &t[..words];
-    // The first `n` words, as the line has them (single spaces: the parser trims, FRR and the
-    // renderer write one space).
-    let first_n = |n: usize| {
-        let n = n.min(words);
-        let end = t[..n].iter().map(|w| w.len()).sum::<usize>() + n.saturating_sub(1);
-        Some(Cow::Borrowed(&line[..end]))
-    };
-    match t {
-        ["neighbor", _, "interface", "remote-as", ..] => first_n(4),
-        ["neighbor", _, "timers", "connect", ..] => first_n(4),
-        ["neighbor", _, "bfd", "profile", ..] => first_n(4),
-        ["neighbor", x, "route-map", _, dir] if line.split(' ').count() == 5 => {
-            Some(Cow::Owned(format!("neighbor {x} route-map {dir}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_shape(line: &str, shape: &'static str) -> bool {
+        let setting: &'static Setting = Box::leak(Box::new(Setting { shape, identity: Identity::Line }));
+        Shape::new(setting).fits(line)
+    }
+
+    #[test]
+    fn every_line_of_every_golden_config_is_a_known_setting() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+        let mut checked = 0;
+        let mut unknown = Vec::new();
+        for case in std::fs::read_dir(dir).expect("tests/golden").flatten() {
+            let Ok(text) = std::fs::read_to_string(case.path().join("frr.conf")) else { continue };
+            // The operator's extras (after the marker) may be any FRR line.
+            let ours = super::super::extras::split(&text).0;
+            for l in ours.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                checked += 1;
+                if setting(l).is_none() {
+                    unknown.push(format!("{}: {l}", case.file_name().to_string_lossy()));
+                }
+            }
         }
-        ["neighbor", _, "remote-as" | "timers" | "password" | "port" | "ebgp-multihop" | "update-source" | "local-as", ..] => {
-            first_n(3)
-        }
-        ["bgp", "router-id", ..] => first_n(2),
-        ["network", ..] => first_n(2),
-        ["set" | "match", _, ..] => first_n(2),
-        ["echo", "transmit-interval" | "receive-interval", ..] => first_n(2),
-        ["detect-multiplier" | "receive-interval" | "transmit-interval" | "minimum-ttl", ..] => first_n(1),
-        _ => None,
+        assert!(checked > 1000, "lines checked: {checked}");
+        assert!(unknown.is_empty(), "lines without a row in SETTINGS:\n{}", unknown.join("\n"));
+    }
+
+    #[test]
+    fn keys_follow_the_table() {
+        let k = |l: &'static str| key(l).map(|c| c.into_owned());
+        assert_eq!(k("neighbor 192.0.2.1 remote-as 64500").as_deref(), Some("neighbor 192.0.2.1 remote-as"));
+        assert_eq!(k("neighbor 192.0.2.1 timers 3 9").as_deref(), Some("neighbor 192.0.2.1 timers"));
+        assert_eq!(k("neighbor 192.0.2.1 timers connect 5").as_deref(), Some("neighbor 192.0.2.1 timers connect"));
+        assert_eq!(k("neighbor 192.0.2.1 route-map fs-out-a out").as_deref(), Some("neighbor 192.0.2.1 route-map out"));
+        assert_eq!(k("neighbor 192.0.2.1 route-map fs-out-a out x"), None, "not the route-map setting");
+        assert_eq!(k("network 203.0.113.1/32 route-map fs-tag-1").as_deref(), Some("network 203.0.113.1/32"));
+        assert_eq!(k("set community 65000:1 additive").as_deref(), Some("set community"));
+        assert_eq!(k("detect-multiplier 3").as_deref(), Some("detect-multiplier"));
+        assert_eq!(k("neighbor 192.0.2.1 activate"), None, "a flag");
+        assert_eq!(k("ip prefix-list p seq 5 permit any"), None, "not the agent's: its own identity");
+        assert!(has_shape("! a comment", "!..."));
+        assert!(!has_shape("router bgp 64512 vrf red", "router bgp *"));
+        assert!(has_shape("router bgp 64512 vrf red", "router bgp * vrf *"));
+        assert!(setting("router bgp 64512 vrf red").is_some());
     }
 }
