@@ -155,7 +155,7 @@ cgroup_root() {
 node() {
 	local i=$1 ns=$P-node$i dir=$STATE/node$i ip=192.0.2.$((10 + i))
 	local sock=$RUN/node$i/containerd.sock cg=/$P-node$i
-	mkdir -p "$dir/cni" "$RUN/node$i"
+	mkdir -p "$dir/cni" "$dir/pod-logs" "$RUN/node$i"
 	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
 	ip -n "$ns" route add $API_VIP/32 via $CP_IP
 	ip -n "$ns" route add default via 192.0.2.1
@@ -231,6 +231,11 @@ imageGCLowThresholdPercent: 99
 # pods); "0%" turns a signal off.
 evictionHard: {memory.available: "0%", nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.available: "0%", imagefs.inodesFree: "0%"}
 serializeImagePulls: false
+# Each kubelet its own pod log directory: both nodes' kubelets run on this one machine, and a
+# kubelet's garbage collection removes the log directories of pods it does not know, so with the
+# shared default (/var/log/pods) each removed the other node's logs (`kubectl logs` then failed:
+# "lstat /var/log/pods/...: no such file or directory").
+podLogsDir: $dir/pod-logs
 syncFrequency: 5s
 fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 5s
