@@ -150,10 +150,13 @@ async fn pool_status(client: &kube::Client, name: &str) -> Option<(u64, u64)> {
     Some((s.assigned_ipv4, s.available_ipv4))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controller_allocates_and_the_router_sees_it() {
-    use tokio::task::block_in_place;
-    let cp = block_in_place(|| ControlPlane::start("ctl"));
+/// A control plane with deploy/'s CRDs, RBAC and controller objects, these pools, and the
+/// speaker's side: node1, a BGPPeer `router` (the lab's), an advertisement of every pool.
+async fn start_with_pools<const N: usize>(
+    name: &str,
+    pools: [(&str, IpAddressPoolSpec); N],
+) -> (ControlPlane, kube::Client) {
+    let cp = tokio::task::block_in_place(|| ControlPlane::start(name));
     let client = cp.client("admin-token").await;
     common::controlplane::install_crds(&client).await;
     for f in ["deploy/namespace.yaml", "deploy/rbac.yaml", "deploy/controller.yaml"] {
@@ -161,17 +164,12 @@ async fn controller_allocates_and_the_router_sees_it() {
     }
     let ns = "metallb-system";
     let pp = PostParams::default();
-    let pools: Api<IpAddressPool> = Api::namespaced(client.clone(), ns);
-    let public = IpAddressPoolSpec {
-        addresses: vec!["203.0.113.0/26".into()],
-        avoid_buggy_ips: Some(true),
-        ..Default::default()
-    };
-    pools.create(&pp, &IpAddressPool::new("public", public)).await.expect("pool");
-    let tiny =
-        IpAddressPoolSpec { addresses: vec!["198.51.100.0/31".into()], auto_assign: Some(false), ..Default::default() };
-    pools.create(&pp, &IpAddressPool::new("tiny", tiny)).await.expect("pool");
-    // The speaker's side: node1, a peer, an advertisement.
+    for (name, spec) in pools {
+        Api::<IpAddressPool>::namespaced(client.clone(), ns)
+            .create(&pp, &IpAddressPool::new(name, spec))
+            .await
+            .expect("pool");
+    }
     Api::<Node>::all(client.clone()).create(&pp, &obj(json!({"metadata": {"name": "node1"}}))).await.expect("node");
     Api::<BgpPeer>::namespaced(client.clone(), ns)
         .create(&pp, &BgpPeer::new("router", lab_peer("192.0.2.1")))
@@ -181,6 +179,23 @@ async fn controller_allocates_and_the_router_sees_it() {
         .create(&pp, &BgpAdvertisement::new("all", BgpAdvertisementSpec::default()))
         .await
         .expect("ad");
+    (cp, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_allocates_and_the_router_sees_it() {
+    use tokio::task::block_in_place;
+    let public = IpAddressPoolSpec {
+        addresses: vec!["203.0.113.0/26".into()],
+        avoid_buggy_ips: Some(true),
+        ..Default::default()
+    };
+    let tiny =
+        IpAddressPoolSpec { addresses: vec!["198.51.100.0/31".into()], auto_assign: Some(false), ..Default::default() };
+    let (cp, client) = start_with_pools("ctl", [("public", public), ("tiny", tiny)]).await;
+    let ns = "metallb-system";
+    let pp = PostParams::default();
+    let pools: Api<IpAddressPool> = Api::namespaced(client.clone(), ns);
     let mut lab = block_in_place(|| Lab::new("fsc", 1, &RouterOpts::default()));
     lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17490);
     let kubeconfig = cp.kubeconfig_for("controller-token");
@@ -449,28 +464,8 @@ async fn controller_allocates_and_the_router_sees_it() {
 async fn answers_lost_after_the_apiserver_did_the_request() {
     use common::proxy::{LoseAnswers, Proxy};
     use tokio::task::block_in_place;
-    let cp = block_in_place(|| ControlPlane::start("lost"));
-    let client = cp.client("admin-token").await;
-    common::controlplane::install_crds(&client).await;
-    for f in ["deploy/namespace.yaml", "deploy/rbac.yaml", "deploy/controller.yaml"] {
-        apply_file(&client, f, false).await;
-    }
-    let ns = "metallb-system";
-    let pp = PostParams::default();
     let public = IpAddressPoolSpec { addresses: vec!["203.0.113.0/26".into()], ..Default::default() };
-    Api::<IpAddressPool>::namespaced(client.clone(), ns)
-        .create(&pp, &IpAddressPool::new("public", public))
-        .await
-        .expect("pool");
-    Api::<Node>::all(client.clone()).create(&pp, &obj(json!({"metadata": {"name": "node1"}}))).await.expect("node");
-    Api::<BgpPeer>::namespaced(client.clone(), ns)
-        .create(&pp, &BgpPeer::new("router", lab_peer("192.0.2.1")))
-        .await
-        .expect("peer");
-    Api::<BgpAdvertisement>::namespaced(client.clone(), ns)
-        .create(&pp, &BgpAdvertisement::new("all", BgpAdvertisementSpec::default()))
-        .await
-        .expect("ad");
+    let (cp, client) = start_with_pools("lost", [("public", public)]).await;
 
     // The first two Event creates in `default` (the controller's IPAllocated and the agent's
     // Announcing, both about web), the lease's create and every second renewal (three times) lose
