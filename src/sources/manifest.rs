@@ -77,19 +77,22 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
     // MetalLB's objects whose spec fields are all optional may omit `spec` (its documented
     // minimal BGPAdvertisement has none).
     let mut v = v;
-    if group == "metallb.io"
-        && matches!(kind.as_str(), "BGPAdvertisement" | "L2Advertisement" | "BFDProfile" | "Community")
-    {
+    let spec_optional = [is::<BgpAdvertisement>, is::<L2Advertisement>, is::<BfdProfile>, is::<Community>];
+    if spec_optional.iter().any(|is_kind| is_kind(group, &kind)) {
         if let Value::Mapping(m) = &mut v {
             m.entry(Value::from("spec")).or_insert_with(|| Value::Mapping(Default::default()));
         }
     }
-    let notes = if group == "metallb.io" { unknown_field_notes(&v, &kind, default_ns) } else { Vec::new() };
+    let notes = if group == <BgpPeer as kube::Resource>::group(&()) {
+        unknown_field_notes(&v, &kind, default_ns)
+    } else {
+        Vec::new()
+    };
     let parsed = match (group, kind.as_str()) {
-        ("metallb.io", "BGPPeer") => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
+        (g, k) if is::<BgpPeer>(g, k) => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
             Object::Peer(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
         }),
-        ("metallb.io", "BGPAdvertisement") => {
+        (g, k) if is::<BgpAdvertisement>(g, k) => {
             typed::<BgpAdvertisement>(v, Kind::BGPAdvertisement, default_ns).map(|o| {
                 Object::Advertisement(Obj {
                     key: meta_key(&o.metadata, default_ns),
@@ -98,43 +101,49 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
                 })
             })
         }
-        ("metallb.io", "IPAddressPool") => typed::<IpAddressPool>(v, Kind::IPAddressPool, default_ns).map(|o| {
+        (g, k) if is::<IpAddressPool>(g, k) => typed::<IpAddressPool>(v, Kind::IPAddressPool, default_ns).map(|o| {
             Object::Pool(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
         }),
-        ("metallb.io", "BFDProfile") => typed::<BfdProfile>(v, Kind::BFDProfile, default_ns).map(|o| {
+        (g, k) if is::<BfdProfile>(g, k) => typed::<BfdProfile>(v, Kind::BFDProfile, default_ns).map(|o| {
             Object::BfdProfile(Obj {
                 key: meta_key(&o.metadata, default_ns),
                 labels: labels(&o.metadata),
                 spec: o.spec,
             })
         }),
-        ("metallb.io", "Community") => typed::<Community>(v, Kind::Community, default_ns).map(|o| {
+        (g, k) if is::<Community>(g, k) => typed::<Community>(v, Kind::Community, default_ns).map(|o| {
             Object::Community(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
         }),
-        ("metallb.io", "L2Advertisement") => typed::<L2Advertisement>(v, Kind::L2Advertisement, default_ns).map(|o| {
-            Object::L2Advertisement(Obj {
-                key: meta_key(&o.metadata, default_ns),
-                labels: labels(&o.metadata),
-                spec: o.spec,
+        (g, k) if is::<L2Advertisement>(g, k) => {
+            typed::<L2Advertisement>(v, Kind::L2Advertisement, default_ns).map(|o| {
+                Object::L2Advertisement(Obj {
+                    key: meta_key(&o.metadata, default_ns),
+                    labels: labels(&o.metadata),
+                    spec: o.spec,
+                })
             })
-        }),
+        }
         // Of ConfigMaps only MetalLB's `bgpextras` (in the config namespace) is the agent's.
-        ("", "ConfigMap") if is_extras(&v, default_ns) => typed::<ConfigMap>(v, Kind::ConfigMap, default_ns).map(|c| {
-            let text = c.data.as_ref().and_then(|d| d.get(EXTRAS_KEY)).cloned().unwrap_or_default();
-            Object::Extras(Extras { key: meta_key(&c.metadata, default_ns), text })
-        }),
-        ("", "Service") => typed::<Service>(v, Kind::Service, "default").map(|mut s| {
+        (g, k) if is::<ConfigMap>(g, k) && is_extras(&v, default_ns) => {
+            typed::<ConfigMap>(v, Kind::ConfigMap, default_ns).map(|c| {
+                let text = c.data.as_ref().and_then(|d| d.get(EXTRAS_KEY)).cloned().unwrap_or_default();
+                Object::Extras(Extras { key: meta_key(&c.metadata, default_ns), text })
+            })
+        }
+        (g, k) if is::<Service>(g, k) => typed::<Service>(v, Kind::Service, "default").map(|mut s| {
             s.metadata.namespace.get_or_insert_with(|| "default".into());
             Object::Service(ServiceInfo::from_resource(&s))
         }),
-        ("discovery.k8s.io", "EndpointSlice") => {
+        (g, k) if is::<EndpointSlice>(g, k) => {
             typed::<EndpointSlice>(v, Kind::EndpointSlice, "default").map(|mut s| {
                 s.metadata.namespace.get_or_insert_with(|| "default".into());
                 Object::EndpointSlice(EndpointSliceInfo::from_resource(&s))
             })
         }
-        ("", "Node") => typed::<Node>(v, Kind::Node, "").map(|n| Object::Node(NodeInfo::from_resource(&n))),
-        ("", "Secret") => typed::<Secret>(v, Kind::Secret, default_ns).map(|mut s| {
+        (g, k) if is::<Node>(g, k) => {
+            typed::<Node>(v, Kind::Node, "").map(|n| Object::Node(NodeInfo::from_resource(&n)))
+        }
+        (g, k) if is::<Secret>(g, k) => typed::<Secret>(v, Kind::Secret, default_ns).map(|mut s| {
             s.metadata.namespace.get_or_insert_with(|| default_ns.into());
             Object::Secret(SecretInfo::from_resource(&s))
         }),
@@ -164,6 +173,12 @@ fn unknown_field_notes(v: &Value, kind: &str, default_ns: &str) -> Vec<Problem> 
             Problem::warning(k, &key, u.path, format!("unknown field: ignored{hint}"))
         })
         .collect()
+}
+
+/// Is (`group`, `kind`) the API's name of `K`? The names come from the Rust types (kube's
+/// `Resource`), not from a table beside them.
+fn is<K: kube::Resource<DynamicType = ()>>(group: &str, kind: &str) -> bool {
+    K::group(&()) == group && K::kind(&()) == kind
 }
 
 /// A ConfigMap named `bgpextras` in the config namespace (or without a namespace, in a file).
