@@ -441,14 +441,20 @@ fn check(c: &Cluster, tag: &str) {
     // its pods left running, its pods labelled as the new selector wants, the new one applied: it
     // adopts them and replaces them one node at a time (a rolling update). Long-lived flows
     // through the router meanwhile; the peers have graceful restart on.
-    let flows = Command::new("ip")
+    let mut flows = Command::new("ip")
         .args(["netns", "exec", &format!("{}-client", c.prefix), "python3"])
         .arg(root().join("e2e/cluster/flows.py"))
         .args([ip.as_str(), "9000", "40", "40"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("flows");
-    std::thread::sleep(Duration::from_secs(3));
+    // Every flow open and echoing before anything changes: a flow that breaks from here on was
+    // broken by the upgrade.
+    let mut flows_out = std::io::BufReader::new(flows.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut flows_out, &mut first).expect("flows report");
+    assert_eq!(first.trim(), "established 40", "every flow open before the upgrade");
     let old: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
     let t = Instant::now();
     for step in readme_block("Upgrading") {
@@ -463,11 +469,14 @@ fn check(c: &Cluster, tag: &str) {
     let rolled = t.elapsed();
     let new: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
     assert!(new.iter().zip(&old).all(|(n, o)| !n.is_empty() && n != o), "new pods on both nodes: {old:?} -> {new:?}");
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut flows_out, &mut summary).expect("flows report");
     let out = flows.wait_with_output().expect("flows end");
-    let report = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let summary = summary.trim().to_string();
+    let report = format!("{summary}\n{}", String::from_utf8_lossy(&out.stderr).trim_end());
     assert!(wait_for(T, || c.next_hops(&prefix) == both).is_some(), "both nodes announce after the rollout");
     println!("rolling update of the speaker DaemonSet: {rolled:?}; long-lived flows through the router: {report}");
-    let broken: usize = report.rsplit(' ').next().and_then(|b| b.parse().ok()).expect("flows report");
+    let broken: usize = summary.rsplit(' ').next().and_then(|b| b.parse().ok()).expect("flows report");
     assert_eq!(broken, 0, "flows broken by the rollout with graceful restart: {report}");
     let pod = c.speaker_pod("node1");
 
