@@ -128,6 +128,15 @@ struct Harness {
     conf: PathBuf,
 }
 
+/// The test's frr.conf directory goes with it.
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(dir) = self.conf.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl FrrControl for Arc<FakeFrr> {
     async fn identity(&self) -> Result<FrrIdentity, FrrError> {
         self.as_ref().identity().await
