@@ -120,6 +120,9 @@ impl Verified {
 pub struct Applier {
     /// What FRR was last given successfully, and which daemons took it.
     applied: Option<(Arc<Rendered>, FrrIdentity)>,
+    /// The daemons the last attempt ran against, whether it succeeded or not: a restart that
+    /// makes an attempt fail (bgpd killed during a check) is still seen as a restart next time.
+    seen: Option<FrrIdentity>,
     /// The config that failed last, and when it may be tried again (unless FRR restarts).
     failed: Option<(Arc<Rendered>, Instant)>,
     backoff: RetryBackoff,
@@ -133,6 +136,7 @@ impl Applier {
     pub fn new(now: Instant) -> Self {
         Applier {
             applied: None,
+            seen: None,
             failed: None,
             backoff: backoff(MIN_BACKOFF, MAX_BACKOFF),
             last_full: now,
@@ -166,7 +170,7 @@ impl Applier {
 
     /// What to do about `want` while FRR's daemons are `id`.
     pub fn decide(&self, want: &Arc<Rendered>, id: &FrrIdentity, now: Instant) -> Decision {
-        let restarted = self.applied.as_ref().is_some_and(|(_, old)| old != id);
+        let restarted = self.seen.as_ref().is_some_and(|old| old != id);
         let fast_from = self.applied.as_ref().filter(|(_, old)| old == id).map(|(r, _)| r);
         let pending = fast_from.is_some_and(|f| f.conf != want.conf);
         let reason = match fast_from {
@@ -204,6 +208,7 @@ impl Applier {
                 self.unverified_since.get_or_insert(now);
             }
         }
+        self.seen = Some(id.clone());
         self.applied = Some((want.clone(), id));
         self.failed = None;
         self.backoff.reset();
@@ -215,7 +220,9 @@ impl Applier {
     }
 
     /// Applying `want` failed: look at FRR afresh next time, not before the returned delay.
-    pub fn failed(&mut self, want: &Arc<Rendered>, now: Instant) -> Duration {
+    /// `want` failed against the daemons `id`.
+    pub fn failed(&mut self, want: &Arc<Rendered>, id: &FrrIdentity, now: Instant) -> Duration {
+        self.seen = Some(id.clone());
         let delay = self.backoff.next().unwrap_or(MAX_BACKOFF);
         self.failed = Some((want.clone(), now + delay));
         self.applied = None;
@@ -512,7 +519,7 @@ pub async fn run<C: FrrControl>(
                 out.applied(&applied, &report, full, secs, refused_extras.error());
             }
             Err(e) => {
-                let retry_in = applier.failed(&want, Instant::now());
+                let retry_in = applier.failed(&want, &id, Instant::now());
                 out.failed(&e, retry_in);
             }
         }

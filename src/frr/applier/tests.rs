@@ -90,19 +90,36 @@ fn other_daemons_mean_a_restart_even_while_backing_off() {
 }
 
 #[test]
+fn a_restart_that_failed_an_attempt_is_still_a_restart_and_counted_once() {
+    let t0 = Instant::now();
+    let mut a = Applier::new(t0);
+    let one = rendered(&["203.0.113.1/32"]);
+    a.succeeded(&one, id(ID), Verified::Pending, t0);
+    // bgpd killed while the verification read its config: the attempt fails against the old
+    // daemons; the next probe sees new ones.
+    a.failed(&one, &id(ID), t0);
+    assert_eq!(a.decide(&one, &id(ID + 1), t0), Decision::Reconcile(Reason::Restarted), "no backoff either");
+    // The reconcile against the new daemons fails too (still starting): a plain retry, not a
+    // second restart.
+    let d = a.failed(&one, &id(ID + 1), t0);
+    assert_eq!(a.decide(&one, &id(ID + 1), t0), Decision::BackOff { until: t0 + d });
+    assert_eq!(a.decide(&one, &id(ID + 1), t0 + d), Decision::Reconcile(Reason::Unknown));
+}
+
+#[test]
 fn a_failed_config_backs_off_with_growing_delays_and_a_new_one_goes_at_once() {
     let t0 = Instant::now();
     let mut a = Applier::new(t0);
     let (one, two) = (rendered(&["203.0.113.1/32"]), rendered(&["203.0.113.2/32"]));
-    let d1 = a.failed(&one, t0);
+    let d1 = a.failed(&one, &id(ID), t0);
     assert!(d1 >= MIN_BACKOFF && d1 < 2 * MIN_BACKOFF, "{d1:?}");
     assert_eq!(a.decide(&one, &id(ID), t0), Decision::BackOff { until: t0 + d1 });
     assert_eq!(a.decide(&one, &id(ID), t0 + d1), Decision::Reconcile(Reason::Unknown), "retried when due");
     assert_eq!(a.decide(&two, &id(ID), t0), Decision::Reconcile(Reason::Unknown), "a newer config is not held back");
-    let d2 = a.failed(&one, t0 + d1);
+    let d2 = a.failed(&one, &id(ID), t0 + d1);
     assert!(d2 >= 2 * MIN_BACKOFF, "the second delay doubles: {d1:?} then {d2:?}");
     a.succeeded(&one, id(ID), Verified::Reconciled, t0 + d1 + d2);
-    let d3 = a.failed(&two, t0 + d1 + d2);
+    let d3 = a.failed(&two, &id(ID), t0 + d1 + d2);
     assert!(d3 < 2 * MIN_BACKOFF, "a success resets the backoff: {d3:?}");
 }
 
