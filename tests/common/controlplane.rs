@@ -296,11 +296,18 @@ impl ControlPlane {
     }
 }
 
-fn kubeconfig_yaml(url: &str, ca: &Path, token: &str) -> String {
+/// A kubeconfig for the server at `url`: its CA when it speaks TLS, a bearer token when the
+/// client has one (without: no credentials of its own).
+pub fn kubeconfig_yaml_with(url: &str, ca: Option<&Path>, token: Option<&str>) -> String {
+    let ca = ca.map(|c| format!("\n    certificate-authority: {}", c.display())).unwrap_or_default();
+    let user = token.map(|t| format!("\n    token: {t}")).unwrap_or_else(|| " {}".into());
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context: {{cluster: test, user: u}}\ncurrent-context: test\n",
-        ca.display()
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}{ca}\nusers:\n- name: u\n  user:{user}\ncontexts:\n- name: test\n  context: {{cluster: test, user: u}}\ncurrent-context: test\n"
     )
+}
+
+fn kubeconfig_yaml(url: &str, ca: &Path, token: &str) -> String {
+    kubeconfig_yaml_with(url, Some(ca), Some(token))
 }
 
 impl Drop for ControlPlane {

@@ -80,10 +80,7 @@ impl Proxy {
     /// A kubeconfig that reaches the apiserver through this proxy as `token`.
     pub fn kubeconfig(&self, dir: &Path, token: &str) -> PathBuf {
         let p = dir.join(format!("{token}-proxied.kubeconfig"));
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: proxied\n  cluster:\n    server: {}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: proxied\n  context: {{cluster: proxied, user: u}}\ncurrent-context: proxied\n",
-            self.url
-        );
+        let text = super::controlplane::kubeconfig_yaml_with(&self.url, None, Some(token));
         std::fs::write(&p, text).expect("kubeconfig");
         p
     }
@@ -140,10 +137,7 @@ async fn serve(
 ) {
     // The upstream client: the apiserver's CA, no credentials of its own (the caller's header
     // passes through), and no retries (the caller's client decides that).
-    let kc = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: up\n  cluster:\n    server: {url}\n    certificate-authority: {}\nusers:\n- name: anonymous\n  user: {{}}\ncontexts:\n- name: up\n  context: {{cluster: up, user: anonymous}}\ncurrent-context: up\n",
-        ca.display()
-    );
+    let kc = super::controlplane::kubeconfig_yaml_with(url, Some(ca), None);
     let kc: kube::config::Kubeconfig = serde_yaml_ng::from_str(&kc).expect("kubeconfig");
     let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
     cfg.default_retry = false;
