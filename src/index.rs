@@ -92,8 +92,8 @@ pub struct Snapshot {
     pub communities: BTreeMap<ObjKey, Obj<CommunitySpec>>,
     /// Persistent maps (shared structure): a copy of the snapshot costs O(1), a change O(log n).
     /// Their values are shared: a node holds 16 entries in place whether full or not, and a
-    /// B-tree filled as a load fills it is about half full (at 100,000 Services the values in
-    /// place took 14 MB more).
+    /// B-tree filled as a load fills it is about half full, so values in place would cost more
+    /// than the pointers (docs/benchmarks.md).
     pub services: imbl::OrdMap<ObjKey, Arc<ServiceInfo>>,
     pub endpoint_slices: imbl::OrdMap<ObjKey, Arc<EndpointSliceInfo>>,
     pub nodes: BTreeMap<String, NodeInfo>,

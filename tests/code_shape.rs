@@ -20,7 +20,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `src/frr/diff.rs` → `frr::diff`, `src/frr/mod.rs` → `frr`; `None` for the binary and for
+/// `src/frr/driver.rs` → `frr::driver`, `src/frr/mod.rs` → `frr`; `None` for the binary and for
 /// unit-test files.
 fn module_of(src: &Path, file: &Path) -> Option<String> {
     let rel = file.strip_prefix(src).ok()?.with_extension("");
@@ -326,7 +326,7 @@ fn named_paths(text: &str) -> Vec<String> {
 fn paths_named_in_docs_and_comments_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("README.md"), root.join("Makefile"), root.join("Cargo.toml")];
-    for dir in ["src", "tests", "benches", "e2e", "deploy", "docker", "frr", "fuzz/fuzz_targets", ".ci"] {
+    for dir in ["src", "tests", "benches", "e2e", "deploy", "docker", "frr", "fuzz/fuzz_targets", ".ci", "docs", "charts"] {
         let mut stack = vec![root.join(dir)];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -360,7 +360,7 @@ fn paths_named_in_docs_and_comments_exist() {
 
 #[test]
 fn named_paths_are_found_and_patterns_left_out() {
-    let text = "see src/frr/diff.rs, tests/system/lab.rs and deploy/crds.yaml. Not /etc/frr/frr.conf, \
+    let text = "see src/frr/vty.rs, tests/system/lab.rs and deploy/crds.yaml. Not /etc/frr/frr.conf, \
         tests/golden/<case>/, docker/*.Dockerfile or `kubectl rollout status deploy/web`";
-    assert_eq!(named_paths(text), ["src/frr/diff.rs", "tests/system/lab.rs", "deploy/crds.yaml"]);
+    assert_eq!(named_paths(text), ["src/frr/vty.rs", "tests/system/lab.rs", "deploy/crds.yaml"]);
 }

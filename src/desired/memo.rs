@@ -53,10 +53,10 @@ struct Last {
     opts: Options,
     base: Base,
     /// (namespace, Service name, the key of one of its EndpointSlices): a set of pairs, not a
-    /// list per Service (most Services have one slice: a list each was 4 MB more at 100,000).
+    /// list per Service (most Services have one slice; docs/benchmarks.md).
     slices_of: BTreeSet<(SvcName, ObjKey)>,
     /// Each Service's routes, when it has any (what it announces is in `announcements`, its
-    /// problems in `problems`: at 100,000 Services a whole `Part` per Service was 5 MB more).
+    /// problems in `problems`: not a whole `Part` per Service; docs/benchmarks.md).
     parts: BTreeMap<ObjKey, Routes>,
     routes: BTreeMap<IpNet, Pairs>,
     announcements: Announcements,

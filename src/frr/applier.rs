@@ -274,7 +274,7 @@ fn without_extras(r: &Rendered) -> Rendered {
 
 /// Keep frr.conf on disk holding the config FRR was last given (`ApplyState::applied`), so that
 /// an FRR restart starts from it. Its own task: the applier never waits for the whole text to be
-/// made and written (6-10 ms at 100,000 Services), and a burst of changes is written once.
+/// made and written (it grows with the Services), and a burst of changes is written once.
 /// `holds` is what the file held at start (equal text: no rewrite). A failed write (disk full,
 /// read-only) is logged once and retried every `PROBE_INTERVAL`; FRR itself already runs the
 /// config.

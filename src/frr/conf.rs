@@ -55,7 +55,7 @@ impl Conf {
     pub fn text(&self) -> String {
         let lines: usize = self.blocks.iter().map(|b| b.networks.len()).sum();
         // Room for the longest line (an IPv6 prefix of 43 characters, a 5-digit tag: 77 with
-        // indent and newline), not a doubling when the text is 5 MB; what is left over is given
+        // indent and newline), not a doubling of a large text; what is left over is given
         // back without a copy.
         let mut out = String::with_capacity(self.pieces.iter().map(String::len).sum::<usize>() + lines * 77);
         for (i, piece) in self.pieces.iter().enumerate() {

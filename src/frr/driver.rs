@@ -13,9 +13,10 @@ use tracing::{debug, info, warn};
 
 use super::conf::Conf;
 use super::config::parse;
-use super::dialect::{mgmtd_busy, Daemon, Dialect, NHT_LINES};
+use super::dialect::{mgmtd_busy, Daemon, Dialect};
 use super::diff::{diff_owned, network_delta, running_delta, Delta, SoftOut};
 use super::extras;
+use super::owned::{takes, Takes};
 use super::vty::{Answer, Gate, VtyConn, VtyError};
 
 /// How long a daemon may take to answer before the agent gives up on the connection (a hung or
@@ -196,40 +197,31 @@ fn poisoned() -> FrrError {
 /// The daemons every version runs; the dialect adds its own (mgmtd).
 const BASE_DAEMONS: [Daemon; 3] = [Daemon::Zebra, Daemon::Bgpd, Daemon::Bfdd];
 
-/// Split a config script into per-daemon command lists, by its top-level lines. `front_end` takes
-/// what zebra and the library own (see `dialect`).
+/// Split a config script into per-daemon command lists, by `owned::takes` of each line (a
+/// top-level line opens a block whose lines go where it goes, unless their row says otherwise).
+/// `front_end` takes what zebra and the library own (see `dialect`).
 fn split_script(script: &str, front_end: Daemon) -> Vec<(Daemon, Vec<&str>)> {
     let mut out: Vec<(Daemon, Vec<&str>)> = vec![(Daemon::Bgpd, vec![]), (front_end, vec![]), (Daemon::Bfdd, vec![])];
     let both = [Daemon::Bgpd, front_end];
-    let mut current: &[Daemon] = &[Daemon::Bgpd];
-    let mut route_map = false;
+    let daemons = |t: Takes| -> &[Daemon] {
+        match t {
+            Takes::Block | Takes::Bgpd => &both[..1],
+            Takes::Bfdd => &[Daemon::Bfdd],
+            Takes::FrontEnd => &both[1..],
+            Takes::BgpdAndFrontEnd => &both,
+        }
+    };
+    let mut block: &[Daemon] = &both[..1];
     for line in script.lines().filter(|l| !l.trim().is_empty()) {
         let top = !line.starts_with(' ');
-        if top && line != "exit" {
-            route_map = line.starts_with("route-map ") || line.starts_with("no route-map ");
-            let setting = line.strip_prefix("no ").unwrap_or(line);
-            current = if line == "bfd" || line.starts_with("no bfd") {
-                &[Daemon::Bfdd]
-            } else if route_map {
-                &both
-            } else if NHT_LINES.contains(&setting) {
-                std::slice::from_ref(&both[1])
-            } else {
-                &[Daemon::Bgpd]
-            };
-        }
-        let mut targets = current;
-        if route_map && !top {
-            // Inside a route-map, the front end knows the library's match/set commands but not
-            // BGP's (`set community`, `set large-community`, `set local-preference`): those would
-            // fail there and turn a fast apply into a full reconcile.
-            let cmd = line.trim_start();
-            let cmd = cmd.strip_prefix("no ").unwrap_or(cmd);
-            let common = ["match tag", "set tag", "exit"].iter().any(|c| cmd.starts_with(c));
-            if !common {
-                targets = &[Daemon::Bgpd];
+        let targets = match takes(line) {
+            Takes::Block if !top || line == "exit" => block,
+            t if top => {
+                block = daemons(t);
+                block
             }
-        }
+            t => daemons(t),
+        };
         for t in targets {
             if let Some((_, v)) = out.iter_mut().find(|(d, _)| d == t) {
                 v.push(line.trim_start());
@@ -261,8 +253,7 @@ impl FrrControl for FrrVty {
         let bfdd = show_running(&self.bfdd, self.timeouts.show).await?;
         let zebra = show_running(&self.zebra, self.timeouts.show).await?;
         let zebra = dialect.zebra_settings(&zebra);
-        // bgpd's part is nearly all of it (5 MB at 100,000 Services): room for the rest at once,
-        // not a doubling of that.
+        // bgpd's part is nearly all of it: room for the rest at once, not a doubling of that.
         text.reserve_exact(2 + bfdd.len() + zebra.iter().map(|l| l.len() + 1).sum::<usize>());
         text.push('\n');
         text.push_str(&bfdd);
@@ -449,7 +440,7 @@ pub async fn diff_running(running: String, desired: Conf, previous: Conf) -> Res
             return d;
         }
         debug!("check: the full diff");
-        // The trees borrow their texts' lines (~5 MB each at 100,000 Services).
+        // The trees borrow their texts' lines (no copy of a large config).
         let have = parse(&running);
         let desired = desired.text();
         let want = extras::desired(&desired);

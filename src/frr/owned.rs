@@ -47,38 +47,59 @@ pub enum Identity {
     Line,
 }
 
+/// Which daemons take a line over their vty sockets (vtysh sends a line to every daemon that
+/// knows it). The configuration front end is zebra on FRR 8 and mgmtd on FRR 10 (`dialect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takes {
+    /// The daemons of the block the line is in (a top-level line: bgpd).
+    Block,
+    Bgpd,
+    Bfdd,
+    FrontEnd,
+    /// Route-maps: bgpd uses them, and the library of the front end keeps its own copy; the
+    /// front end takes only the library's own lines of their entries (`match tag`, `set tag`).
+    BgpdAndFrontEnd,
+}
+
 /// One kind of line FRR takes: its shape (words; `*` is any one word, a trailing `...` any rest,
-/// `!...` any line starting with `!`), and its identity.
+/// `!...` any line starting with `!`), its identity and the daemons that take it.
 #[derive(Debug)]
 pub struct Setting {
     pub shape: &'static str,
     pub identity: Identity,
+    pub takes: Takes,
 }
 
 const fn words(shape: &'static str, n: usize) -> Setting {
-    Setting { shape, identity: Identity::Words(n) }
+    Setting { shape, identity: Identity::Words(n), takes: Takes::Block }
 }
 
 const fn line(shape: &'static str) -> Setting {
-    Setting { shape, identity: Identity::Line }
+    Setting { shape, identity: Identity::Line, takes: Takes::Block }
+}
+
+impl Setting {
+    const fn to(self, takes: Takes) -> Setting {
+        Setting { takes, ..self }
+    }
 }
 
 /// Every line the agent writes into frr.conf, first match wins (specific shapes first). A line
 /// that matches none (the operator's extras may hold any) is its own identity, as `Line`. A new
 /// setting in the template needs its row here: a test checks every line of every golden frr.conf.
-/// Which daemon takes a line and how each FRR version prints it: `dialect` and the driver.
+/// Which daemon the front end is and how each FRR version prints a line: `dialect`.
 pub const SETTINGS: &[Setting] = &[
     // First the line that a large config is nearly all of (one per prefix).
     words("network ...", 2),
     // Top level.
     line("!..."),
     line("frr defaults *"),
-    line("ip nht resolve-via-default"),
-    line("ipv6 nht resolve-via-default"),
-    line("bgp graceful-shutdown"),
+    line("ip nht resolve-via-default").to(Takes::FrontEnd),
+    line("ipv6 nht resolve-via-default").to(Takes::FrontEnd),
+    line("bgp graceful-shutdown").to(Takes::Bgpd),
     line("exit"),
     // BFD profiles (bfdd).
-    line("bfd"),
+    line("bfd").to(Takes::Bfdd),
     line("profile *"),
     words("detect-multiplier ...", 1),
     words("receive-interval ...", 1),
@@ -89,13 +110,19 @@ pub const SETTINGS: &[Setting] = &[
     line("passive-mode"),
     line("echo-mode"),
     // Route-maps: an entry is a block; its match and set lines are single-valued by kind.
-    line("route-map * permit *"),
-    line("route-map * deny *"),
-    words("match * ...", 2),
-    words("set * ...", 2),
+    line("route-map * permit *").to(Takes::BgpdAndFrontEnd),
+    line("route-map * deny *").to(Takes::BgpdAndFrontEnd),
+    // Every entry of a map at once (`no route-map NAME`: the operator's extras may remove one).
+    line("route-map *").to(Takes::BgpdAndFrontEnd),
+    words("match tag ...", 2),
+    words("set tag ...", 2),
+    // The rest are BGP's (`set community`, `set local-preference`, ...): the front end would
+    // refuse them, and a refused line turns a fast apply into a full reconcile.
+    words("match * ...", 2).to(Takes::Bgpd),
+    words("set * ...", 2).to(Takes::Bgpd),
     // BGP instances (bgpd).
-    line("router bgp *"),
-    line("router bgp * vrf *"),
+    line("router bgp *").to(Takes::Bgpd),
+    line("router bgp * vrf *").to(Takes::Bgpd),
     words("bgp router-id ...", 2),
     line("no bgp default ipv4-unicast"),
     line("no bgp network import-check"),
@@ -103,7 +130,7 @@ pub const SETTINGS: &[Setting] = &[
     words("neighbor * interface remote-as ...", 4),
     words("neighbor * timers connect ...", 4),
     words("neighbor * bfd profile ...", 4),
-    Setting { shape: "neighbor * route-map * *", identity: Identity::NeighborRouteMap },
+    Setting { shape: "neighbor * route-map * *", identity: Identity::NeighborRouteMap, takes: Takes::Block },
     words("neighbor * remote-as ...", 3),
     words("neighbor * timers ...", 3),
     words("neighbor * password ...", 3),
@@ -177,6 +204,13 @@ pub fn setting(line: &str) -> Option<&'static Setting> {
     group.iter().find(|s| s.fits(line)).map(|s| s.setting)
 }
 
+/// The daemons that take `line` (a `no` form: those of the line it removes). A line without a row
+/// (the operator's extras) goes where its block goes; a top-level one to bgpd.
+pub fn takes(line: &str) -> Takes {
+    let line = line.trim_start();
+    setting(line.strip_prefix("no ").unwrap_or(line)).map_or(Takes::Block, |s| s.takes)
+}
+
 /// The identity of a single-valued setting: lines with the same key replace each other.
 pub fn setting_key(line: &str) -> Option<Cow<'_, str>> {
     key(line)
@@ -205,7 +239,7 @@ mod tests {
     use super::*;
 
     fn has_shape(line: &str, shape: &'static str) -> bool {
-        let setting: &'static Setting = Box::leak(Box::new(Setting { shape, identity: Identity::Line }));
+        let setting: &'static Setting = Box::leak(Box::new(super::line(shape)));
         Shape::new(setting).fits(line)
     }
 
@@ -246,5 +280,32 @@ mod tests {
         assert!(!has_shape("router bgp 64512 vrf red", "router bgp *"));
         assert!(has_shape("router bgp 64512 vrf red", "router bgp * vrf *"));
         assert!(setting("router bgp 64512 vrf red").is_some());
+    }
+
+    #[test]
+    fn daemons_follow_the_table() {
+        assert_eq!(takes("no route-map fs-out-a"), Takes::BgpdAndFrontEnd);
+        assert_eq!(takes("route-map fs-out-a permit 7"), Takes::BgpdAndFrontEnd);
+        assert_eq!(takes(" match tag 7"), Takes::Block, "the library's: both daemons of the map");
+        assert_eq!(takes(" no set large-community"), Takes::Bgpd);
+        assert_eq!(takes(" set local-preference 50"), Takes::Bgpd);
+        assert_eq!(takes("no ipv6 nht resolve-via-default"), Takes::FrontEnd);
+        assert_eq!(takes("no bfd"), Takes::Bfdd);
+        assert_eq!(takes(" neighbor 192.0.2.1 remote-as 64500"), Takes::Block);
+        assert_eq!(takes("ip prefix-list p seq 5 permit any"), Takes::Block, "no row: bgpd at the top");
+    }
+
+    #[test]
+    fn every_top_level_line_of_the_golden_configs_names_its_daemon() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+        let mut unnamed = std::collections::BTreeSet::new();
+        for case in std::fs::read_dir(dir).expect("tests/golden").flatten() {
+            let Ok(text) = std::fs::read_to_string(case.path().join("frr.conf")) else { continue };
+            let ours = super::super::extras::split(&text).0;
+            let top = ours.lines().filter(|l| !l.starts_with(' ') && !l.starts_with('!') && !l.is_empty());
+            let named = |l: &&str| ["exit", "frr defaults traditional"].contains(l) || takes(l) != Takes::Block;
+            unnamed.extend(top.filter(|l| !named(l)).map(str::to_string));
+        }
+        assert!(unnamed.is_empty(), "top-level lines whose row says no daemon: {unnamed:?}");
     }
 }

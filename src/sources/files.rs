@@ -186,7 +186,7 @@ fn read_objects(f: &Path, default_ns: &str) -> Vec<Parsed> {
 pub struct FileCache {
     entries: BTreeMap<PathBuf, Entry>,
     /// The file each object comes from: the first (by path) of the files that define it. (One
-    /// shared path per object: at 100,000 Services a list per object was 13 MB more.)
+    /// shared path per object, not a list per object: docs/benchmarks.md.)
     owners: BTreeMap<(Kind, ObjKey), Arc<Path>>,
     /// The objects more than one file defines (an error), with all those files, sorted.
     twice: BTreeMap<(Kind, ObjKey), Vec<Arc<Path>>>,

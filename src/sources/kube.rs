@@ -149,8 +149,7 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
                 watcher::Config::default().fields(&format!("metadata.name={name}")),
             ),
             // Pages of 100, not 500: the watcher holds a page of whole objects (EndpointSlices
-            // with their managedFields) until it has handed each on; at 10,000 Services the
-            // pages of two watches were ~5 MB of the agent's heap.
+            // with their managedFields) until it has handed each on (docs/benchmarks.md).
             Scope::Cluster => (Api::all_with(client.clone(), &ar), watcher::Config::default().page_size(100)),
             Scope::ThisNode => (
                 Api::all_with(client.clone(), &ar),
@@ -183,7 +182,7 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
 
 /// What the watches have said so far: the snapshot (persistent maps, shared with the published
 /// inputs), and the kinds being listed. No uid is kept per object: an Event reads its object's
-/// when it is published (a map of every object's uid was 5 MB of the heap at 10,000 Services).
+/// when it is published (a map of every object's uid grows with the cluster: docs/benchmarks.md).
 struct View {
     namespace: String,
     resources: BTreeMap<Kind, ApiResource>,

@@ -233,7 +233,7 @@ impl StatusWriter {
             return Ok(());
         };
         // The object's uid, read now from the apiserver's cache (resourceVersion 0): the agent keeps
-        // none per object (a map of them was 5 MB of its heap at 10,000 Services). An object that
+        // none per object (such a map grows with the cluster). An object that
         // is gone gets no event: it would refer to nothing.
         let api: Api<DynamicObject> = match ev.object.namespace.is_empty() {
             true => Api::all_with(self.client.clone(), &ar),

@@ -263,8 +263,7 @@ fn escape_label(v: &str) -> std::borrow::Cow<'_, str> {
 impl FrrCollector {
     /// `metallb_speaker_announced` (one sample per Service IP), written straight as text after the
     /// registry's families (its name sorts last, where the encoder would put it). Made as the
-    /// registry's samples it took ~500 bytes of heap per Service IP at every scrape: +5 MB of RSS
-    /// at 10,000 Services.
+    /// registry's samples it took heap per Service IP at every scrape (docs/benchmarks.md).
     fn write_announced(&self, out: &mut String) {
         use std::fmt::Write as _;
         let view = self.snapshot();
