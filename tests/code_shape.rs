@@ -326,7 +326,9 @@ fn named_paths(text: &str) -> Vec<String> {
 fn paths_named_in_docs_and_comments_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("README.md"), root.join("Makefile"), root.join("Cargo.toml")];
-    for dir in ["src", "tests", "benches", "e2e", "deploy", "docker", "frr", "fuzz/fuzz_targets", ".ci", "docs", "charts"] {
+    for dir in
+        ["src", "tests", "benches", "e2e", "deploy", "docker", "frr", "fuzz/fuzz_targets", ".ci", "docs", "charts"]
+    {
         let mut stack = vec![root.join(dir)];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {

@@ -38,6 +38,12 @@ impl Default for Timeouts {
 }
 /// Commands sent to bgpd before their answers are read (`vty`): about 8 KiB of `network` lines.
 const BGPD_WINDOW: usize = 128;
+/// How long FRR 10's mgmtd may take over one configuration line, refusing it while another
+/// transaction holds its datastore lock or not answering while its commit runs (milliseconds,
+/// normally). Past that the agent leaves the session, which ends its transaction and frees its
+/// locks in mgmtd, and the apply fails, to be retried; bgpd's lines of the same apply are in by
+/// then (they go first).
+const FRONT_END_PATIENCE: Duration = Duration::from_secs(15);
 /// Passes of diff + apply before a difference is reported as refused by FRR (removing BFD from a
 /// neighbor can take two).
 const MAX_PASSES: usize = 3;
@@ -112,7 +118,7 @@ impl FrrVty {
             bgpd: VtyConn::new(&socket_dir, "bgpd").with_window(BGPD_WINDOW),
             bfdd: VtyConn::new(&socket_dir, "bfdd"),
             // FRR 10 only; refuses a line while a transaction holds its lock (see `dialect`).
-            mgmtd: VtyConn::new(&socket_dir, "mgmtd").with_busy_retry(mgmtd_busy),
+            mgmtd: VtyConn::new(&socket_dir, "mgmtd").with_busy_retry(mgmtd_busy, FRONT_END_PATIENCE),
             socket_dir,
             timeouts,
             dialect: std::sync::Mutex::new(None),

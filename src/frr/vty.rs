@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 const FRESH_RETRIES: usize = 4;
 
 /// A command refused because the daemon was busy is sent again after this, doubling up to
-/// `BUSY_MAX_WAIT`, until it is taken or the run's timeout ends.
+/// `BUSY_MAX_WAIT`, until it is taken or the connection's patience ends (`with_busy_retry`).
 const BUSY_FIRST_WAIT: Duration = Duration::from_millis(5);
 const BUSY_MAX_WAIT: Duration = Duration::from_millis(100);
 
@@ -34,6 +34,8 @@ pub enum VtyError {
     Timeout { daemon: String, secs: u64 },
     #[error("{daemon}: answer larger than {MAX_ANSWER} bytes")]
     TooLarge { daemon: String },
+    #[error("{daemon}: still busy after {secs}s (another transaction holds its datastore lock)")]
+    Busy { daemon: String, secs: u64 },
 }
 
 /// A command's result: FRR's status code (0 is success) and its output.
@@ -67,9 +69,13 @@ pub struct VtyConn {
     was_fresh: std::sync::atomic::AtomicBool,
     /// Commands sent before their answers are read (1: each waits for the previous answer).
     window: usize,
-    /// Which refusals mean "busy, nothing done: send it again" (`with_busy_retry`).
-    busy: Option<fn(&str) -> bool>,
+    /// Which refusals mean "busy, nothing done: send it again", and how long one command may
+    /// take, refusals and answer together (`with_busy_retry`).
+    busy: Option<(IsBusy, Duration)>,
 }
+
+/// Recognizes a refusal that means "busy, nothing done".
+type IsBusy = fn(&str) -> bool;
 
 impl VtyConn {
     pub fn new(dir: &Path, daemon: &str) -> Self {
@@ -98,10 +104,15 @@ impl VtyConn {
 
     /// A command answered with an error whose output `busy` recognizes (the daemon did nothing
     /// and says so, e.g. FRR 10's mgmtd while another transaction holds its datastore lock) is
-    /// sent again a moment later, on the same connection, until taken or the run times out.
-    /// Commands then go one at a time (window 1): none may run before the refused one is taken.
-    pub fn with_busy_retry(mut self, busy: fn(&str) -> bool) -> Self {
-        self.busy = Some(busy);
+    /// sent again a moment later, on the same connection, until taken. Commands then go one at a
+    /// time (window 1): none may run before the refused one is taken.
+    ///
+    /// `patience` bounds one command, its refusals and its answer together: a daemon that keeps
+    /// refusing or stops answering is left (`Busy`, `Timeout`) and the connection closed. Closing
+    /// it ends this session's own transaction in the daemon and frees any lock it holds (an
+    /// apply waiting for a commit that never completes must not hold the datastore for others).
+    pub fn with_busy_retry(mut self, busy: IsBusy, patience: Duration) -> Self {
+        self.busy = Some((busy, patience));
         self.window = 1;
         self
     }
@@ -165,16 +176,26 @@ impl VtyConn {
                 exchange(&mut stream, &mut reader, &["enable"], &self.daemon, &mut enable).await?;
             }
             for window in commands.chunks(self.window) {
-                exchange(&mut stream, &mut reader, window, &self.daemon, &mut out).await?;
-                let Some(busy) = self.busy else { continue };
+                let Some((busy, patience)) = self.busy else {
+                    exchange(&mut stream, &mut reader, window, &self.daemon, &mut out).await?;
+                    continue;
+                };
+                let gave_up = || VtyError::Timeout { daemon: self.daemon.clone(), secs: patience.as_secs() };
+                let deadline = tokio::time::Instant::now() + patience;
+                let answer = exchange(&mut stream, &mut reader, window, &self.daemon, &mut out);
+                tokio::time::timeout_at(deadline, answer).await.map_err(|_| gave_up())??;
                 // Window 1 here: the refused command is the last one sent.
                 let mut wait = BUSY_FIRST_WAIT;
                 while out.last().is_some_and(|a| a.status != 0 && busy(&a.output)) {
                     let refused = out.pop().map(|a| a.output).unwrap_or_default();
                     tracing::debug!(daemon = %self.daemon, answer = refused.trim(), "busy; sending the command again");
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        return Err(VtyError::Busy { daemon: self.daemon.clone(), secs: patience.as_secs() });
+                    }
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(BUSY_MAX_WAIT);
-                    exchange(&mut stream, &mut reader, window, &self.daemon, &mut out).await?;
+                    let answer = exchange(&mut stream, &mut reader, window, &self.daemon, &mut out);
+                    tokio::time::timeout_at(deadline, answer).await.map_err(|_| gave_up())??;
                 }
             }
             Ok::<(), VtyError>(())
@@ -463,7 +484,7 @@ mod tests {
         let dir = fake_daemon("busy", 0);
         let t = Duration::from_secs(5);
         let script = ["configure terminal", "locked3 route-map a permit 1", "exit", "fail x", "end"];
-        let conn = VtyConn::new(&dir, "bgpd").with_busy_retry(crate::frr::dialect::mgmtd_busy);
+        let conn = VtyConn::new(&dir, "bgpd").with_busy_retry(crate::frr::dialect::mgmtd_busy, t);
         let a = conn.run(&script, t).await.expect("answers");
         let got: Vec<(u8, &str)> = a.iter().map(|a| (a.status, a.output.as_str())).collect();
         assert_eq!(
@@ -484,6 +505,23 @@ mod tests {
         // A lock that is never released: the run's timeout ends the retries.
         let a = conn.run(&["locked1000 y"], Duration::from_millis(400)).await;
         assert!(matches!(a, Err(VtyError::Timeout { .. })), "{a:?}");
+        // So does the connection's patience, well before a long run's timeout: the daemon is
+        // left, and the next command starts a new session.
+        let patient =
+            VtyConn::new(&dir, "bgpd").with_busy_retry(crate::frr::dialect::mgmtd_busy, Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let a = patient.run(&["locked1000 z"], Duration::from_secs(60)).await;
+        assert!(matches!(a, Err(VtyError::Busy { .. })), "{a:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let a = patient.run(&["slow show"], Duration::from_secs(60)).await;
+        assert_eq!(a.expect("answer")[0].output, "slow show");
+        // An answer that does not come within the patience: left too.
+        let a = patient.run(&["slow show", "slow show"], Duration::from_secs(60)).await;
+        assert!(a.is_ok(), "each within its own patience: {a:?}");
+        let hung =
+            VtyConn::new(&dir, "bgpd").with_busy_retry(crate::frr::dialect::mgmtd_busy, Duration::from_millis(100));
+        let a = hung.run(&["slow show"], Duration::from_secs(60)).await;
+        assert!(matches!(a, Err(VtyError::Timeout { secs: 0, .. })), "{a:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
