@@ -87,9 +87,10 @@ cluster-down:
 frr10: deps
 	e2e/frr10/root.sh
 
-## crds: regenerate deploy/crds.yaml from the Rust types.
+## crds: regenerate deploy/crds.yaml and deploy/frrk8s/crds.yaml from the Rust types.
 crds:
 	$(CARGO) run --quiet --locked -- crds > deploy/crds.yaml
+	$(CARGO) run --quiet --locked -- crds --api frrk8s > deploy/frrk8s/crds.yaml
 
 ## golden: accept the current output as the expected output of every golden case (review the diff!).
 golden:

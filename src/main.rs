@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use frr_speaker::app;
 use frr_speaker::desired::Options;
 use frr_speaker::drain::{DrainMode, Waits};
-use frr_speaker::model::crds::crds_yaml;
+use frr_speaker::model::{crds, frrk8s};
 use frr_speaker::pipeline;
 use frr_speaker::sources::files;
 
@@ -19,6 +19,28 @@ use frr_speaker::sources::files;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Args)]
+struct CrdsArgs {
+    /// Which API's CRDs: metallb (metallb.io) or frrk8s (frrk8s.metallb.io).
+    #[arg(long, value_enum, default_value = "metallb")]
+    api: Api,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Api {
+    Metallb,
+    Frrk8s,
+}
+
+impl Api {
+    fn yaml(self) -> Result<String, serde_yaml_ng::Error> {
+        match self {
+            Api::Metallb => crds::crds_yaml(),
+            Api::Frrk8s => frrk8s::crds_yaml(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -33,8 +55,9 @@ enum Cmd {
     /// it, and the rules between peers (one myASN and routerID per VRF, no neighbor twice) across
     /// all peers. With --node, what that node would run (objects it does not use only warn).
     Check(Offline),
-    /// Print the metallb.io CustomResourceDefinitions as YAML.
-    Crds,
+    /// Print the CustomResourceDefinitions of one API as YAML (deploy/crds.yaml: metallb.io;
+    /// deploy/frrk8s/crds.yaml: frrk8s.metallb.io).
+    Crds(CrdsArgs),
     /// Run the agent: keep the co-located FRR running this node's config.
     ///
     /// File mode (--manifests DIR) watches a directory of manifests; without it the agent watches
@@ -173,7 +196,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a),
         Cmd::Controller(a) => controller(a),
         Cmd::Status(a) => status(a),
-        Cmd::Crds => match crds_yaml() {
+        Cmd::Crds(a) => match a.api.yaml() {
             Ok(y) => {
                 print!("{y}");
                 ExitCode::SUCCESS

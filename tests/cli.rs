@@ -26,6 +26,17 @@ fn crds_match_committed_yaml() {
     for kind in ["BGPPeer", "BGPAdvertisement", "IPAddressPool", "BFDProfile", "Community"] {
         assert!(committed.contains(&format!("kind: {kind}\n")), "{kind} missing");
     }
+    let out = bin(&["crds", "--api", "frrk8s"]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/frrk8s/crds.yaml"))
+        .expect("deploy/frrk8s/crds.yaml");
+    assert!(
+        text(&out.stdout) == committed,
+        "deploy/frrk8s/crds.yaml drifted from src/model/frrk8s.rs: run `make crds`"
+    );
+    for kind in ["FRRConfiguration", "FRRNodeState", "BGPSessionState", "FRRK8sConfiguration"] {
+        assert!(committed.contains(&format!("kind: {kind}\n")), "{kind} missing");
+    }
 }
 
 #[test]

@@ -5,6 +5,9 @@
 //! The CRD YAML under deploy/ is generated from these types (`frr-speaker crds`); a test fails when
 //! the committed file drifts from them.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionVersion, JSONSchemaProps, JSONSchemaPropsOrArray, ValidationRule,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -419,7 +422,7 @@ pub struct ConfigurationStateStatus {
 }
 
 /// Every CRD this project defines, in the order `frr-speaker crds` prints them.
-pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
     use kube::CustomResourceExt;
     let mut crds = vec![
         BgpPeer::crd(),
@@ -459,31 +462,16 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
     // refuses a change of it on an existing BGPPeer (delete and create the peer instead).
     for crd in crds.iter_mut().filter(|c| c.spec.names.kind == "BGPPeer") {
         for v in crd.spec.versions.iter_mut() {
-            let gr = v
-                .schema
-                .as_mut()
-                .and_then(|s| s.open_api_v3_schema.as_mut())
-                .and_then(|s| s.properties.as_mut())
-                .and_then(|p| p.get_mut("spec"))
-                .and_then(|s| s.properties.as_mut())
-                .and_then(|p| p.get_mut("enableGracefulRestart"));
-            if let Some(gr) = gr {
-                gr.x_kubernetes_validations =
-                    Some(vec![k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule {
-                        rule: "self == oldSelf".into(),
-                        message: Some("EnableGracefulRestart cannot be changed after creation".into()),
-                        ..Default::default()
-                    }]);
+            if let Some(gr) = schema_at(v, &["spec", "enableGracefulRestart"]) {
+                gr.x_kubernetes_validations = Some(vec![ValidationRule {
+                    rule: "self == oldSelf".into(),
+                    message: Some("EnableGracefulRestart cannot be changed after creation".into()),
+                    ..Default::default()
+                }]);
             }
         }
     }
-    // The apiserver knows int32/int64, not schemars' uint32/uint64 (kubectl apply warns
-    // "unrecognized format" for each): the unsigned ones keep their `minimum: 0` and lose the format.
-    for crd in crds.iter_mut() {
-        let mut v = serde_json::to_value(&*crd).expect("a CRD serializes");
-        drop_unsigned_formats(&mut v);
-        *crd = serde_json::from_value(v).expect("still a CRD");
-    }
+    let mut crds = without_unsigned_formats(crds);
     // BGPPeer v1beta1 is served beside v1beta2 with the same schema, conversion None: MetalLB's
     // v1beta1 fields are a subset of v1beta2's with the same names and JSON shapes (its v1beta1
     // node selectors are label selectors in all but Go type), so an object written as v1beta1 reads
@@ -499,17 +487,46 @@ pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiext
     crds
 }
 
-fn drop_unsigned_formats(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            if m.get("format").and_then(|f| f.as_str()).is_some_and(|f| f.starts_with("uint")) {
-                m.remove("format");
+/// The apiserver knows int32/int64, not schemars' uint32/uint64 (kubectl apply warns
+/// "unrecognized format" for each): the unsigned ones keep their `minimum: 0` and lose the format.
+pub(crate) fn without_unsigned_formats(crds: Vec<CustomResourceDefinition>) -> Vec<CustomResourceDefinition> {
+    fn drop_unsigned_formats(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("format").and_then(|f| f.as_str()).is_some_and(|f| f.starts_with("uint")) {
+                    m.remove("format");
+                }
+                m.values_mut().for_each(drop_unsigned_formats);
             }
-            m.values_mut().for_each(drop_unsigned_formats);
+            serde_json::Value::Array(a) => a.iter_mut().for_each(drop_unsigned_formats),
+            _ => {}
         }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_unsigned_formats),
-        _ => {}
     }
+    crds.into_iter()
+        .map(|crd| {
+            let mut v = serde_json::to_value(&crd).expect("a CRD serializes");
+            drop_unsigned_formats(&mut v);
+            serde_json::from_value(v).expect("still a CRD")
+        })
+        .collect()
+}
+
+/// The schema of the field at `path` in a version's schema (`[]`: an array's items).
+pub(crate) fn schema_at<'a>(
+    v: &'a mut CustomResourceDefinitionVersion,
+    path: &[&str],
+) -> Option<&'a mut JSONSchemaProps> {
+    let mut s = v.schema.as_mut()?.open_api_v3_schema.as_mut()?;
+    for step in path {
+        s = match *step {
+            "[]" => match s.items.as_mut()? {
+                JSONSchemaPropsOrArray::Schema(items) => items,
+                JSONSchemaPropsOrArray::Schemas(_) => return None,
+            },
+            field => s.properties.as_mut()?.get_mut(field)?,
+        };
+    }
+    Some(s)
 }
 
 /// The CRDs as one multi-document YAML stream (what deploy/crds.yaml holds).
