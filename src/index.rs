@@ -9,9 +9,10 @@ use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, Servic
 use crate::model::crds::{
     BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, CommunitySpec, IpAddressPoolSpec, L2AdvertisementSpec,
 };
+use crate::model::frrk8s::FrrConfigurationSpec;
 use crate::problem::{Kind, Problem};
 
-/// A metallb.io object reduced to what the core needs: its key, labels (pools are selected by
+/// A metallb.io (or frrk8s.metallb.io) object reduced to what the core needs: its key, labels (pools are selected by
 /// label) and spec.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Obj<T> {
@@ -35,6 +36,8 @@ pub enum Object {
     L2Advertisement(Obj<L2AdvertisementSpec>),
     /// The config namespace's `bgpextras` ConfigMap: its `extras` text (see `frr::extras`).
     Extras(Extras),
+    /// frr-k8s's FRRConfiguration.
+    FrrConfiguration(Obj<FrrConfigurationSpec>),
 }
 
 /// The operator's raw FRR lines (MetalLB's `bgpextras` ConfigMap, key `extras`).
@@ -62,6 +65,7 @@ impl Object {
             Object::Secret(_) => Kind::Secret,
             Object::L2Advertisement(_) => Kind::L2Advertisement,
             Object::Extras(_) => Kind::ConfigMap,
+            Object::FrrConfiguration(_) => Kind::FRRConfiguration,
         }
     }
 
@@ -78,6 +82,7 @@ impl Object {
             Object::Secret(s) => s.key.clone(),
             Object::L2Advertisement(o) => o.key.clone(),
             Object::Extras(e) => e.key.clone(),
+            Object::FrrConfiguration(o) => o.key.clone(),
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct Snapshot {
     pub l2_advertisements: BTreeMap<ObjKey, Obj<L2AdvertisementSpec>>,
     /// `bgpextras` ConfigMaps (only the config namespace's one is used).
     pub extras: BTreeMap<ObjKey, Extras>,
+    /// FRRConfigurations (only those of the frr-k8s namespace are used).
+    pub frr_configurations: BTreeMap<ObjKey, Obj<FrrConfigurationSpec>>,
     /// Objects that exist but could not be read (a malformed field), by kind and key. Replaced
     /// when the object is applied again in a valid form, dropped when it is deleted.
     pub unreadable: BTreeMap<(Kind, ObjKey), Problem>,
@@ -144,6 +151,9 @@ impl Snapshot {
             Object::Extras(e) => {
                 self.extras.insert(e.key.clone(), e);
             }
+            Object::FrrConfiguration(o) => {
+                self.frr_configurations.insert(o.key.clone(), o);
+            }
         }
     }
 
@@ -168,6 +178,7 @@ impl Snapshot {
             Kind::Secret => self.secrets.keys().cloned().collect(),
             Kind::L2Advertisement => self.l2_advertisements.keys().cloned().collect(),
             Kind::ConfigMap => self.extras.keys().cloned().collect(),
+            Kind::FRRConfiguration => self.frr_configurations.keys().cloned().collect(),
             Kind::Manifest => Vec::new(),
         };
         out.extend(self.unreadable.keys().filter(|(k, _)| *k == kind).map(|(_, key)| key.clone()));
@@ -189,6 +200,7 @@ impl Snapshot {
             Kind::Secret => drop(self.secrets.remove(key)),
             Kind::L2Advertisement => drop(self.l2_advertisements.remove(key)),
             Kind::ConfigMap => drop(self.extras.remove(key)),
+            Kind::FRRConfiguration => drop(self.frr_configurations.remove(key)),
             Kind::Manifest => {}
         }
     }

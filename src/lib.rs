@@ -9,6 +9,7 @@ pub mod drain;
 #[cfg(test)]
 mod fake_api;
 pub mod frr;
+pub mod frrk8s;
 pub mod grammar;
 pub mod health;
 pub mod index;

@@ -24,6 +24,8 @@ pub enum Kind {
     L2Advertisement,
     /// The `bgpextras` ConfigMap of the config namespace (operator's raw FRR lines).
     ConfigMap,
+    /// frr-k8s's FRRConfiguration (frrk8s.metallb.io).
+    FRRConfiguration,
     /// A file or a document that could not be read as an object at all.
     Manifest,
 }
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::L2Advertisement => "L2Advertisement",
             Kind::ConfigMap => "ConfigMap",
+            Kind::FRRConfiguration => "FRRConfiguration",
             Kind::Manifest => "Manifest",
         }
     }
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Secret,
             Kind::L2Advertisement,
             Kind::ConfigMap,
+            Kind::FRRConfiguration,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -76,6 +80,7 @@ impl Kind {
                 | Kind::BFDProfile
                 | Kind::Community
                 | Kind::Secret
+                | Kind::FRRConfiguration
                 | Kind::Manifest
         )
     }

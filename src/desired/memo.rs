@@ -84,6 +84,7 @@ fn same_config(a: &Snapshot, b: &Snapshot) -> bool {
         secrets,
         l2_advertisements,
         extras,
+        frr_configurations,
         unreadable,
     } = a;
     *peers == b.peers
@@ -95,6 +96,7 @@ fn same_config(a: &Snapshot, b: &Snapshot) -> bool {
         && *secrets == b.secrets
         && *l2_advertisements == b.l2_advertisements
         && *extras == b.extras
+        && *frr_configurations == b.frr_configurations
         && *unreadable == b.unreadable
 }
 
