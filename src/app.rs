@@ -76,6 +76,8 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
         lb_class: cfg.lb_class.clone(),
         connected: None,
         whole_cluster: false,
+        frrk8s_namespace: None,
+        always_block: Vec::new(),
     };
     // Every vty client of the agent: at exit, a command under way finishes first.
     let gate = crate::frr::vty::Gate::default();

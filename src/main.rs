@@ -183,6 +183,13 @@ struct Offline {
     /// every such network must have ebgpMultiHop.
     #[arg(long = "connected", value_name = "CIDR")]
     connected: Vec<IpNet>,
+    /// Namespace the FRRConfigurations (frrk8s.metallb.io) are read from (default: --namespace).
+    #[arg(long)]
+    frrk8s_namespace: Option<String>,
+    /// A prefix denied inbound on every FRRConfiguration neighbor, whatever toReceive allows
+    /// (repeatable; frr-k8s's --always-block).
+    #[arg(long = "always-block", value_name = "CIDR", value_delimiter = ',')]
+    always_block: Vec<IpNet>,
     /// YAML files or directories of them (multi-document; unknown kinds ignored).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -241,6 +248,8 @@ fn offline(o: Offline, print_config: bool) -> ExitCode {
         namespace: o.namespace,
         lb_class: o.lb_class,
         connected: (!o.connected.is_empty()).then_some(o.connected),
+        frrk8s_namespace: o.frrk8s_namespace,
+        always_block: o.always_block,
     };
     let out = pipeline::run(&snap, &read_problems, &opts);
     for p in &out.problems {

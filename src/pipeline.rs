@@ -5,12 +5,16 @@
 
 use crate::desired::memo::{Memo, Mode};
 use crate::desired::{self, Options};
+use crate::frr::conf::Conf;
 use crate::frr::extras;
 use crate::frr::render::{render, RenderError};
 pub use crate::frr::rendered::Rendered;
+use crate::frrk8s;
+use crate::grammar::selector;
 use crate::index::{Snapshot, EXTRAS_CONFIGMAP};
 use crate::model::core::ObjKey;
-use crate::problem::Problem;
+use crate::problem::{Kind, Problem};
+use std::collections::BTreeMap;
 
 /// The pipeline's result.
 #[derive(Debug)]
@@ -50,6 +54,9 @@ impl Pipeline {
 }
 
 fn assemble(snap: &Snapshot, read_problems: &[Problem], opts: &Options, outcome: desired::Outcome) -> Output {
+    if let Some(out) = frrk8s_mode(snap, read_problems, opts, &outcome) {
+        return out;
+    }
     let mut problems: Vec<Problem> = read_problems.iter().chain(outcome.problems.iter()).cloned().collect();
     // The operator's raw lines (MetalLB's `bgpextras` ConfigMap), appended as written.
     let extras =
@@ -87,10 +94,130 @@ fn assemble(snap: &Snapshot, read_problems: &[Problem], opts: &Options, outcome:
     Output { problems, config }
 }
 
+/// frr-k8s mode: when FRRConfigurations of the frr-k8s namespace select this node, their merge
+/// (`frrk8s::node_config`) is what FRR runs, with their raw configurations appended as written.
+/// `None` when none does. (With `check` and no node: each object on its own.)
+fn frrk8s_mode(
+    snap: &Snapshot,
+    read_problems: &[Problem],
+    opts: &Options,
+    outcome: &desired::Outcome,
+) -> Option<Output> {
+    let ns = opts.frrk8s_namespace();
+    let in_ns = snap.frr_configurations.values().filter(|o| &*o.key.namespace == ns);
+    // The node's labels; without its Node object, the label every kubelet sets.
+    let default_labels = BTreeMap::from([("kubernetes.io/hostname".to_string(), opts.node.clone())]);
+    let labels = snap.nodes.get(&opts.node).map_or(&default_labels, |n| &n.labels);
+    let mut problems: Vec<Problem> = read_problems.to_vec();
+    let mut selected = Vec::new();
+    for o in in_ns {
+        let picks = match &o.spec.node_selector {
+            _ if opts.whole_cluster => Ok(true),
+            None => Ok(true),
+            Some(sel) => selector::matches(sel, labels),
+        };
+        match picks {
+            Ok(true) => selected.push((&o.key, &o.spec)),
+            Ok(false) => {}
+            Err(e) => problems.push(Problem::error(Kind::FRRConfiguration, &o.key, "spec.nodeSelector", e)),
+        }
+    }
+    if selected.is_empty() && !problems.iter().any(|p| p.kind == Kind::FRRConfiguration) {
+        return None;
+    }
+    let ctx = frrk8s::Context { secrets: &snap.secrets, namespace: ns, always_block: &opts.always_block };
+    let config = if opts.whole_cluster {
+        // As frr-k8s's webhook would for a node each object selects alone.
+        for one in &selected {
+            problems.extend(frrk8s::node_config(std::slice::from_ref(one), &ctx).1);
+        }
+        None
+    } else {
+        let (config, found) = frrk8s::node_config(&selected, &ctx);
+        problems.extend(found);
+        config
+    };
+    if outcome.state.as_ref().is_some_and(|s| !s.routers.is_empty()) {
+        let (key, _) = selected[0];
+        problems.push(Problem::error(
+            Kind::FRRConfiguration,
+            key,
+            "",
+            "BGPPeers (metallb.io) and FRRConfigurations select this node: using both at once is not supported yet; use one API",
+        ));
+    }
+    // The raw configurations, unless one has what would break the agent (then none is applied).
+    let mut raw_ok = true;
+    for (key, spec) in &selected {
+        let bad = extras::check_as(
+            Kind::FRRConfiguration,
+            key,
+            "spec.raw.rawConfig",
+            "the raw configurations are",
+            &spec.raw.config,
+        );
+        raw_ok &= bad.is_empty();
+        problems.extend(bad);
+    }
+    problems.sort();
+    problems.dedup();
+    let config = config.filter(|_| !problems.iter().any(Problem::is_error)).map(|c| {
+        frrk8s::render::render(&c).map(|text| {
+            let conf = Conf::from_text(text);
+            let conf = match c.raw.is_empty() || !raw_ok {
+                true => conf,
+                false => conf.with_raw(&format!("spec.raw of the FRRConfigurations in {ns}"), &c.raw),
+            };
+            Rendered { conf, ..Rendered::default() }
+        })
+    });
+    Some(Output { problems, config })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::problem::Kind;
+
+    fn frr_configuration(name: &str, yaml: &str) -> crate::index::Object {
+        let spec: crate::model::frrk8s::FrrConfigurationSpec = serde_yaml_ng::from_str(yaml).expect("spec");
+        crate::index::Object::FrrConfiguration(crate::index::Obj {
+            key: ObjKey::new("metallb-system", name),
+            labels: Default::default(),
+            spec,
+        })
+    }
+
+    #[test]
+    fn frr_configurations_select_nodes_by_label() {
+        let mut snap = Snapshot::default();
+        let opts = Options::new("node1");
+        let other = "nodeSelector: {matchLabels: {kubernetes.io/hostname: node2}}\nbgp: {routers: [{asn: 64512}]}";
+        snap.apply(frr_configuration("for-node2", other));
+        let out = run(&snap, &[], &opts);
+        let text = out.config.expect("valid").expect("renders").conf.text();
+        assert!(!text.contains("router bgp"), "another node's object is not used: {text}");
+        // Without a Node object the node has the label every kubelet sets.
+        snap.apply(frr_configuration("for-node1", &other.replace("node2", "node1").replace("64512", "64513")));
+        let text = run(&snap, &[], &opts).config.expect("valid").expect("renders").conf.text();
+        assert!(text.contains("router bgp 64513") && !text.contains("router bgp 64512"), "{text}");
+        // A selector that cannot be read is an error on that object's field.
+        snap.apply(frr_configuration("bad", "nodeSelector: {matchExpressions: [{key: a, operator: Nope}]}"));
+        let out = run(&snap, &[], &opts);
+        assert!(out.config.is_none());
+        assert!(
+            out.problems.iter().any(|p| p.object.name.as_ref() == "bad" && p.field == "spec.nodeSelector"),
+            "{:?}",
+            out.problems
+        );
+        // `check` without a node: every object on its own, as if it selected a node.
+        let whole = Options { whole_cluster: true, ..Options::new("") };
+        snap.delete(Kind::FRRConfiguration, &ObjKey::new("metallb-system", "bad"));
+        snap.apply(frr_configuration("broken", "bgp: {routers: [{asn: 1, id: not-an-ip}]}"));
+        let out = run(&snap, &[], &whole);
+        let names: Vec<&str> = out.problems.iter().filter(|p| p.is_error()).map(|p| p.object.name.as_ref()).collect();
+        assert_eq!(names, ["broken"], "{:?}", out.problems);
+    }
 
     #[test]
     fn read_problems_that_are_errors_withhold_the_config() {

@@ -1,5 +1,5 @@
 //! Golden tests: tests/golden/<case>/ holds input manifests (*.yaml), `args` (node=..., optional
-//! connected=CIDR, lb_class=...), and the expected `frr.conf` (absent when the input is invalid)
+//! connected=CIDR, lb_class=..., always_block=CIDR,..., frrk8s_namespace=...), and the expected `frr.conf` (absent when the input is invalid)
 //! and `problems.txt`. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expectations; a
 //! reviewer reads the diff. Every expected frr.conf must also pass FRR's own parser: a system test
 //! (tests/system/golden_frr.rs), since it needs FRR.
@@ -29,6 +29,8 @@ fn run_case(dir: &Path) -> (Option<String>, String) {
             "node" => opts.node = v.to_string(),
             "connected" => opts.connected = Some(v.split(',').map(|c| c.parse().expect("CIDR")).collect()),
             "lb_class" => opts.lb_class = Some(v.to_string()),
+            "always_block" => opts.always_block = v.split(',').map(|c| c.parse().expect("CIDR")).collect(),
+            "frrk8s_namespace" => opts.frrk8s_namespace = Some(v.to_string()),
             other => panic!("unknown args key {other}"),
         }
     }

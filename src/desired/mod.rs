@@ -50,6 +50,10 @@ pub struct Options {
     /// as if it selected this node, so every problem of every object is an error and the rules
     /// between peers (one myASN and routerID per VRF, no neighbor twice) cover all of them.
     pub whole_cluster: bool,
+    /// Namespace the FRRConfigurations are read from (frr-k8s's); `None`: `namespace`.
+    pub frrk8s_namespace: Option<String>,
+    /// Prefixes denied inbound on every FRRConfiguration neighbor (frr-k8s's `--always-block`).
+    pub always_block: Vec<IpNet>,
 }
 
 impl Options {
@@ -60,7 +64,14 @@ impl Options {
             lb_class: None,
             connected: None,
             whole_cluster: false,
+            frrk8s_namespace: None,
+            always_block: Vec::new(),
         }
+    }
+
+    /// Where FRRConfigurations are read from.
+    pub fn frrk8s_namespace(&self) -> &str {
+        self.frrk8s_namespace.as_deref().unwrap_or(&self.namespace)
     }
 }
 

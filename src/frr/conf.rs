@@ -97,6 +97,15 @@ impl Conf {
         self
     }
 
+    /// This config followed by raw lines from `from` (`extras::append_from`).
+    pub fn with_raw(mut self, from: &str, text: &str) -> Conf {
+        match self.pieces.last_mut() {
+            Some(last) => *last = extras::append_from(last, from, text),
+            None => self.pieces.push(extras::append_from("", from, text)),
+        }
+        self
+    }
+
     /// This config without its extras.
     pub fn without_extras(&self) -> Conf {
         let mut c = self.clone();

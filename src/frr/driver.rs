@@ -437,8 +437,8 @@ async fn soft_refresh<C: FrrControl>(frr: &C, neighbors: &[SoftOut]) {
 /// nothing was sent. (Reading the running config must not be dropped half way: see `applier`.)
 pub async fn diff_running(running: String, desired: Conf, previous: Conf) -> Result<Delta, FrrError> {
     tokio::task::spawn_blocking(move || {
-        let mut owned = extras::owned_extras(desired.extras());
-        owned.extend(extras::owned_extras(previous.extras()));
+        let mut owned = extras::owned(&desired.skeleton());
+        owned.extend(extras::owned(&previous.skeleton()));
         drop(previous);
         // When at most `network` lines differ (the usual check): no text of `desired`, no trees.
         if let Some(d) = running_delta(&running, &desired, &owned) {

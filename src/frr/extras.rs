@@ -41,12 +41,17 @@ pub fn split(text: &str) -> (&str, Option<&str>) {
 
 /// `base` followed by the extras of ConfigMap `key`, as frr.conf holds them.
 pub fn append(base: &str, key: &ObjKey, extras: &str) -> String {
+    append_from(base, &format!("ConfigMap {key}, key extras"), extras)
+}
+
+/// `base` followed by raw lines, their source (`from`) named on the marker line.
+pub fn append_from(base: &str, from: &str, extras: &str) -> String {
     let mut out = String::with_capacity(base.len() + extras.len() + 100);
     out.push_str(base);
     if !out.ends_with('\n') {
         out.push('\n');
     }
-    out.push_str(&format!("{MARKER} ConfigMap {key}, key extras, applied as written\n"));
+    out.push_str(&format!("{MARKER} {from}, applied as written\n"));
     out.push_str(extras);
     if !out.ends_with('\n') {
         out.push('\n');
@@ -87,10 +92,16 @@ fn merge_into<'a>(level: &mut Vec<Node<'a>>, n: Node<'a>) {
     level.push(n);
 }
 
-/// Top-level lines of the extras in `text` that the agent does not manage anyway: they are
-/// added, changed and removed like its own while listed.
+/// Top-level lines of `text` that the agent does not manage anyway, but owns while they are
+/// listed (added, changed and removed like its own blocks): those of the extras, and the
+/// prefix-lists and route-maps of the agent's part that are not `fs-*` (frr-k8s's names, in
+/// frr-k8s mode).
 pub fn owned(text: &str) -> BTreeSet<String> {
-    owned_extras(split(text).1)
+    let (base, extras) = split(text);
+    let mut out = owned_extras(extras);
+    let policy = |l: &str| ["ip prefix-list ", "ipv6 prefix-list ", "route-map "].iter().any(|p| l.starts_with(p));
+    out.extend(parse(base).into_iter().filter(|n| !is_managed_top(n) && policy(n.line)).map(|n| n.line.to_string()));
+    out
 }
 
 /// `owned` of the extras part alone (`Conf::extras`).
@@ -105,10 +116,14 @@ pub fn owned_extras(extras: Option<&str>) -> BTreeSet<String> {
 /// and with any of them the extras are left out (the agent's own configuration never waits for
 /// its escape hatch; a ConfigMap that was ignored before it was read must not stop anything).
 pub fn check(key: &ObjKey, text: &str) -> Vec<Problem> {
+    check_as(Kind::ConfigMap, key, "data.extras", "the extras are", text)
+}
+
+/// `check` of raw lines in field `field` of object `key` of `kind`; `what` names them in the
+/// message (`the extras are`: not applied).
+pub fn check_as(kind: Kind, key: &ObjKey, field: &str, what: &str, text: &str) -> Vec<Problem> {
     let mut out = Vec::new();
-    let mut err = |msg: String| {
-        out.push(Problem::warning(Kind::ConfigMap, key, "data.extras", format!("{msg}: the extras are not applied")))
-    };
+    let mut err = |msg: String| out.push(Problem::warning(kind, key, field, format!("{msg}: {what} not applied")));
     if text.len() > MAX_BYTES {
         err(format!("{} bytes: at most {MAX_BYTES}", text.len()));
         return out;
@@ -198,6 +213,35 @@ mod tests {
         let rm = d.script.find("route-map accept permit 10\n match ip address").expect("route-map");
         let use_ = d.script.find("neighbor 192.0.2.1 route-map accept in").expect("use");
         assert!(pl < use_ && rm < use_, "{}", d.script);
+    }
+
+    /// frr-k8s mode names its prefix-lists and route-maps as frr-k8s does: they are the agent's
+    /// while it renders them (removed when they leave), like the extras' own.
+    #[test]
+    fn the_agents_own_policy_lines_are_owned() {
+        let ours = "ip prefix-list 192.0.2.1-allowed-ipv4 seq 1 deny any\nroute-map 192.0.2.1-out permit 1\n match ip address prefix-list 192.0.2.1-allowed-ipv4\nexit\nroute-map fs-deny-in deny 10\nexit\nrouter bgp 64512\nexit\n";
+        let mine = owned(ours);
+        assert_eq!(
+            mine,
+            ["ip prefix-list 192.0.2.1-allowed-ipv4 seq 1 deny any", "route-map 192.0.2.1-out permit 1"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "managed blocks (router bgp, fs-*) are not in the set; the rest is"
+        );
+        let running = "ip prefix-list 192.0.2.1-allowed-ipv4 seq 1 deny any\nip prefix-list 192.0.2.1-allowed-ipv4 seq 2 permit 10.0.0.0/8\nip prefix-list someone-elses seq 5 permit any\n";
+        let d = diff_owned(&parse(running), &desired(ours), &mine);
+        assert!(d.script.contains("route-map 192.0.2.1-out permit 1"), "{}", d.script);
+        assert!(!d.script.contains("seq 2"), "a line never rendered is not the agent's: {}", d.script);
+        assert!(!d.script.contains("someone-elses"), "{}", d.script);
+        // An entry that changes is re-entered under its sequence number, never removed after:
+        // FRR replaces it in place, and a removal by sequence number could take the new one.
+        let before = "ip prefix-list L seq 1 permit 10.0.0.0/8\n";
+        let after = "ip prefix-list L seq 1 permit 11.0.0.0/8\n";
+        let mut both = owned(before);
+        both.extend(owned(after));
+        let d = diff_owned(&parse(before), &desired(after), &both);
+        assert_eq!((d.script.as_str(), d.changes), ("ip prefix-list L seq 1 permit 11.0.0.0/8\n", 1));
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub const SETTINGS: &[Setting] = &[
     words("echo receive-interval ...", 2),
     line("passive-mode"),
     line("echo-mode"),
+    // Prefix-lists (frr-k8s mode): an entry is known by its list and sequence number.
+    words("ip prefix-list * seq ...", 5).to(Takes::Bgpd),
+    words("ipv6 prefix-list * seq ...", 5).to(Takes::Bgpd),
     // Route-maps: an entry is a block; its match and set lines are single-valued by kind.
     line("route-map * permit *").to(Takes::BgpdAndFrontEnd),
     line("route-map * deny *").to(Takes::BgpdAndFrontEnd),
@@ -120,6 +123,7 @@ pub const SETTINGS: &[Setting] = &[
     // refuse them, and a refused line turns a fast apply into a full reconcile.
     words("match * ...", 2).to(Takes::Bgpd),
     words("set * ...", 2).to(Takes::Bgpd),
+    line("on-match next").to(Takes::Bgpd),
     // BGP instances (bgpd).
     line("router bgp *").to(Takes::Bgpd),
     line("router bgp * vrf *").to(Takes::Bgpd),
@@ -138,10 +142,12 @@ pub const SETTINGS: &[Setting] = &[
     words("neighbor * ebgp-multihop ...", 3),
     words("neighbor * update-source ...", 3),
     words("neighbor * local-as ...", 3),
+    words("neighbor * allowas-in ...", 3),
     line("neighbor * bfd"),
     line("neighbor * disable-connected-check"),
     line("neighbor * graceful-restart"),
     line("neighbor * activate"),
+    line("import vrf *"),
     line("address-family * unicast"),
     line("exit-address-family"),
 ];
@@ -275,7 +281,12 @@ mod tests {
         assert_eq!(k("set community 65000:1 additive").as_deref(), Some("set community"));
         assert_eq!(k("detect-multiplier 3").as_deref(), Some("detect-multiplier"));
         assert_eq!(k("neighbor 192.0.2.1 activate"), None, "a flag");
-        assert_eq!(k("ip prefix-list p seq 5 permit any"), None, "not the agent's: its own identity");
+        assert_eq!(
+            k("ip prefix-list p seq 5 permit any").as_deref(),
+            Some("ip prefix-list p seq 5"),
+            "one entry per seq"
+        );
+        assert_eq!(k("access-list a permit any"), None, "not the agent's: its own identity");
         assert!(has_shape("! a comment", "!..."));
         assert!(!has_shape("router bgp 64512 vrf red", "router bgp *"));
         assert!(has_shape("router bgp 64512 vrf red", "router bgp * vrf *"));
@@ -292,7 +303,8 @@ mod tests {
         assert_eq!(takes("no ipv6 nht resolve-via-default"), Takes::FrontEnd);
         assert_eq!(takes("no bfd"), Takes::Bfdd);
         assert_eq!(takes(" neighbor 192.0.2.1 remote-as 64500"), Takes::Block);
-        assert_eq!(takes("ip prefix-list p seq 5 permit any"), Takes::Block, "no row: bgpd at the top");
+        assert_eq!(takes("access-list a permit any"), Takes::Block, "no row: bgpd at the top");
+        assert_eq!(takes("ipv6 prefix-list p seq 5 permit any"), Takes::Bgpd);
     }
 
     #[test]

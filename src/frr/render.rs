@@ -22,7 +22,7 @@ pub enum RenderError {
     Grammar { line: usize, reason: String },
 }
 
-/// First words a rendered line may start with: exactly the commands the template writes.
+/// First words a rendered line may start with: exactly the commands the templates write.
 const KEYWORDS: &[&str] = &[
     "!",
     "frr",
@@ -48,6 +48,9 @@ const KEYWORDS: &[&str] = &[
     "address-family",
     "network",
     "exit-address-family",
+    // frr-k8s mode (src/frrk8s/render.rs).
+    "on-match",
+    "import",
 ];
 
 /// Defence in depth behind the value grammar: every line of a rendered config is printable ASCII,

@@ -161,7 +161,7 @@ fn router(
                 out.neighbors.insert(neighbor.id(), neighbor);
             }
             Some(mut first) => {
-                merge_neighbor(&mut first, neighbor).map_err(|Conflict(m)| fault(nf.clone(), m))?;
+                merge_neighbor(&mut first, neighbor).map_err(|Conflict(m, _)| fault(nf.clone(), m))?;
                 out.neighbors.insert(first.id(), first);
             }
         }

@@ -11,9 +11,10 @@
 
 use super::model::*;
 
-/// Why two parts cannot be merged.
+/// Why two parts cannot be merged: the message, and the field of the later object at fault when
+/// it is not the router's (a neighbor's).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Conflict(pub String);
+pub struct Conflict(pub String, pub Option<String>);
 
 /// FRR's defaults, which an unset value equals.
 const DEFAULT_PORT: u16 = 179;
@@ -25,11 +26,14 @@ const DEFAULT_CONNECT: u64 = 60;
 pub fn merge_router(into: &mut Router, other: Router) -> Result<(), Conflict> {
     let vrf = into.vrf.as_ref().map_or("default".to_string(), |v| v.to_string());
     if into.asn != other.asn {
-        return Err(Conflict(format!("AS {} differs from AS {} of VRF {vrf} in {}", other.asn, into.asn, into.from)));
+        return Err(Conflict(
+            format!("AS {} differs from AS {} of VRF {vrf} in {}", other.asn, into.asn, into.from),
+            None,
+        ));
     }
     match (into.router_id, other.router_id) {
         (Some(a), Some(b)) if a != b => {
-            return Err(Conflict(format!("router ID {b} differs from {a} of VRF {vrf} in {}", into.from)));
+            return Err(Conflict(format!("router ID {b} differs from {a} of VRF {vrf} in {}", into.from), None));
         }
         (None, b) => into.router_id = b,
         _ => {}
@@ -51,7 +55,9 @@ pub fn merge_router(into: &mut Router, other: Router) -> Result<(), Conflict> {
 /// Merge `other` into `into`, two neighbors with one identity.
 pub fn merge_neighbor(into: &mut Neighbor, other: Neighbor) -> Result<(), Conflict> {
     let at = format!("neighbor {} ({} in {})", into.id(), into.from.1, into.from.0);
-    let differ = |what: &str, a: String, b: String| Conflict(format!("{what} {b} differs from {a} of {at}"));
+    let field = Some(other.from.1.clone());
+    let differ =
+        |what: &str, a: String, b: String| Conflict(format!("{what} {b} differs from {a} of {at}"), field.clone());
     if into.remote_as != other.remote_as {
         return Err(differ("AS", into.remote_as.to_string(), other.remote_as.to_string()));
     }
@@ -64,7 +70,7 @@ pub fn merge_neighbor(into: &mut Neighbor, other: Neighbor) -> Result<(), Confli
         return Err(differ("source address", show(&into.source), show(&other.source)));
     }
     if into.password != other.password {
-        return Err(Conflict(format!("password differs from the one of {at}")));
+        return Err(Conflict(format!("password differs from the one of {at}"), field));
     }
     match (&into.bfd_profile, &other.bfd_profile) {
         (Some(a), Some(b)) if a != b => return Err(differ("BFD profile", a.as_str().into(), b.as_str().into())),
@@ -114,17 +120,17 @@ pub fn merge_neighbor(into: &mut Neighbor, other: Neighbor) -> Result<(), Confli
         (a, b) => a.or(b),
     };
     into.graceful_restart |= other.graceful_restart;
-    merge_outgoing(&mut into.outgoing, other.outgoing, &at)?;
+    merge_outgoing(&mut into.outgoing, other.outgoing, &at).map_err(|m| Conflict(m, field))?;
     merge_incoming(&mut into.incoming, other.incoming);
     Ok(())
 }
 
-fn merge_outgoing(into: &mut Outgoing, other: Outgoing, at: &str) -> Result<(), Conflict> {
+fn merge_outgoing(into: &mut Outgoing, other: Outgoing, at: &str) -> Result<(), String> {
     for ((pref, _), prefixes) in &other.local_pref {
         for p in prefixes {
             let before = into.local_pref.iter().find(|((lp, _), set)| lp != pref && set.contains(p));
             if let Some(((lp, _), _)) = before {
-                return Err(Conflict(format!("{:?} has local preference {pref} here and {lp} in {at}", p.text)));
+                return Err(format!("{:?} has local preference {pref} here and {lp} in {at}", p.text));
             }
         }
     }

@@ -9,6 +9,7 @@
 mod convert;
 mod merge;
 pub mod model;
+pub mod render;
 
 #[cfg(test)]
 mod tests;
@@ -44,7 +45,9 @@ pub fn node_config(configs: &[(&ObjKey, &FrrConfigurationSpec)], ctx: &Context) 
     let mut profile_from: BTreeMap<String, &ObjKey> = BTreeMap::new();
     let mut raw: Vec<(i64, &ObjKey, String)> = Vec::new();
     for (key, part) in parts {
-        let conflict = |field: &str, Conflict(m): Conflict| Problem::error(Kind::FRRConfiguration, key, field, m);
+        let conflict = |field: &str, Conflict(m, at): Conflict| {
+            Problem::error(Kind::FRRConfiguration, key, at.as_deref().unwrap_or(field), m)
+        };
         for (profile, field) in part.bfd_profiles {
             let name = profile.name.as_str().to_string();
             match config.bfd_profiles.get(&name) {
@@ -53,7 +56,7 @@ pub fn node_config(configs: &[(&ObjKey, &FrrConfigurationSpec)], ctx: &Context) 
                         "BFD profile {name:?} differs from the one of the same name in {}",
                         profile_from[&name]
                     );
-                    problems.push(conflict(&field, Conflict(m)));
+                    problems.push(conflict(&field, Conflict(m, None)));
                     return (None, problems);
                 }
                 Some(_) => {}

@@ -13,6 +13,7 @@ use kube::core::ObjectMeta;
 use crate::index::{Extras, Obj, Object, EXTRAS_CONFIGMAP, EXTRAS_KEY};
 use crate::model::core::{EndpointSliceInfo, NodeInfo, ObjKey, SecretInfo, ServiceInfo};
 use crate::model::crds::{BfdProfile, BgpAdvertisement, BgpPeer, Community, IpAddressPool, L2Advertisement};
+use crate::model::frrk8s::FrrConfiguration;
 use crate::problem::{Kind, Problem};
 
 /// What one document (or List item) turned into.
@@ -89,40 +90,21 @@ fn parse_value(v: Value, default_ns: &str, out: &mut Vec<Parsed>) {
         Vec::new()
     };
     let parsed = match (group, kind.as_str()) {
-        (g, k) if is::<BgpPeer>(g, k) => typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| {
-            Object::Peer(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
-        }),
-        (g, k) if is::<BgpAdvertisement>(g, k) => {
-            typed::<BgpAdvertisement>(v, Kind::BGPAdvertisement, default_ns).map(|o| {
-                Object::Advertisement(Obj {
-                    key: meta_key(&o.metadata, default_ns),
-                    labels: labels(&o.metadata),
-                    spec: o.spec,
-                })
-            })
+        (g, k) if is::<BgpPeer>(g, k) => {
+            typed::<BgpPeer>(v, Kind::BGPPeer, default_ns).map(|o| Object::Peer(obj(&o.metadata, o.spec, default_ns)))
         }
-        (g, k) if is::<IpAddressPool>(g, k) => typed::<IpAddressPool>(v, Kind::IPAddressPool, default_ns).map(|o| {
-            Object::Pool(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
-        }),
-        (g, k) if is::<BfdProfile>(g, k) => typed::<BfdProfile>(v, Kind::BFDProfile, default_ns).map(|o| {
-            Object::BfdProfile(Obj {
-                key: meta_key(&o.metadata, default_ns),
-                labels: labels(&o.metadata),
-                spec: o.spec,
-            })
-        }),
-        (g, k) if is::<Community>(g, k) => typed::<Community>(v, Kind::Community, default_ns).map(|o| {
-            Object::Community(Obj { key: meta_key(&o.metadata, default_ns), labels: labels(&o.metadata), spec: o.spec })
-        }),
-        (g, k) if is::<L2Advertisement>(g, k) => {
-            typed::<L2Advertisement>(v, Kind::L2Advertisement, default_ns).map(|o| {
-                Object::L2Advertisement(Obj {
-                    key: meta_key(&o.metadata, default_ns),
-                    labels: labels(&o.metadata),
-                    spec: o.spec,
-                })
-            })
-        }
+        (g, k) if is::<BgpAdvertisement>(g, k) => typed::<BgpAdvertisement>(v, Kind::BGPAdvertisement, default_ns)
+            .map(|o| Object::Advertisement(obj(&o.metadata, o.spec, default_ns))),
+        (g, k) if is::<IpAddressPool>(g, k) => typed::<IpAddressPool>(v, Kind::IPAddressPool, default_ns)
+            .map(|o| Object::Pool(obj(&o.metadata, o.spec, default_ns))),
+        (g, k) if is::<BfdProfile>(g, k) => typed::<BfdProfile>(v, Kind::BFDProfile, default_ns)
+            .map(|o| Object::BfdProfile(obj(&o.metadata, o.spec, default_ns))),
+        (g, k) if is::<Community>(g, k) => typed::<Community>(v, Kind::Community, default_ns)
+            .map(|o| Object::Community(obj(&o.metadata, o.spec, default_ns))),
+        (g, k) if is::<L2Advertisement>(g, k) => typed::<L2Advertisement>(v, Kind::L2Advertisement, default_ns)
+            .map(|o| Object::L2Advertisement(obj(&o.metadata, o.spec, default_ns))),
+        (g, k) if is::<FrrConfiguration>(g, k) => typed::<FrrConfiguration>(v, Kind::FRRConfiguration, default_ns)
+            .map(|o| Object::FrrConfiguration(obj(&o.metadata, o.spec, default_ns))),
         // Of ConfigMaps only MetalLB's `bgpextras` (in the config namespace) is the agent's.
         (g, k) if is::<ConfigMap>(g, k) && is_extras(&v, default_ns) => {
             typed::<ConfigMap>(v, Kind::ConfigMap, default_ns).map(|c| {
@@ -198,6 +180,11 @@ fn labels(meta: &ObjectMeta) -> std::collections::BTreeMap<String, String> {
 }
 
 /// Deserialize into `T`, naming the field that failed (`spec.holdTime`).
+/// A custom resource's key, labels and spec.
+fn obj<S>(meta: &ObjectMeta, spec: S, default_ns: &str) -> Obj<S> {
+    Obj { key: meta_key(meta, default_ns), labels: labels(meta), spec }
+}
+
 fn typed<T: DeserializeOwned + HasMeta>(v: Value, kind: Kind, default_ns: &str) -> Result<T, Problem> {
     // Name the object from its metadata even when the rest does not parse.
     let meta_key = ObjKey::new(
@@ -276,6 +263,7 @@ has_meta!(
     EndpointSlice,
     Node,
     Secret,
+    FrrConfiguration,
     ConfigMap
 );
 

@@ -167,6 +167,10 @@ fn owned_lines(
     fn find<'d, 'a>(cfg: &'d [Node<'a>], line: &str) -> Option<&'d Node<'a>> {
         cfg.iter().find(|n| n.line == line)
     }
+    // A single-valued line (`ip prefix-list L seq N ...`) replaced by one with its key is
+    // re-entered in `prepare`, not removed afterwards: the removal could take the new one along.
+    let replaced: BTreeSet<Cow<'_, str>> =
+        owned.iter().filter(|l| find(desired, l).is_some()).filter_map(|l| key(l)).collect();
     for line in owned {
         match (find(running, line), find(desired, line)) {
             (None, Some(w)) => {
@@ -184,6 +188,7 @@ fn owned_lines(
                     block(prepare, 0, line, &lines, "exit");
                 }
             }
+            (Some(_), None) if key(line).is_some_and(|k| replaced.contains(&k)) => {}
             (Some(_), None) => {
                 cleanup.push_str(&format!("{}\n", negate(line)));
                 d.changes += 1;

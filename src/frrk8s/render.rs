@@ -1,0 +1,338 @@
+//! A node's merged frr-k8s configuration as frr.conf (templates/frrk8s.conf.tera), with frr-k8s's
+//! names and sequence numbers (raw configs add entries to them: `<id>-in`, `<id>-out`, the
+//! prefix-lists `<id>-allowed-ipv4`, ...) in the form FRR's `show running-config` prints, so that
+//! the diff against the running config is empty when nothing changed. Pure.
+//!
+//! Per neighbor, as frr-k8s's prefixlists.tmpl: one counter for the entries of `<id>-out` and
+//! `<id>-in` together, from 1; one per prefix-list name, from 1 (`ip` and `ipv6` lists of one
+//! name share it). First each community and local-preference list with its `<id>-out` entry
+//! (`on-match next`), then the allowed lists and their two entries, then the inbound lists: the
+//! always-blocked prefixes (two `deny` entries) and the allowed ones (two `permit` entries).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::model::*;
+use crate::frr::render::{check_grammar, RenderError};
+use crate::grammar::values::{standard_community_text, CommunityValue};
+
+/// The template, compiled in.
+const TEMPLATE: &str = include_str!("../../templates/frrk8s.conf.tera");
+
+#[derive(Serialize)]
+struct View {
+    prefix_lists: Vec<String>,
+    route_maps: Vec<RouteMap>,
+    bfd_profiles: Vec<ProfileView>,
+    routers: Vec<RouterView>,
+}
+
+#[derive(Serialize)]
+struct RouteMap {
+    name: String,
+    action: &'static str,
+    seq: u32,
+    lines: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ProfileView {
+    name: String,
+    lines: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RouterView {
+    header: String,
+    lines: Vec<String>,
+    /// (address-family header, its lines).
+    afs: Vec<(String, Vec<String>)>,
+}
+
+/// frr.conf for `config` (without its raw configuration: the caller appends it), checked against
+/// the rendered config's grammar (`frr::render::check_grammar`).
+pub fn render(config: &Config) -> Result<String, RenderError> {
+    let mut view =
+        View { prefix_lists: Vec::new(), route_maps: Vec::new(), bfd_profiles: Vec::new(), routers: Vec::new() };
+    for r in config.routers.values() {
+        for n in r.neighbors.values() {
+            policy(n, &mut view);
+        }
+    }
+    view.bfd_profiles = config.bfd_profiles.values().map(profile).collect();
+    view.routers = config.routers.values().map(router).collect();
+    let template = |e: &dyn std::fmt::Debug| RenderError::Template(format!("{e:?}"));
+    let context = tera::Context::from_serialize(&view).map_err(|e| template(&e))?;
+    let text = tera()?.render("frrk8s.conf", &context).map_err(|e| template(&e))?;
+    // The template's leading comment leaves blank lines behind.
+    let mut out = text.trim_start().to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    check_grammar(&out)?;
+    Ok(out)
+}
+
+fn tera() -> Result<&'static tera::Tera, RenderError> {
+    static TERA: std::sync::OnceLock<Result<tera::Tera, String>> = std::sync::OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut t = tera::Tera::default();
+        // frr.conf is not HTML: nothing is escaped (values are safe by construction).
+        t.autoescape_on(vec![]);
+        t.add_raw_template("frrk8s.conf", TEMPLATE).map_err(|e| format!("{e:?}"))?;
+        Ok(t)
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Template(e.clone()))
+}
+
+/// `ip` or `ipv6`, as prefix-list and match lines name a family.
+fn ip(f: Family) -> &'static str {
+    if f == Family::V6 {
+        "ipv6"
+    } else {
+        "ip"
+    }
+}
+
+/// How FRR prints a prefix-list entry's prefix and lengths.
+fn entry(f: &Filter) -> String {
+    let mut s = f.prefix.net.to_string();
+    if let Some(ge) = f.ge {
+        s.push_str(&format!(" ge {ge}"));
+    }
+    if let Some(le) = f.le {
+        s.push_str(&format!(" le {le}"));
+    }
+    s
+}
+
+fn community_text(c: &CommunityValue) -> String {
+    match c {
+        CommunityValue::Standard(v) => format!("{}:{}", v >> 16, v & 0xFFFF),
+        CommunityValue::Large(a, b, c) => format!("{a}:{b}:{c}"),
+    }
+}
+
+/// The neighbor's prefix-lists and route-map entries, numbered as frr-k8s numbers them.
+fn policy(n: &Neighbor, view: &mut View) {
+    let id = n.id();
+    let mut seq: BTreeMap<String, u32> = BTreeMap::new();
+    let mut next = |name: &str| -> u32 {
+        let c = seq.entry(name.to_string()).or_insert(0);
+        *c += 1;
+        *c
+    };
+    let mut lists = Vec::new();
+    let mut maps = Vec::new();
+    // The community and local-preference lists, by name.
+    let mut property: Vec<(String, Family, &std::collections::BTreeSet<Prefix>, String)> = Vec::new();
+    for ((c, f), prefixes) in &n.outgoing.community {
+        let (name, set) = match c {
+            CommunityValue::Standard(v) => (
+                format!("{id}-{}-{}-community-prefixes", community_text(c), ip(*f)),
+                format!("set community {} additive", standard_community_text(*v)),
+            ),
+            CommunityValue::Large(..) => (
+                format!("{id}-large:{}-{}-community-prefixes", community_text(c), ip(*f)),
+                format!("set large-community {} additive", community_text(c)),
+            ),
+        };
+        property.push((name, *f, prefixes, set));
+    }
+    for ((lp, f), prefixes) in &n.outgoing.local_pref {
+        property.push((
+            format!("{id}-{lp}-{}-localpref-prefixes", ip(*f)),
+            *f,
+            prefixes,
+            format!("set local-preference {lp}"),
+        ));
+    }
+    property.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, f, prefixes, set) in property {
+        for p in sorted(prefixes) {
+            lists.push(format!("{} prefix-list {name} seq {} permit {}", ip(f), next(&name), p.net));
+        }
+        let lines = vec![format!("match {} address prefix-list {name}", ip(f)), set, "on-match next".into()];
+        maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
+    }
+    for (f, set) in [(Family::V4, &n.outgoing.v4), (Family::V6, &n.outgoing.v6)] {
+        let name = format!("{id}-allowed-{}", f.name());
+        if set.is_empty() {
+            lists.push(format!("{} prefix-list {name} seq {} deny any", ip(f), next(&name)));
+        }
+        for p in sorted(set) {
+            lists.push(format!("{} prefix-list {name} seq {} permit {}", ip(f), next(&name), p.net));
+        }
+    }
+    for f in [Family::V4, Family::V6] {
+        let lines = vec![format!("match {} address prefix-list {id}-allowed-{}", ip(f), f.name())];
+        maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
+    }
+    // Inbound: frr-k8s names both lists after the session's family.
+    let allowed = format!("{id}-inpl-{}", n.family.name());
+    for filter in n.incoming.v4.iter().chain(&n.incoming.v6) {
+        lists.push(format!(
+            "{} prefix-list {allowed} seq {} permit {}",
+            ip(filter.prefix.family()),
+            next(&allowed),
+            entry(filter)
+        ));
+    }
+    if n.incoming.all {
+        lists.push(format!("ip prefix-list {allowed} seq {} permit any", next(&allowed)));
+        lists.push(format!("ipv6 prefix-list {allowed} seq {} permit any", next(&allowed)));
+    } else {
+        if n.incoming.v4.is_empty() {
+            lists.push(format!("ip prefix-list {allowed} seq {} deny any", next(&allowed)));
+        }
+        if n.incoming.v6.is_empty() {
+            lists.push(format!("ipv6 prefix-list {allowed} seq {} deny any", next(&allowed)));
+        }
+    }
+    if !n.always_block.is_empty() {
+        let denied = format!("{id}-denied-inpl-{}", n.family.name());
+        for filter in &n.always_block {
+            lists.push(format!(
+                "{} prefix-list {denied} seq {} permit {}",
+                ip(filter.prefix.family()),
+                next(&denied),
+                entry(filter)
+            ));
+        }
+        for f in [Family::V4, Family::V6] {
+            let lines = vec![format!("match {} address prefix-list {denied}", ip(f))];
+            maps.push(RouteMap { name: format!("{id}-in"), action: "deny", seq: next(&id), lines });
+        }
+    }
+    for f in [Family::V4, Family::V6] {
+        let lines = vec![format!("match {} address prefix-list {allowed}", ip(f))];
+        maps.push(RouteMap { name: format!("{id}-in"), action: "permit", seq: next(&id), lines });
+    }
+    view.prefix_lists.extend(lists);
+    view.route_maps.extend(maps);
+}
+
+/// Prefixes in frr-k8s's order (as written, sorted as strings).
+fn sorted(set: &std::collections::BTreeSet<Prefix>) -> Vec<&Prefix> {
+    let mut v: Vec<&Prefix> = set.iter().collect();
+    v.sort_by(|a, b| a.text.cmp(&b.text));
+    v
+}
+
+fn profile(p: &BfdProfile) -> ProfileView {
+    let mut lines = Vec::new();
+    let mut opt = |what: &str, v: Option<u32>| {
+        if let Some(v) = v {
+            lines.push(format!("{what} {v}"));
+        }
+    };
+    opt("detect-multiplier", p.detect_multiplier);
+    opt("receive-interval", p.receive_interval);
+    opt("transmit-interval", p.transmit_interval);
+    if p.passive_mode {
+        lines.push("passive-mode".into());
+    }
+    if p.echo_mode {
+        lines.push("echo-mode".into());
+    }
+    if let Some(e) = p.echo_interval {
+        lines.push(format!("echo transmit-interval {e}"));
+        lines.push(format!("echo receive-interval {e}"));
+    }
+    if let Some(t) = p.minimum_ttl {
+        lines.push(format!("minimum-ttl {t}"));
+    }
+    ProfileView { name: p.name.as_str().to_string(), lines }
+}
+
+fn router(r: &Router) -> RouterView {
+    let header = match &r.vrf {
+        Some(v) => format!("router bgp {} vrf {v}", r.asn),
+        None => format!("router bgp {}", r.asn),
+    };
+    let mut lines = Vec::new();
+    if let Some(id) = r.router_id {
+        lines.push(format!("bgp router-id {id}"));
+    }
+    lines.push("no bgp default ipv4-unicast".into());
+    lines.push("bgp graceful-restart preserve-fw-state".into());
+    lines.push("no bgp network import-check".into());
+    for n in r.neighbors.values() {
+        lines.extend(session(n, r.asn));
+    }
+    let mut afs = Vec::new();
+    for (f, prefixes) in [(Family::V4, &r.prefixes_v4), (Family::V6, &r.prefixes_v6)] {
+        let mut af = Vec::new();
+        af.extend(sorted(prefixes).into_iter().map(|p| format!("network {}", p.net)));
+        af.extend(r.imports.iter().map(|v| format!("import vrf {v}")));
+        for n in r.neighbors.values().filter(|n| n.family.carries(f)) {
+            let (peer, id) = (n.peer.to_string(), n.id());
+            af.push(format!("neighbor {peer} activate"));
+            af.push(format!("neighbor {peer} route-map {id}-in in"));
+            af.push(format!("neighbor {peer} route-map {id}-out out"));
+            match n.allow_as_in {
+                Some(AllowAsIn::Origin) => af.push(format!("neighbor {peer} allowas-in origin")),
+                Some(AllowAsIn::Times(3)) => af.push(format!("neighbor {peer} allowas-in")),
+                Some(AllowAsIn::Times(t)) => af.push(format!("neighbor {peer} allowas-in {t}")),
+                None => {}
+            }
+        }
+        if !af.is_empty() {
+            afs.push((format!("address-family {} unicast", f.name()), af));
+        }
+    }
+    RouterView { header, lines, afs }
+}
+
+/// A neighbor's session lines, as FRR prints them.
+fn session(n: &Neighbor, router_asn: u32) -> Vec<String> {
+    let p = n.peer.to_string();
+    let mut out = vec![match n.peer {
+        Peer::Interface(_) => format!("neighbor {p} interface remote-as {}", n.remote_as),
+        Peer::Address(_) => format!("neighbor {p} remote-as {}", n.remote_as),
+    }];
+    if let Some(l) = n.local_asn {
+        out.push(format!("neighbor {p} local-as {l} no-prepend replace-as"));
+    }
+    if n.bfd_profile.is_some() {
+        out.push(format!("neighbor {p} bfd"));
+    }
+    if let Some(b) = &n.bfd_profile {
+        out.push(format!("neighbor {p} bfd profile {}", b.as_str()));
+    }
+    if let Some(pw) = &n.password {
+        out.push(format!("neighbor {p} password {}", pw.expose()));
+    }
+    // FRR shows the port only when it is not 179.
+    if let Some(port) = n.port.filter(|p| *p != 179) {
+        out.push(format!("neighbor {p} port {port}"));
+    }
+    if n.ebgp_multihop {
+        out.push(format!("neighbor {p} ebgp-multihop 255"));
+    }
+    // frr-k8s's rule: an IPv6 single-hop eBGP session whose peer is not on a connected network
+    // would not come up.
+    let ebgp = match n.remote_as {
+        RemoteAs::Number(a) => a != router_asn,
+        RemoteAs::External => true,
+        RemoteAs::Internal => false,
+    };
+    if n.family == Family::V6 && !n.ebgp_multihop && ebgp {
+        out.push(format!("neighbor {p} disable-connected-check"));
+    }
+    if let Some(s) = &n.source {
+        out.push(format!("neighbor {p} update-source {s}"));
+    }
+    if let Some((hold, keepalive)) = n.timers {
+        out.push(format!("neighbor {p} timers {keepalive} {hold}"));
+    }
+    if let Some(c) = n.connect_time {
+        out.push(format!("neighbor {p} timers connect {c}"));
+    }
+    if n.graceful_restart {
+        out.push(format!("neighbor {p} graceful-restart"));
+    }
+    out
+}
