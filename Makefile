@@ -39,7 +39,7 @@ lint:
 ## One test at a time: the lab tests measure BFD timing. FRR_VERSIONS="8" or "10" runs one only.
 FRR_VERSIONS ?= 8 10
 # The system tests that run FRR (the second half of the matrix runs these only): module filters.
-FRR_TESTS := golden_frr:: frr_apply:: lab:: faults:: images:: kube_mode:: migration:: cluster::
+FRR_TESTS := golden_frr:: frr_apply:: frrk8s:: lab:: faults:: images:: kube_mode:: migration:: cluster::
 test: deps lint
 	@echo "== control plane, node binaries and images (cached after the first build)"
 	@e2e/controlplane/build.sh node >/dev/null && e2e/images/build.sh

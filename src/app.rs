@@ -52,10 +52,28 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     pub namespace: String,
     pub lb_class: Option<String>,
+    /// Where FRRConfigurations are read from (`None`: `namespace`).
+    pub frrk8s_namespace: Option<String>,
+    pub always_block: Vec<ipnet::IpNet>,
     pub status_qps: f64,
     pub drain: DrainMode,
     pub drain_waits: drain::Waits,
     pub timeouts: Timeouts,
+}
+
+impl RunConfig {
+    /// What the computation needs of the configuration.
+    fn options(&self) -> Options {
+        Options {
+            node: self.node.clone(),
+            namespace: self.namespace.clone(),
+            lb_class: self.lb_class.clone(),
+            connected: None,
+            whole_cluster: false,
+            frrk8s_namespace: self.frrk8s_namespace.clone(),
+            always_block: self.always_block.clone(),
+        }
+    }
 }
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
@@ -70,15 +88,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
     let (problems_tx, problems_rx) = watch::channel::<Option<Arc<Vec<Problem>>>>(None);
     let (apply_tx, apply_rx) = watch::channel(ApplyState::default());
     let (sessions_tx, sessions_rx) = watch::channel::<Option<Arc<Vec<SessionFact>>>>(None);
-    let opts = Options {
-        node: cfg.node.clone(),
-        namespace: cfg.namespace.clone(),
-        lb_class: cfg.lb_class.clone(),
-        connected: None,
-        whole_cluster: false,
-        frrk8s_namespace: None,
-        always_block: Vec::new(),
-    };
+    let opts = cfg.options();
     // Every vty client of the agent: at exit, a command under way finishes first.
     let gate = crate::frr::vty::Gate::default();
     let frr = || FrrVty::with_timeouts(&cfg.vty_socket_dir, cfg.timeouts).with_gate(&gate);
@@ -92,7 +102,11 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
             // In-cluster config, or KUBECONFIG.
             let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
             info!(node = %cfg.node, namespace = %cfg.namespace, vty = %cfg.vty_socket_dir.display(), "starting in Kubernetes mode");
-            tasks.spawn(sources::kube::run(client.clone(), cfg.namespace.clone(), cfg.node.clone(), input_tx));
+            let namespaces = sources::kube::Namespaces {
+                config: cfg.namespace.clone(),
+                frrk8s: opts.frrk8s_namespace().to_string(),
+            };
+            tasks.spawn(sources::kube::run(client.clone(), namespaces, cfg.node.clone(), input_tx));
             let status_sources = crate::status::kube::Sources {
                 input: input_rx.clone(),
                 problems: problems_rx,

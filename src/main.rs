@@ -133,6 +133,14 @@ struct RunArgs {
     /// Handle only Services with this spec.loadBalancerClass (default: Services without one).
     #[arg(long)]
     lb_class: Option<String>,
+    /// Namespace the FRRConfigurations (frrk8s.metallb.io) are read from (default: --namespace).
+    /// Kubernetes mode reads passwordSecrets from --namespace: give both the same value.
+    #[arg(long)]
+    frrk8s_namespace: Option<String>,
+    /// A prefix denied inbound on every FRRConfiguration neighbor, whatever toReceive allows
+    /// (repeatable, or comma-separated; frr-k8s's --always-block).
+    #[arg(long = "always-block", value_name = "CIDR", value_delimiter = ',')]
+    always_block: Vec<IpNet>,
     /// Kubernetes mode: at most this many status and Event writes per second (bursts of three
     /// times as many). Writes happen on change only; throttled writes are coalesced.
     #[arg(long, default_value_t = 5.0, value_parser = parse_qps)]
@@ -354,6 +362,8 @@ fn run(a: RunArgs) -> ExitCode {
         metrics_addr: a.metrics_addr,
         namespace: a.namespace,
         lb_class: a.lb_class,
+        frrk8s_namespace: a.frrk8s_namespace,
+        always_block: a.always_block,
         status_qps: a.status_qps,
         drain: a.drain_on_exit,
         drain_waits: Waits {

@@ -221,27 +221,30 @@ fn sorted(set: &std::collections::BTreeSet<Prefix>) -> Vec<&Prefix> {
     v
 }
 
+/// A BFD profile's lines; a value equal to bfdd's default is not written (FRR does not show it).
 fn profile(p: &BfdProfile) -> ProfileView {
+    use crate::model::core::bfd_defaults as d;
+    let set = |v: Option<u32>, default: u32| v.filter(|v| *v != default);
     let mut lines = Vec::new();
     let mut opt = |what: &str, v: Option<u32>| {
         if let Some(v) = v {
             lines.push(format!("{what} {v}"));
         }
     };
-    opt("detect-multiplier", p.detect_multiplier);
-    opt("receive-interval", p.receive_interval);
-    opt("transmit-interval", p.transmit_interval);
+    opt("detect-multiplier", set(p.detect_multiplier, d::DETECT_MULTIPLIER));
+    opt("receive-interval", set(p.receive_interval, d::RECEIVE_INTERVAL));
+    opt("transmit-interval", set(p.transmit_interval, d::TRANSMIT_INTERVAL));
     if p.passive_mode {
         lines.push("passive-mode".into());
     }
     if p.echo_mode {
         lines.push("echo-mode".into());
     }
-    if let Some(e) = p.echo_interval {
+    if let Some(e) = set(p.echo_interval, d::ECHO_INTERVAL) {
         lines.push(format!("echo transmit-interval {e}"));
         lines.push(format!("echo receive-interval {e}"));
     }
-    if let Some(t) = p.minimum_ttl {
+    if let Some(t) = set(p.minimum_ttl, d::MINIMUM_TTL) {
         lines.push(format!("minimum-ttl {t}"));
     }
     ProfileView { name: p.name.as_str().to_string(), lines }

@@ -227,3 +227,13 @@ impl SecretInfo {
         }
     }
 }
+
+/// bfdd's defaults (bfdd/bfd.h): a profile value equal to one is not shown by FRR, so the agent
+/// does not write it either (the diff against the running config stays empty).
+pub mod bfd_defaults {
+    pub const RECEIVE_INTERVAL: u32 = 300;
+    pub const TRANSMIT_INTERVAL: u32 = 300;
+    pub const DETECT_MULTIPLIER: u32 = 3;
+    pub const ECHO_INTERVAL: u32 = 50;
+    pub const MINIMUM_TTL: u32 = 254;
+}

@@ -41,6 +41,8 @@ struct Watched {
 
 enum Scope {
     ConfigNamespace,
+    /// frr-k8s's namespace (FRRConfigurations).
+    FrrK8sNamespace,
     /// One object of the config namespace, by name.
     ConfigObject(&'static str),
     Cluster,
@@ -53,6 +55,7 @@ fn watch<K: Resource<DynamicType = ()>>(kind: Kind, scope: Scope) -> Watched {
 
 fn watched() -> Vec<Watched> {
     use crate::model::crds::{BfdProfile, BgpAdvertisement, BgpPeer, Community, IpAddressPool, L2Advertisement};
+    use crate::model::frrk8s::FrrConfiguration;
     use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service};
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     vec![
@@ -62,6 +65,7 @@ fn watched() -> Vec<Watched> {
         watch::<IpAddressPool>(Kind::IPAddressPool, Scope::ConfigNamespace),
         watch::<BfdProfile>(Kind::BFDProfile, Scope::ConfigNamespace),
         watch::<Community>(Kind::Community, Scope::ConfigNamespace),
+        watch::<FrrConfiguration>(Kind::FRRConfiguration, Scope::FrrK8sNamespace),
         watch::<Secret>(Kind::Secret, Scope::ConfigNamespace),
         watch::<ConfigMap>(Kind::ConfigMap, Scope::ConfigObject(EXTRAS_CONFIGMAP)),
         watch::<Service>(Kind::Service, Scope::Cluster),
@@ -104,10 +108,33 @@ fn is_expired(e: &watcher::Error) -> bool {
     }
 }
 
+/// The namespaces the watches read: MetalLB's configuration, frr-k8s's FRRConfigurations.
+#[derive(Clone, Debug)]
+pub struct Namespaces {
+    pub config: String,
+    pub frrk8s: String,
+}
+
+/// A custom resource whose CRD is not installed (the list is answered 404): a cluster may run
+/// metallb.io objects only, FRRConfigurations only, or both.
+fn is_missing(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s)) => s.code == 404,
+        _ => false,
+    }
+}
+
 /// One watch event, tagged with its kind.
 enum Change {
+    /// The kind's CRD is not installed: it has no objects (and the first sync does not wait).
+    Missing(Kind),
     Init(Kind),
-    Item { kind: Kind, init: bool, obj: DynamicObject },
+    Item {
+        kind: Kind,
+        init: bool,
+        obj: DynamicObject,
+    },
     Delete(Kind, DynamicObject),
     InitDone(Kind),
 }
@@ -134,7 +161,8 @@ fn object_key(obj: &DynamicObject, kind: Kind) -> ObjKey {
 type Changes = futures::stream::SelectAll<futures::stream::BoxStream<'static, Change>>;
 
 /// One watch per kind, merged; and each kind's API resource (for parsing).
-fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap<Kind, ApiResource>) {
+fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap<Kind, ApiResource>) {
+    let namespace = ns.config.as_str();
     let mut streams = Vec::new();
     let mut resources: BTreeMap<Kind, ApiResource> = BTreeMap::new();
     for w in watched() {
@@ -143,6 +171,9 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
         let (api, cfg): (Api<DynamicObject>, watcher::Config) = match w.scope {
             Scope::ConfigNamespace => {
                 (Api::namespaced_with(client.clone(), namespace, &ar), watcher::Config::default())
+            }
+            Scope::FrrK8sNamespace => {
+                (Api::namespaced_with(client.clone(), &ns.frrk8s, &ar), watcher::Config::default())
             }
             Scope::ConfigObject(name) => (
                 Api::namespaced_with(client.clone(), namespace, &ar),
@@ -159,12 +190,27 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
         let kind = w.kind;
         let expired = Arc::new(AtomicBool::new(false));
         let flag = expired.clone();
+        // Said once while the CRD stays missing, again after it appeared and went.
+        let missing = Arc::new(AtomicBool::new(false));
         let s = watcher::watcher(api, cfg)
             .inspect_err(move |e| flag.store(is_expired(e), Ordering::Relaxed))
             .backoff(RelistAtOnce { inner: DefaultBackoff::default(), expired })
-            .filter_map(move |ev| async move {
+            .filter_map(move |ev| {
+                let missing = missing.clone();
+                async move {
                 match ev {
-                    Ok(Event::Init) => Some(Change::Init(kind)),
+                    Err(e) if is_missing(&e) => {
+                        if !missing.swap(true, Ordering::Relaxed) {
+                            warn!(kind = %kind, error = %e, "not served (its CRD is not installed): none of these objects is read until it is");
+                        }
+                        Some(Change::Missing(kind))
+                    }
+                    Ok(Event::Init) => {
+                        if missing.swap(false, Ordering::Relaxed) {
+                            info!(kind = %kind, "served now: reading these objects");
+                        }
+                        Some(Change::Init(kind))
+                    }
                     Ok(Event::InitApply(o)) => Some(Change::Item { kind, init: true, obj: o }),
                     Ok(Event::InitDone) => Some(Change::InitDone(kind)),
                     Ok(Event::Apply(o)) => Some(Change::Item { kind, init: false, obj: o }),
@@ -173,6 +219,7 @@ fn watch_all(client: &Client, namespace: &str, node: &str) -> (Changes, BTreeMap
                         warn!(kind = %kind, error = %e, "watch error; retrying, the last state is kept");
                         None
                     }
+                }
                 }
             });
         streams.push(s.boxed());
@@ -217,6 +264,11 @@ impl View {
 
     fn apply(&mut self, change: Change) {
         match change {
+            // As a list that named nothing: its objects (if the CRD went) are gone.
+            Change::Missing(kind) => {
+                self.relisting.insert(kind, Relisting::default());
+                self.listed(kind);
+            }
             Change::Init(kind) => {
                 self.relisting.insert(kind, Relisting::default());
             }
@@ -262,8 +314,9 @@ impl View {
 }
 
 /// Watch everything and publish snapshots on `tx`.
-pub async fn run(client: Client, namespace: String, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
-    let (mut all, resources) = watch_all(&client, &namespace, &node);
+pub async fn run(client: Client, namespaces: Namespaces, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
+    let (mut all, resources) = watch_all(&client, &namespaces, &node);
+    let namespace = namespaces.config;
     let mut view =
         View { namespace, resources, snap: Arc::default(), relisting: BTreeMap::new(), synced: BTreeSet::new() };
     while let Some(change) = all.next().await {
@@ -314,6 +367,7 @@ mod tests {
             (Kind::IPAddressPool, "metallb.io/v1beta1", "ipaddresspools"),
             (Kind::BFDProfile, "metallb.io/v1beta1", "bfdprofiles"),
             (Kind::Community, "metallb.io/v1beta1", "communities"),
+            (Kind::FRRConfiguration, "frrk8s.metallb.io/v1beta1", "frrconfigurations"),
             (Kind::Secret, "v1", "secrets"),
             (Kind::ConfigMap, "v1", "configmaps"),
             (Kind::Service, "v1", "services"),
@@ -377,5 +431,30 @@ mod tests {
         // A relist that names nothing empties the kind.
         list(&mut v, &[]);
         assert!(names(&v).is_empty());
+    }
+
+    /// A kind whose CRD is not installed has no objects, and the first snapshot does not wait
+    /// for it; a CRD that goes away takes its objects along.
+    #[test]
+    fn a_kind_not_served_counts_as_listed_and_empty() {
+        let mut v = view();
+        let w = watched().into_iter().find(|w| w.kind == Kind::FRRConfiguration).expect("watched");
+        v.resources.insert(Kind::FRRConfiguration, w.ar);
+        list(&mut v, &[("a", "1")]);
+        assert!(!v.complete(), "FRRConfigurations not listed yet");
+        v.apply(Change::Missing(Kind::FRRConfiguration));
+        assert!(v.complete(), "not served: nothing to wait for");
+        assert_eq!(names(&v), ["a"], "other kinds untouched");
+        let crd: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "frrk8s.metallb.io/v1beta1", "kind": "FRRConfiguration",
+            "metadata": {"name": "c", "namespace": "metallb-system"}, "spec": {}
+        }))
+        .expect("object");
+        v.apply(Change::Init(Kind::FRRConfiguration));
+        v.apply(Change::Item { kind: Kind::FRRConfiguration, init: true, obj: crd });
+        v.apply(Change::InitDone(Kind::FRRConfiguration));
+        assert_eq!(v.snap.frr_configurations.len(), 1);
+        v.apply(Change::Missing(Kind::FRRConfiguration));
+        assert!(v.snap.frr_configurations.is_empty() && v.complete());
     }
 }

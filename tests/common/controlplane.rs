@@ -320,10 +320,15 @@ impl Drop for ControlPlane {
 
 /// Create every CRD of deploy/crds.yaml and wait until each is Established; returns their names.
 pub async fn install_crds(client: &kube::Client) -> Vec<String> {
+    install_crds_from(client, "deploy/crds.yaml").await
+}
+
+/// `install_crds` of another file of CRDs (deploy/frrk8s/crds.yaml).
+pub async fn install_crds_from(client: &kube::Client, file: &str) -> Vec<String> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{Api, PostParams};
     use serde::Deserialize;
-    let text = std::fs::read_to_string(super::root().join("deploy/crds.yaml")).expect("deploy/crds.yaml");
+    let text = std::fs::read_to_string(super::root().join(file)).expect(file);
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(&text) {

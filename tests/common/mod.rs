@@ -132,15 +132,18 @@ pub struct RouterOpts {
     pub password: Option<String>,
     /// BGP keepalive/hold the router asks for.
     pub timers: (u32, u32),
+    /// Prefixes the router advertises to the nodes (`network` lines; none by default).
+    pub advertise: Vec<&'static str>,
 }
 
 impl Default for RouterOpts {
     fn default() -> Self {
-        RouterOpts { asn: 64500, bfd: false, password: None, timers: (3, 9) }
+        RouterOpts { asn: 64500, bfd: false, password: None, timers: (3, 9), advertise: Vec::new() }
     }
 }
 
-/// The router's frr.conf: a neighbor per node over IPv4 and IPv6, multipath, nothing exported.
+/// The router's frr.conf: a neighbor per node over IPv4 and IPv6, multipath; it exports only
+/// `advertise`.
 pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
     let mut c = format!(
         "frr defaults traditional\nrouter bgp {}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp bestpath as-path multipath-relax\n",
@@ -171,6 +174,15 @@ pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
             } else {
                 v4.push_str(&format!("  neighbor {addr} activate\n"));
             }
+        }
+    }
+    if !o.advertise.is_empty() {
+        c.push_str(" no bgp network import-check\n");
+    }
+    for p in &o.advertise {
+        match p.contains(':') {
+            true => v6.push_str(&format!("  network {p}\n")),
+            false => v4.push_str(&format!("  network {p}\n")),
         }
     }
     c.push_str(&format!(
@@ -250,6 +262,11 @@ impl Lab {
 
     pub fn agent_log(&self, i: usize) -> PathBuf {
         std::env::temp_dir().join(format!("frr-speaker-{}-agent{i}.log", self.prefix))
+    }
+
+    /// Node i's agent log so far.
+    pub fn agent_log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(self.agent_log(i)).unwrap_or_default()
     }
 
     /// The length of node i's agent log now (a mark for `agent_shares`).

@@ -217,6 +217,84 @@ async fn objects_created_through_the_api_reach_the_router() {
 }
 
 /// events.k8s.io Events about the object `name` in `ns` with this reason.
+/// frr-k8s mode through the API: the FRRConfiguration CRD installed after the agent started
+/// (until then the agent runs without it), an object that selects this node reaches the router,
+/// a change follows, a conflicting second object changes nothing, and a delete withdraws.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frr_configurations_through_the_api_reach_the_router() {
+    use frr_speaker::model::frrk8s::FrrConfiguration;
+    let cp = tokio::task::spawn_blocking(|| common::controlplane::ControlPlane::start("kfk")).await.expect("start");
+    let client = cp.client("admin-token").await;
+    common::controlplane::install_crds(&client).await;
+    apply_file(&client, "deploy/namespace.yaml", false).await;
+    apply_file(&client, "deploy/rbac.yaml", false).await;
+    let node: Node =
+        obj(serde_json::json!({"metadata": {"name": "node1", "labels": {"kubernetes.io/hostname": "node1"}}}));
+    Api::<Node>::all(client.clone()).create(&PostParams::default(), &node).await.expect("node");
+    let mut lab = tokio::task::spawn_blocking(|| Lab::new("fsk4", 1, &RouterOpts::default())).await.expect("lab");
+    lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17484);
+    let lab = std::sync::Arc::new(lab);
+    // Without the CRD the agent lists the rest and applies: an empty configuration, FRR running.
+    let l = lab.clone();
+    let ready = tokio::task::spawn_blocking(move || {
+        wait_for(T, || {
+            l.agent_log_text(1).contains("served now")
+                || l.metrics(1).contains("frr_speaker_last_apply_timestamp_seconds ")
+        })
+    })
+    .await
+    .expect("join");
+    assert!(ready.is_some(), "the agent never applied without the FRRConfiguration CRD:\n{}", lab.agent_log_text(1));
+    common::controlplane::install_crds_from(&client, "deploy/frrk8s/crds.yaml").await;
+
+    let ns = "metallb-system";
+    let api: Api<FrrConfiguration> = Api::namespaced(client.clone(), ns);
+    let config = |prefixes: &[&str]| -> FrrConfiguration {
+        obj(serde_json::json!({
+            "metadata": {"name": "metallb-node1", "namespace": ns},
+            "spec": {
+                "nodeSelector": {"matchLabels": {"kubernetes.io/hostname": "node1"}},
+                "bgp": {"routers": [{"asn": 64512, "prefixes": prefixes, "neighbors": [{
+                    "asn": 64500, "address": "192.0.2.1", "holdTime": "9s", "keepaliveTime": "3s",
+                    "connectTime": "2s", "toAdvertise": {"allowed": {"prefixes": prefixes}}}]}]}
+            }
+        }))
+    };
+    let hop = |prefix: &'static str| {
+        let l = lab.clone();
+        tokio::task::spawn_blocking(move || wait_for(T, || l.next_hops(prefix) == vec!["192.0.2.11".to_string()]))
+    };
+    api.create(&PostParams::default(), &config(&["203.0.113.20/32"])).await.expect("create");
+    // The watch of a kind not served retries with backoff (up to 30 s) before it lists.
+    let l = lab.clone();
+    let first = tokio::task::spawn_blocking(move || {
+        wait_for(2 * T, || l.next_hops("203.0.113.20/32") == vec!["192.0.2.11".to_string()])
+    });
+    assert!(first.await.expect("join").is_some(), "{}", lab.agent_log_text(1));
+    let patch = Patch::Merge(serde_json::json!({"spec": config(&["203.0.113.20/32", "203.0.113.21/32"]).spec}));
+    api.patch("metallb-node1", &PatchParams::default(), &patch).await.expect("patch");
+    assert!(hop("203.0.113.21/32").await.expect("join").is_some(), "{}", lab.agent_log_text(1));
+    // A second object with another AS for the same VRF: refused, the running config stays.
+    let mut other = config(&["203.0.113.22/32"]);
+    other.metadata.name = Some("operator".into());
+    other.spec.bgp.routers[0].asn = 64513;
+    api.create(&PostParams::default(), &other).await.expect("create");
+    let l = lab.clone();
+    let refused = tokio::task::spawn_blocking(move || wait_for(T, || l.agent_log_text(1).contains("AS 64513 differs")))
+        .await
+        .expect("join");
+    assert!(refused.is_some(), "{}", lab.agent_log_text(1));
+    assert_eq!(lab.next_hops("203.0.113.21/32"), ["192.0.2.11"], "the last good config keeps running");
+    api.delete("operator", &DeleteParams::default()).await.expect("delete");
+    api.delete("metallb-node1", &DeleteParams::default()).await.expect("delete");
+    let l = lab.clone();
+    let gone = tokio::task::spawn_blocking(move || wait_for(T, || l.next_hops("203.0.113.20/32").is_empty()))
+        .await
+        .expect("join");
+    assert!(gone.is_some(), "withdrawn after the delete: {:?}", lab.next_hops("203.0.113.20/32"));
+    assert!(!lab.agent_log_text(1).to_lowercase().contains("forbidden"), "deploy/rbac.yaml refused something");
+}
+
 async fn events_for(client: &kube::Client, ns: &str, name: &str, reason: &str) -> Vec<Event> {
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
     let list = events.list(&ListParams::default()).await.expect("events");

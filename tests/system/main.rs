@@ -14,6 +14,7 @@ mod controller;
 mod controlplane;
 mod faults;
 mod frr_apply;
+mod frrk8s;
 mod golden_frr;
 mod hostile;
 mod images;

@@ -27,7 +27,7 @@ pub(super) fn bfd_profile(b: &Obj<BfdProfileSpec>) -> Result<BfdProfileConf, Vec
     let mut f = Fields::new(Kind::BFDProfile, &b.key);
     let s = &b.spec;
     let name = f.check("metadata.name", ProfileName::parse(&b.key.name));
-    // FRR's defaults (bfdd/bfd.h): values equal to them are not written, as FRR does not show them.
+    // FRR's defaults: values equal to them are not written, as FRR does not show them.
     let mut range = |field: &str, v: Option<u32>, lo: u32, hi: u32, default: u32| -> Option<u32> {
         match v {
             Some(x) if x < lo || x > hi => {
@@ -38,11 +38,12 @@ pub(super) fn bfd_profile(b: &Obj<BfdProfileSpec>) -> Result<BfdProfileConf, Vec
             _ => None,
         }
     };
-    let receive_interval = range("receiveInterval", s.receive_interval, 10, 60000, 300);
-    let transmit_interval = range("transmitInterval", s.transmit_interval, 10, 60000, 300);
-    let detect_multiplier = range("detectMultiplier", s.detect_multiplier, 2, 255, 3);
-    let echo_interval = range("echoInterval", s.echo_interval, 10, 60000, 50);
-    let minimum_ttl = range("minimumTtl", s.minimum_ttl, 1, 254, 254);
+    use crate::model::core::bfd_defaults as d;
+    let receive_interval = range("receiveInterval", s.receive_interval, 10, 60000, d::RECEIVE_INTERVAL);
+    let transmit_interval = range("transmitInterval", s.transmit_interval, 10, 60000, d::TRANSMIT_INTERVAL);
+    let detect_multiplier = range("detectMultiplier", s.detect_multiplier, 2, 255, d::DETECT_MULTIPLIER);
+    let echo_interval = range("echoInterval", s.echo_interval, 10, 60000, d::ECHO_INTERVAL);
+    let minimum_ttl = range("minimumTtl", s.minimum_ttl, 1, 254, d::MINIMUM_TTL);
     let conf = name.map(|name| BfdProfileConf {
         name,
         receive_interval,
