@@ -126,26 +126,25 @@ fn frrk8s_mode(
         return None;
     }
     let ctx = frrk8s::Context { secrets: &snap.secrets, namespace: ns, always_block: &opts.always_block };
+    // What the metallb.io objects ask of the node joins the merge, as the FRRConfiguration
+    // MetalLB v0.16 writes for it would (their own problems count as always).
+    problems.extend(outcome.problems.iter().cloned());
+    let metallb = outcome.state.as_ref().filter(|s| !s.routers.is_empty()).map(|s| {
+        let key = ObjKey::new(ns, frrk8s::metallb::object_name(&opts.node));
+        let part = frrk8s::metallb::part(s, &key, &opts.always_block);
+        (key, part)
+    });
     let config = if opts.whole_cluster {
         // As frr-k8s's webhook would for a node each object selects alone.
         for one in &selected {
-            problems.extend(frrk8s::node_config(std::slice::from_ref(one), &ctx).1);
+            problems.extend(frrk8s::node_config(None, std::slice::from_ref(one), &ctx).1);
         }
         None
     } else {
-        let (config, found) = frrk8s::node_config(&selected, &ctx);
+        let (config, found) = frrk8s::node_config(metallb, &selected, &ctx);
         problems.extend(found);
         config
     };
-    if outcome.state.as_ref().is_some_and(|s| !s.routers.is_empty()) {
-        let (key, _) = selected[0];
-        problems.push(Problem::error(
-            Kind::FRRConfiguration,
-            key,
-            "",
-            "BGPPeers (metallb.io) and FRRConfigurations select this node: using both at once is not supported yet; use one API",
-        ));
-    }
     // The raw configurations, unless one has what would break the agent (then none is applied).
     let mut raw_ok = true;
     for (key, spec) in &selected {

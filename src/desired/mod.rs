@@ -733,13 +733,14 @@ fn policy_entry(
     }
     let mut communities = Vec::new();
     let mut large_communities = Vec::new();
+    let values: Vec<CommunityValue> = comms.iter().copied().collect();
     for c in comms {
         match c {
             CommunityValue::Standard(v) => communities.push(standard_community_text(v)),
             CommunityValue::Large(a, b, c) => large_communities.push(format!("{a}:{b}:{c}")),
         }
     }
-    PolicyEntry { tag, communities, large_communities, local_pref: local_pref.map(|(v, _)| v) }
+    PolicyEntry { tag, communities, large_communities, local_pref: local_pref.map(|(v, _)| v), values }
 }
 
 #[cfg(test)]

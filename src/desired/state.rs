@@ -212,6 +212,9 @@ pub struct PolicyEntry {
     pub large_communities: Vec<String>,
     /// iBGP only.
     pub local_pref: Option<u32>,
+    /// Both kinds of community as values (frr-k8s mode writes them its own way).
+    #[serde(skip)]
+    pub values: Vec<crate::grammar::values::CommunityValue>,
 }
 
 /// Name of a neighbor's outbound route-map. `@` cannot occur in an interface, VRF or address, so

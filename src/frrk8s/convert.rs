@@ -345,7 +345,7 @@ fn timers(n: &api::Neighbor, field: &str) -> Result<Option<(u64, u64)>, Fault> {
     Ok(Some((hold / 1000, keep / 1000)))
 }
 
-fn always_block(cidrs: &[IpNet]) -> Vec<Filter> {
+pub(super) fn always_block(cidrs: &[IpNet]) -> Vec<Filter> {
     cidrs
         .iter()
         .map(|c| Filter {

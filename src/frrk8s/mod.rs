@@ -8,6 +8,7 @@
 
 mod convert;
 mod merge;
+pub mod metallb;
 pub mod model;
 pub mod render;
 
@@ -24,11 +25,23 @@ use crate::model::core::ObjKey;
 use crate::model::frrk8s::FrrConfigurationSpec;
 use crate::problem::{Kind, Problem};
 
+/// What the metallb.io objects ask of the node, as MetalLB v0.16's FRRConfiguration for it
+/// (`metallb::part`), named after that object.
+pub type MetallbPart = (ObjKey, convert::Part);
+
 /// The configuration `configs` (the objects that select this node) add up to, with the
-/// problems found; `None` when any is an error.
-pub fn node_config(configs: &[(&ObjKey, &FrrConfigurationSpec)], ctx: &Context) -> (Option<Config>, Vec<Problem>) {
+/// problems found; `None` when any is an error. `metallb` joins the merge first.
+pub fn node_config(
+    metallb: Option<MetallbPart>,
+    configs: &[(&ObjKey, &FrrConfigurationSpec)],
+    ctx: &Context,
+) -> (Option<Config>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut parts = Vec::new();
+    let metallb_key = metallb.as_ref().map(|(k, _)| k.clone());
+    if let (Some((_, part)), Some(key)) = (metallb, metallb_key.as_ref()) {
+        parts.push((key, part));
+    }
     for (key, spec) in configs {
         match convert::convert(key, spec, ctx) {
             Ok(mut part) => {

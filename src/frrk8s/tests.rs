@@ -55,7 +55,7 @@ fn run_with(yaml: &str, secrets: &[(&str, &str, &str)], block: &[&str]) -> (Opti
     let always_block: Vec<IpNet> = block.iter().map(|b| b.parse().expect("cidr")).collect();
     let ctx = Context { secrets: &secrets, namespace: NS, always_block: &always_block };
     let configs: Vec<(&ObjKey, _)> = keys.iter().zip(objects.iter().map(|o| &o.spec)).collect();
-    node_config(&configs, &ctx)
+    node_config(None, &configs, &ctx)
 }
 
 fn run(yaml: &str) -> (Option<Config>, Vec<Problem>) {
