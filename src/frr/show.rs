@@ -49,6 +49,8 @@ pub struct Counters {
     pub total_recv: u64,
     /// Prefixes sent, summed over the address families.
     pub prefixes_sent: u64,
+    /// Prefixes received and accepted (past the inbound policy), summed over the families.
+    pub prefixes_recv: u64,
     pub connections_established: u64,
     pub connections_dropped: u64,
 }
@@ -91,13 +93,13 @@ pub fn parse_neighbors(text: &str) -> Result<Vec<NeighborStatus>, StatusError> {
                 cur.and_then(Value::as_u64).unwrap_or(0)
             };
             let ms = |k: &str| num(&["messageStats", k]);
-            let prefixes_sent = n
-                .get("addressFamilyInfo")
-                .and_then(Value::as_object)
-                .map(|afs| {
-                    afs.values().filter_map(|af| af.get("sentPrefixCounter").and_then(Value::as_u64)).sum::<u64>()
-                })
-                .unwrap_or(0);
+            let per_family = |key: &str| {
+                n.get("addressFamilyInfo")
+                    .and_then(Value::as_object)
+                    .map(|afs| afs.values().filter_map(|af| af.get(key).and_then(Value::as_u64)).sum::<u64>())
+                    .unwrap_or(0)
+            };
+            let (prefixes_sent, prefixes_recv) = (per_family("sentPrefixCounter"), per_family("acceptedPrefixCounter"));
             out.push(NeighborStatus {
                 vrf: vrf_opt.clone(),
                 id: id.clone(),
@@ -120,6 +122,7 @@ pub fn parse_neighbors(text: &str) -> Result<Vec<NeighborStatus>, StatusError> {
                     total_sent: ms("totalSent"),
                     total_recv: ms("totalRecv"),
                     prefixes_sent,
+                    prefixes_recv,
                     connections_established: num(&["connectionsEstablished"]),
                     connections_dropped: num(&["connectionsDropped"]),
                 },

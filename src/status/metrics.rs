@@ -129,6 +129,20 @@ const BFD_METRICS: [Def<BfdPeer>; 8] = [
     ("metallb_bfd_session_down_events", "Number of BFD session down events", true, |p| p.counters.session_down),
     ("metallb_bfd_zebra_notifications", "Number of BFD zebra notifications", true, |p| p.counters.zebra_notifications),
 ];
+/// frr-k8s's names of the same facts, beside MetalLB's (frr-k8s's cmd/metrics/collector): the
+/// same suffixes under `frrk8s_`, one more (prefixes received), and its labels: the peer as FRR
+/// names it (address or interface, no port) and the VRF.
+const FRRK8S_RECEIVED: Def<NeighborStatus> = (
+    "frrk8s_bgp_received_prefixes_total",
+    "Number of prefixes currently being received on the BGP session",
+    false,
+    |n| n.counters.prefixes_recv,
+);
+
+fn frrk8s_name(metallb: &str) -> String {
+    metallb.replacen("metallb_", "frrk8s_", 1)
+}
+
 const ANNOUNCED: (&str, &str) =
     ("metallb_speaker_announced", "Services being announced from this node (1 per service IP)");
 const ANNOUNCED_LABELS: [&str; 4] = ["ip", "node", "protocol", "service"];
@@ -137,13 +151,10 @@ impl FrrCollector {
     fn new() -> Result<Self, prometheus::Error> {
         let mut descs = Vec::new();
         let names = BGP_METRICS.iter().map(|m| (m.0, m.1)).chain(BFD_METRICS.iter().map(|m| (m.0, m.1)));
+        let names = names.flat_map(|(name, help)| [(name.to_string(), help), (frrk8s_name(name), help)]);
+        let names = names.chain(std::iter::once((FRRK8S_RECEIVED.0.to_string(), FRRK8S_RECEIVED.1)));
         for (name, help) in names {
-            descs.push(Desc::new(
-                name.to_string(),
-                help.to_string(),
-                PEER_LABELS.map(String::from).to_vec(),
-                Default::default(),
-            )?);
+            descs.push(Desc::new(name, help.to_string(), PEER_LABELS.map(String::from).to_vec(), Default::default())?);
         }
         Ok(FrrCollector { view: Arc::default(), descs: Arc::new(descs) })
     }
@@ -248,6 +259,17 @@ impl Collector for FrrCollector {
             let samples = bfd.iter().map(|(p, labels)| (labels.clone(), value(p) as f64)).collect();
             out.push(family(name, help, counter, samples));
         }
+        // frr-k8s's: the peer as FRR names it, the same VRF label.
+        let frrk8s: Vec<(&NeighborStatus, Vec<(&'static str, String)>)> =
+            view.neighbors.iter().map(|n| (n, vec![("peer", n.id.clone()), ("vrf", vrf(&n.vrf))])).collect();
+        for (name, help, counter, value) in BGP_METRICS.into_iter().chain([FRRK8S_RECEIVED]) {
+            let samples = frrk8s.iter().map(|(n, labels)| (labels.clone(), value(n) as f64)).collect();
+            out.push(family(&frrk8s_name(name), help, counter, samples));
+        }
+        for (name, help, counter, value) in BFD_METRICS {
+            let samples = bfd.iter().map(|(p, labels)| (labels.clone(), value(p) as f64)).collect();
+            out.push(family(&frrk8s_name(name), help, counter, samples));
+        }
         out
     }
 }
@@ -302,7 +324,7 @@ mod tests {
         let m = Metrics::new().expect("metrics");
         let n = parse_neighbors(
             r#"{"default":{"vrfName":"default","192.0.2.1":{"bgpState":"Established","portForeign":179,
-            "messageStats":{"updatesSent":4,"totalSent":9},"addressFamilyInfo":{"ipv4Unicast":{"sentPrefixCounter":2}}},
+            "messageStats":{"updatesSent":4,"totalSent":9},"addressFamilyInfo":{"ipv4Unicast":{"sentPrefixCounter":2,"acceptedPrefixCounter":3}}},
             "2001:db8::1":{"bgpState":"Active"}}}"#,
         )
         .expect("neighbors");
@@ -322,6 +344,14 @@ mod tests {
             r#"metallb_bfd_session_up{peer="192.0.2.1",vrf="default"} 1"#,
             r#"metallb_speaker_announced{ip="203.0.113.10",node="node1",protocol="bgp",service="default/web"} 1"#,
             "# TYPE metallb_bgp_opens_sent counter",
+            // frr-k8s's names and labels beside them.
+            r#"frrk8s_bgp_session_up{peer="192.0.2.1",vrf="default"} 1"#,
+            r#"frrk8s_bgp_session_up{peer="2001:db8::1",vrf="default"} 0"#,
+            r#"frrk8s_bgp_announced_prefixes_total{peer="192.0.2.1",vrf="default"} 2"#,
+            r#"frrk8s_bgp_received_prefixes_total{peer="192.0.2.1",vrf="default"} 3"#,
+            r#"frrk8s_bgp_updates_total_received{peer="192.0.2.1",vrf="default"} 0"#,
+            r#"frrk8s_bfd_session_up{peer="192.0.2.1",vrf="default"} 1"#,
+            "# TYPE frrk8s_bgp_opens_sent counter",
         ] {
             assert!(text.contains(line), "missing {line} in:\n{text}");
         }
@@ -337,5 +367,6 @@ mod tests {
         // A peer that is gone is no longer reported.
         m.frr.set_sessions(vec![], vec![]);
         assert!(!m.encode().contains("metallb_bgp_session_up{"));
+        assert!(!m.encode().contains("frrk8s_bgp_session_up{"));
     }
 }

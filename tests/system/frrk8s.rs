@@ -82,6 +82,10 @@ fn received_routes_follow_to_receive_and_always_block() {
     let got = wait_for(T, || kernel_bgp_routes(&lab) == want);
     assert!(got.is_some(), "node kernel has {:?}, want {want:?}", kernel_bgp_routes(&lab));
     let session = lab.session("192.0.2.11");
+    // frr-k8s's metric names: one prefix accepted from the router, one advertised to it.
+    let accepted = r#"frrk8s_bgp_received_prefixes_total{peer="192.0.2.1",vrf="default"} 1"#;
+    assert!(wait_for(T, || lab.metrics(1).contains(accepted)).is_some(), "{}", lab.metrics(1));
+    assert!(lab.metrics(1).contains(r#"frrk8s_bgp_session_up{peer="192.0.2.1",vrf="default"} 1"#));
 
     // Receive everything: the /15 comes too; the always-blocked /25 still does not. One more
     // prefix advertised at the same time. Neither change resets the session.
