@@ -139,7 +139,8 @@ fn frrk8s_mode(
         for one in &selected {
             problems.extend(frrk8s::node_config(None, std::slice::from_ref(one), &ctx).1);
         }
-        None
+        // No node: nothing to run, only the problems (`check`).
+        Some(frrk8s::model::Config::default())
     } else {
         let (config, found) = frrk8s::node_config(metallb, &selected, &ctx);
         problems.extend(found);

@@ -49,6 +49,36 @@ fn render_valid_prints_config_and_exits_zero() {
     assert_eq!(text(&out.stderr), "");
 }
 
+/// frr-k8s mode offline, as docs/frrk8s.md shows it: the FRRConfigurations of the given namespace,
+/// the always-blocked prefixes, and a conflict refused with both objects named.
+#[test]
+fn render_and_check_take_frrconfigurations() {
+    let dir = "tests/golden/frrk8s-vrf-unnumbered";
+    let out = bin(&[
+        "render",
+        "--node",
+        "node1",
+        "--frrk8s-namespace",
+        "frr-k8s-system",
+        "--always-block",
+        "192.168.0.0/16,fd00::/8",
+        dir,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join("frr.conf")).expect("golden");
+    assert_eq!(text(&out.stdout), want);
+    // In another namespace the objects are not this node's FRRConfigurations: nothing to run.
+    let out = bin(&["render", "--node", "node1", dir]);
+    assert!(out.status.success() && !text(&out.stdout).contains("router bgp"), "{}", text(&out.stdout));
+    let out = bin(&["check", "tests/golden/frrk8s-conflict"]);
+    assert_eq!(out.status.code(), Some(0), "each object alone is valid: {}", text(&out.stderr));
+    let out = bin(&["check", "--node", "node1", "tests/golden/frrk8s-conflict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("FRRConfiguration metallb-system/b") && err.contains("in metallb-system/a"), "{err}");
+}
+
 #[test]
 fn render_with_warnings_exits_zero_and_reports_on_stderr() {
     let out = bin(&["render", "--node", "node1", "tests/golden/ip-not-in-pool/input.yaml"]);

@@ -201,7 +201,8 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
                 match ev {
                     Err(e) if is_missing(&e) => {
                         if !missing.swap(true, Ordering::Relaxed) {
-                            warn!(kind = %kind, error = %e, "not served (its CRD is not installed): none of these objects is read until it is");
+                            // A normal setup (metallb.io only, or FRRConfigurations only): said, not warned.
+                            info!(kind = %kind, error = %e, "not served (its CRD is not installed): none of these objects is read until it is");
                         }
                         Some(Change::Missing(kind))
                     }

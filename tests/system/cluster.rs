@@ -219,6 +219,60 @@ fn speaker_pods_run_by_real_kubelets() {
     }
 }
 
+/// An operator's FRRConfiguration receiving the router's prefix, for the router MetalLB's BGPPeer
+/// `router` names (the same session settings).
+const RECEIVE: &str = "apiVersion: frrk8s.metallb.io/v1beta1
+kind: FRRConfiguration
+metadata: {name: receive-from-router, namespace: metallb-system}
+spec:
+  bgp:
+    routers:
+    - asn: 64512
+      neighbors:
+      - asn: 64500
+        address: 192.0.2.1
+        holdTime: 9s
+        keepaliveTime: 3s
+        connectTime: 5s
+        toReceive: {allowed: {prefixes: [{prefix: 198.51.100.0/24}]}}
+";
+
+/// frr-k8s mode beside MetalLB's objects in the real cluster (docs/frrk8s.md, use d): the
+/// kustomize component builds (deploy/ plus the frrk8s.metallb.io CRDs); its CRDs go in while
+/// the speakers run; an operator's FRRConfiguration joins MetalLB's on both nodes (FRR runs
+/// frr-k8s's layout, the Service stays at the router); deleted, both go back to FRR mode's.
+fn frrk8s_mode_beside_metallb(c: &Cluster, prefix: &str, both: &[String]) {
+    let built = c.k(&["kustomize", "e2e/cluster/frrk8s"]);
+    for crd in ["frrconfigurations", "frrnodestates", "bgpsessionstates", "frrk8sconfigurations"] {
+        assert!(built.contains(&format!("name: {crd}.frrk8s.metallb.io")), "{crd} not in the component");
+    }
+    assert!(built.contains("kind: DaemonSet"), "the base is still there");
+    c.k(&["apply", "-f", "deploy/frrk8s/crds.yaml"]);
+    c.k(&["wait", "--for=condition=established", "crd/frrconfigurations.frrk8s.metallb.io", "--timeout=60s"]);
+    let file = std::env::temp_dir().join(format!("frr-speaker-cluster-receive-{}.yaml", c.prefix));
+    std::fs::write(&file, RECEIVE).expect("write");
+    c.k(&["apply", "-f", &file.display().to_string()]);
+    let _ = std::fs::remove_file(&file);
+    let runs = |needle: &str| {
+        ["node1", "node2"].iter().all(|n| {
+            let pod = c.speaker_pod(n);
+            let show = ["-n", "metallb-system", "exec", &pod, "-c", "frr", "--", "vtysh", "-c", "show running-config"];
+            let (ok, out, _) = c.kubectl(&show);
+            ok && out.contains(needle)
+        })
+    };
+    // The speakers pick the kind up within their watch's backoff (at most 30 s).
+    let t = Instant::now();
+    let merged = wait_for(Duration::from_secs(90), || runs("route-map 192.0.2.1-in permit"));
+    assert!(merged.is_some(), "frr-k8s's layout on both nodes\n{}", c.diagnose());
+    assert_eq!(c.next_hops(prefix), both, "the Service stays at the router");
+    println!("frr-k8s mode beside MetalLB's objects: both nodes after {:?}", t.elapsed());
+    c.k(&["-n", "metallb-system", "delete", "frrconfiguration", "receive-from-router"]);
+    let back = wait_for(T, || runs("route-map fs-out-192.0.2.1"));
+    assert!(back.is_some(), "FRR mode's layout again on both nodes");
+    assert_eq!(c.next_hops(prefix), both);
+}
+
 /// The manifests of `overlay` as the previous release laid them out: the speaker DaemonSet without
 /// the app.kubernetes.io/component label (its selector matched the controller's pods too). A
 /// file to `kubectl apply -f`.
@@ -511,6 +565,8 @@ fn check(c: &Cluster, tag: &str) {
             }
         }
     }
+
+    frrk8s_mode_beside_metallb(c, &prefix, &both);
 
     // Maintenance: node1 cordoned and its speaker pod deleted. The router sees node1's route with
     // GRACEFUL_SHUTDOWN, moves to node2, then the withdrawal; never without a next hop.
