@@ -146,6 +146,14 @@ fn frrk8s_mode(
         problems.extend(found);
         config
     };
+    // MetalLB's raw lines have no place in frr-k8s mode (MetalLB refuses them there too).
+    if let Some(e) = snap.extras.get(&ObjKey::new(opts.namespace.as_str(), EXTRAS_CONFIGMAP)) {
+        if !e.text.trim().is_empty() {
+            let msg =
+                "not applied while FRRConfigurations select this node: put raw lines in an FRRConfiguration's spec.raw";
+            problems.push(Problem::warning(Kind::ConfigMap, &e.key, "data.extras", msg));
+        }
+    }
     // The raw configurations, unless one has what would break the agent (then none is applied).
     let mut raw_ok = true;
     for (key, spec) in &selected {
@@ -217,6 +225,21 @@ mod tests {
         let out = run(&snap, &[], &whole);
         let names: Vec<&str> = out.problems.iter().filter(|p| p.is_error()).map(|p| p.object.name.as_ref()).collect();
         assert_eq!(names, ["broken"], "{:?}", out.problems);
+        // MetalLB's raw lines are not applied in frr-k8s mode, and that is said.
+        snap.delete(Kind::FRRConfiguration, &ObjKey::new("metallb-system", "broken"));
+        let extras = crate::index::Extras {
+            key: ObjKey::new("metallb-system", "bgpextras"),
+            text: "ip prefix-list x seq 5 permit any\n".into(),
+        };
+        snap.apply(crate::index::Object::Extras(extras));
+        let out = run(&snap, &[], &opts);
+        let text = out.config.expect("valid").expect("renders").conf.text();
+        assert!(!text.contains("prefix-list x"), "{text}");
+        assert!(
+            out.problems.iter().any(|p| p.kind == Kind::ConfigMap && p.message.contains("spec.raw")),
+            "{:?}",
+            out.problems
+        );
     }
 
     #[test]
