@@ -533,6 +533,12 @@ impl Drop for Lab {
             self.stop_agent(i);
         }
         let _ = std::fs::remove_dir_all(&self.manifests);
+        // The agents' logs are kept only for a test that failed (to be read).
+        if !std::thread::panicking() {
+            for i in 1..=self.nodes {
+                let _ = std::fs::remove_file(self.agent_log(i));
+            }
+        }
     }
 }
 

@@ -82,6 +82,10 @@ impl Controller {
 impl Drop for Controller {
     fn drop(&mut self) {
         self.signal(nix::sys::signal::Signal::SIGKILL);
+        // Its log is kept only for a test that failed (to be read).
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
