@@ -204,6 +204,33 @@ static BY_FIRST_WORD: std::sync::LazyLock<Vec<(&'static str, Vec<Shape>)>> = std
 });
 
 /// The setting `line` is one of, if the agent writes such lines.
+/// Lines without a `no` form in FRR 8.4 (bfdd's profile timers: `no receive-interval 200` is an
+/// unknown command there): one is removed by setting FRR's default, which `show running-config`
+/// then leaves out, on every version (FRR 10.3 also takes the `no` form). Defaults from bfdd
+/// (`BFD_DEFREQUIREDMINRX` and its neighbors in bfdd/bfd.h).
+const RESET_TO_DEFAULT: &[(&str, &str)] = &[
+    ("receive-interval", "300"),
+    ("transmit-interval", "300"),
+    ("detect-multiplier", "3"),
+    ("echo transmit-interval", "50"),
+    ("echo receive-interval", "50"),
+];
+
+/// The line that takes `line` out of FRR's configuration: its `no` form (a negated line: the
+/// line without `no`), or for a line without one its default value.
+pub fn removal(line: &str) -> String {
+    if let Some(rest) = line.strip_prefix("no ") {
+        return rest.to_string();
+    }
+    let default = RESET_TO_DEFAULT
+        .iter()
+        .find(|(key, _)| line.strip_prefix(key).is_some_and(|v| v.starts_with(' ') && !v[1..].contains(' ')));
+    match default {
+        Some((key, value)) => format!("{key} {value}"),
+        None => format!("no {line}"),
+    }
+}
+
 pub fn setting(line: &str) -> Option<&'static Setting> {
     let first = if line.starts_with('!') { "!" } else { line.split(' ').next().unwrap_or("") };
     let (_, group) = BY_FIRST_WORD.iter().find(|(f, _)| *f == first)?;

@@ -33,10 +33,7 @@ fn router_vrf(header: &str) -> Option<String> {
 }
 
 fn negate(line: &str) -> String {
-    match line.strip_prefix("no ") {
-        Some(rest) => rest.to_string(),
-        None => format!("no {line}"),
-    }
+    crate::frr::owned::removal(line)
 }
 
 /// The neighbor a line of a router block is about (`neighbor X ...`).

@@ -105,6 +105,18 @@ fn bfd_profiles() {
     );
 }
 
+/// FRR 8.4's bfdd has no `no receive-interval`: a timer that goes back to the default (which
+/// FRR does not print) is set to it.
+#[test]
+fn bfd_timers_without_a_no_form_are_reset_to_the_default() {
+    let have = "bfd\n profile a\n  detect-multiplier 5\n  receive-interval 200\n  transmit-interval 200\n  echo transmit-interval 80\n  echo receive-interval disabled\n  minimum-ttl 250\n exit\nexit\n";
+    let want = "bfd\n profile a\n exit\nexit\n";
+    assert_eq!(
+        delta(have, want).script,
+        "bfd\n profile a\n  detect-multiplier 3\n  receive-interval 300\n  transmit-interval 300\n  echo transmit-interval 50\n  echo receive-interval 50\n  no minimum-ttl 250\n exit\nexit\n"
+    );
+}
+
 #[test]
 fn negated_lines_are_un_negated_on_removal() {
     let have = "router bgp 1\n no bgp network import-check\nexit\n";
