@@ -113,9 +113,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<()> {
                 apply: apply_rx.clone(),
                 sessions: sessions_rx,
             };
+            let status_namespaces = crate::status::kube::Namespaces {
+                config: cfg.namespace.clone(),
+                frrk8s: opts.frrk8s_namespace().to_string(),
+            };
             tasks.spawn(crate::status::kube::run(
                 client,
-                cfg.namespace.clone(),
+                status_namespaces,
                 cfg.node.clone(),
                 cfg.status_qps,
                 status_sources,

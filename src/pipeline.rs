@@ -129,10 +129,13 @@ fn frrk8s_mode(
     // What the metallb.io objects ask of the node joins the merge, as the FRRConfiguration
     // MetalLB v0.16 writes for it would (their own problems count as always).
     problems.extend(outcome.problems.iter().cloned());
-    let metallb = outcome.state.as_ref().filter(|s| !s.routers.is_empty()).map(|s| {
-        let key = ObjKey::new(ns, frrk8s::metallb::object_name(&opts.node));
+    // When MetalLB's own speaker (v0.16, frr-k8s mode) wrote that object, it is MetalLB's
+    // translation that counts: the agent's steps aside.
+    let key = ObjKey::new(ns, frrk8s::metallb::object_name(&opts.node));
+    let written_by_metallb = selected.iter().any(|(k, _)| **k == key);
+    let metallb = outcome.state.as_ref().filter(|s| !s.routers.is_empty() && !written_by_metallb).map(|s| {
         let part = frrk8s::metallb::part(s, &key, &opts.always_block);
-        (key, part)
+        (key.clone(), part)
     });
     let config = if opts.whole_cluster {
         // As frr-k8s's webhook would for a node each object selects alone.

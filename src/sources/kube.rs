@@ -6,7 +6,8 @@
 //!
 //! Cost: Services and EndpointSlices are watched cluster-wide (they decide what is announced);
 //! Nodes only this node (field selector); metallb.io objects and Secrets only in the config
-//! namespace, and of its ConfigMaps only `bgpextras`.
+//! namespace, and of its ConfigMaps only `bgpextras`; FRRConfigurations only in the frr-k8s
+//! namespace, and Secrets there too when it is another (`passwordSecret` names one of those).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -67,6 +68,8 @@ fn watched() -> Vec<Watched> {
         watch::<Community>(Kind::Community, Scope::ConfigNamespace),
         watch::<FrrConfiguration>(Kind::FRRConfiguration, Scope::FrrK8sNamespace),
         watch::<Secret>(Kind::Secret, Scope::ConfigNamespace),
+        // The frr-k8s namespace's (only when it is not the config namespace: `watch_all`).
+        watch::<Secret>(Kind::Secret, Scope::FrrK8sNamespace),
         watch::<ConfigMap>(Kind::ConfigMap, Scope::ConfigObject(EXTRAS_CONFIGMAP)),
         watch::<Service>(Kind::Service, Scope::Cluster),
         watch::<EndpointSlice>(Kind::EndpointSlice, Scope::Cluster),
@@ -125,18 +128,32 @@ fn is_missing(e: &watcher::Error) -> bool {
     }
 }
 
-/// One watch event, tagged with its kind.
+/// One watch: a kind, in one namespace (`None`: all it watches, cluster-wide or this node).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Feed {
+    kind: Kind,
+    namespace: Option<String>,
+}
+
+impl Feed {
+    /// Is `key` (an object of this feed's kind) one this watch lists?
+    fn covers(&self, key: &ObjKey) -> bool {
+        self.namespace.as_deref().is_none_or(|ns| *key.namespace == *ns)
+    }
+}
+
+/// One watch event, tagged with its watch.
 enum Change {
     /// The kind's CRD is not installed: it has no objects (and the first sync does not wait).
-    Missing(Kind),
-    Init(Kind),
+    Missing(Feed),
+    Init(Feed),
     Item {
-        kind: Kind,
+        feed: Feed,
         init: bool,
         obj: DynamicObject,
     },
-    Delete(Kind, DynamicObject),
-    InitDone(Kind),
+    Delete(Feed, DynamicObject),
+    InitDone(Feed),
 }
 
 fn to_parsed(obj: &DynamicObject, ar: &ApiResource, ns: &str) -> Vec<Parsed> {
@@ -160,12 +177,23 @@ fn object_key(obj: &DynamicObject, kind: Kind) -> ObjKey {
 
 type Changes = futures::stream::SelectAll<futures::stream::BoxStream<'static, Change>>;
 
-/// One watch per kind, merged; and each kind's API resource (for parsing).
-fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap<Kind, ApiResource>) {
+/// One watch per kind and namespace, merged; each kind's API resource (for parsing); the watches.
+fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap<Kind, ApiResource>, BTreeSet<Feed>) {
     let namespace = ns.config.as_str();
     let mut streams = Vec::new();
     let mut resources: BTreeMap<Kind, ApiResource> = BTreeMap::new();
+    let mut feeds = BTreeSet::new();
     for w in watched() {
+        let feed_ns = match w.scope {
+            Scope::ConfigNamespace | Scope::ConfigObject(_) => Some(ns.config.clone()),
+            Scope::FrrK8sNamespace => Some(ns.frrk8s.clone()),
+            Scope::Cluster | Scope::ThisNode => None,
+        };
+        let feed = Feed { kind: w.kind, namespace: feed_ns };
+        // One watch of a kind per namespace (the frr-k8s namespace is often the config one).
+        if !feeds.insert(feed.clone()) {
+            continue;
+        }
         let ar = w.ar;
         resources.insert(w.kind, ar.clone());
         let (api, cfg): (Api<DynamicObject>, watcher::Config) = match w.scope {
@@ -197,6 +225,7 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
             .backoff(RelistAtOnce { inner: DefaultBackoff::default(), expired })
             .filter_map(move |ev| {
                 let missing = missing.clone();
+                let feed = feed.clone();
                 async move {
                 match ev {
                     Err(e) if is_missing(&e) => {
@@ -204,18 +233,18 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
                             // A normal setup (metallb.io only, or FRRConfigurations only): said, not warned.
                             info!(kind = %kind, error = %e, "not served (its CRD is not installed): none of these objects is read until it is");
                         }
-                        Some(Change::Missing(kind))
+                        Some(Change::Missing(feed))
                     }
                     Ok(Event::Init) => {
                         if missing.swap(false, Ordering::Relaxed) {
                             info!(kind = %kind, "served now: reading these objects");
                         }
-                        Some(Change::Init(kind))
+                        Some(Change::Init(feed))
                     }
-                    Ok(Event::InitApply(o)) => Some(Change::Item { kind, init: true, obj: o }),
-                    Ok(Event::InitDone) => Some(Change::InitDone(kind)),
-                    Ok(Event::Apply(o)) => Some(Change::Item { kind, init: false, obj: o }),
-                    Ok(Event::Delete(o)) => Some(Change::Delete(kind, o)),
+                    Ok(Event::InitApply(o)) => Some(Change::Item { feed, init: true, obj: o }),
+                    Ok(Event::InitDone) => Some(Change::InitDone(feed)),
+                    Ok(Event::Apply(o)) => Some(Change::Item { feed, init: false, obj: o }),
+                    Ok(Event::Delete(o)) => Some(Change::Delete(feed, o)),
                     Err(e) => {
                         warn!(kind = %kind, error = %e, "watch error; retrying, the last state is kept");
                         None
@@ -225,7 +254,7 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
             });
         streams.push(s.boxed());
     }
-    (futures::stream::select_all(streams), resources)
+    (futures::stream::select_all(streams), resources, feeds)
 }
 
 /// What the watches have said so far: the snapshot (persistent maps, shared with the published
@@ -234,9 +263,11 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
 struct View {
     namespace: String,
     resources: BTreeMap<Kind, ApiResource>,
+    /// Every watch (the first snapshot waits for each to list).
+    feeds: BTreeSet<Feed>,
     snap: Arc<Snapshot>,
-    relisting: BTreeMap<Kind, Relisting>,
-    synced: BTreeSet<Kind>,
+    relisting: BTreeMap<Feed, Relisting>,
+    synced: BTreeSet<Feed>,
 }
 
 /// A (re)list in progress: its objects go into the snapshot as they come (a list held until its
@@ -250,9 +281,9 @@ struct Relisting {
 }
 
 impl View {
-    /// Has every kind finished its first list?
+    /// Has every watch finished its first list?
     fn complete(&self) -> bool {
-        self.synced.len() == self.resources.len()
+        self.synced.len() == self.feeds.len()
     }
 
     fn input(&self, since: std::time::Instant) -> Input {
@@ -266,44 +297,45 @@ impl View {
     fn apply(&mut self, change: Change) {
         match change {
             // As a list that named nothing: its objects (if the CRD went) are gone.
-            Change::Missing(kind) => {
-                self.relisting.insert(kind, Relisting::default());
-                self.listed(kind);
+            Change::Missing(feed) => {
+                self.relisting.insert(feed.clone(), Relisting::default());
+                self.listed(feed);
             }
-            Change::Init(kind) => {
-                self.relisting.insert(kind, Relisting::default());
+            Change::Init(feed) => {
+                self.relisting.insert(feed, Relisting::default());
             }
-            Change::Item { kind, init: true, obj } => {
-                let parsed = self.parse(kind, &obj);
-                let r = self.relisting.entry(kind).or_default();
+            Change::Item { feed, init: true, obj } => {
+                let parsed = self.parse(feed.kind, &obj);
+                let r = self.relisting.entry(feed).or_default();
                 for p in parsed {
                     r.seen.insert(apply(Arc::make_mut(&mut self.snap), p));
                 }
             }
-            Change::InitDone(kind) => self.listed(kind),
-            Change::Item { kind, init: false, obj } => {
-                for p in self.parse(kind, &obj) {
+            Change::InitDone(feed) => self.listed(feed),
+            Change::Item { feed, init: false, obj } => {
+                for p in self.parse(feed.kind, &obj) {
                     apply(Arc::make_mut(&mut self.snap), p);
                 }
             }
-            Change::Delete(kind, obj) => {
-                let key = object_key(&obj, kind);
-                debug!(kind = %kind, object = %key, "deleted");
-                Arc::make_mut(&mut self.snap).delete(kind, &key);
+            Change::Delete(feed, obj) => {
+                let key = object_key(&obj, feed.kind);
+                debug!(kind = %feed.kind, object = %key, "deleted");
+                Arc::make_mut(&mut self.snap).delete(feed.kind, &key);
             }
         }
     }
 
-    /// A (re)list of `kind` is complete: what it did not name of this kind is gone.
-    fn listed(&mut self, kind: Kind) {
-        let Relisting { seen } = self.relisting.remove(&kind).unwrap_or_default();
+    /// A (re)list of `feed` is complete: what it did not name of its kind and namespace is gone.
+    fn listed(&mut self, feed: Feed) {
+        let Relisting { seen } = self.relisting.remove(&feed).unwrap_or_default();
+        let kind = feed.kind;
         for k in self.snap.keys(kind) {
-            if !seen.contains(&k) {
+            if !seen.contains(&k) && feed.covers(&k) {
                 Arc::make_mut(&mut self.snap).delete(kind, &k);
             }
         }
         let n = seen.len();
-        if !self.synced.insert(kind) {
+        if !self.synced.insert(feed) {
             debug!(kind = %kind, objects = n, "relisted");
         } else {
             debug!(kind = %kind, objects = n, "initial list done");
@@ -316,10 +348,10 @@ impl View {
 
 /// Watch everything and publish snapshots on `tx`.
 pub async fn run(client: Client, namespaces: Namespaces, node: String, tx: watch::Sender<Option<Arc<Input>>>) {
-    let (mut all, resources) = watch_all(&client, &namespaces, &node);
+    let (mut all, resources, feeds) = watch_all(&client, &namespaces, &node);
     let namespace = namespaces.config;
     let mut view =
-        View { namespace, resources, snap: Arc::default(), relisting: BTreeMap::new(), synced: BTreeSet::new() };
+        View { namespace, resources, feeds, snap: Arc::default(), relisting: BTreeMap::new(), synced: BTreeSet::new() };
     while let Some(change) = all.next().await {
         let since = std::time::Instant::now();
         view.apply(change);
@@ -370,6 +402,7 @@ mod tests {
             (Kind::Community, "metallb.io/v1beta1", "communities"),
             (Kind::FRRConfiguration, "frrk8s.metallb.io/v1beta1", "frrconfigurations"),
             (Kind::Secret, "v1", "secrets"),
+            (Kind::Secret, "v1", "secrets"),
             (Kind::ConfigMap, "v1", "configmaps"),
             (Kind::Service, "v1", "services"),
             (Kind::EndpointSlice, "discovery.k8s.io/v1", "endpointslices"),
@@ -398,6 +431,7 @@ mod tests {
         View {
             namespace: "metallb-system".into(),
             resources: [(Kind::Service, w.ar)].into(),
+            feeds: [SERVICES].into(),
             snap: Arc::default(),
             relisting: BTreeMap::new(),
             synced: BTreeSet::new(),
@@ -408,12 +442,14 @@ mod tests {
         v.snap.services.keys().map(|k| k.name.to_string()).collect()
     }
 
+    const SERVICES: Feed = Feed { kind: Kind::Service, namespace: None };
+
     fn list(v: &mut View, items: &[(&str, &str)]) {
-        v.apply(Change::Init(Kind::Service));
+        v.apply(Change::Init(SERVICES));
         for (name, uid) in items {
-            v.apply(Change::Item { kind: Kind::Service, init: true, obj: service(name, uid) });
+            v.apply(Change::Item { feed: SERVICES, init: true, obj: service(name, uid) });
         }
-        v.apply(Change::InitDone(Kind::Service));
+        v.apply(Change::InitDone(SERVICES));
     }
 
     #[test]
@@ -441,9 +477,11 @@ mod tests {
         let mut v = view();
         let w = watched().into_iter().find(|w| w.kind == Kind::FRRConfiguration).expect("watched");
         v.resources.insert(Kind::FRRConfiguration, w.ar);
+        let feed = Feed { kind: Kind::FRRConfiguration, namespace: Some("metallb-system".into()) };
+        v.feeds.insert(feed.clone());
         list(&mut v, &[("a", "1")]);
         assert!(!v.complete(), "FRRConfigurations not listed yet");
-        v.apply(Change::Missing(Kind::FRRConfiguration));
+        v.apply(Change::Missing(feed.clone()));
         assert!(v.complete(), "not served: nothing to wait for");
         assert_eq!(names(&v), ["a"], "other kinds untouched");
         let crd: DynamicObject = serde_json::from_value(serde_json::json!({
@@ -451,11 +489,47 @@ mod tests {
             "metadata": {"name": "c", "namespace": "metallb-system"}, "spec": {}
         }))
         .expect("object");
-        v.apply(Change::Init(Kind::FRRConfiguration));
-        v.apply(Change::Item { kind: Kind::FRRConfiguration, init: true, obj: crd });
-        v.apply(Change::InitDone(Kind::FRRConfiguration));
+        v.apply(Change::Init(feed.clone()));
+        v.apply(Change::Item { feed: feed.clone(), init: true, obj: crd });
+        v.apply(Change::InitDone(feed.clone()));
         assert_eq!(v.snap.frr_configurations.len(), 1);
-        v.apply(Change::Missing(Kind::FRRConfiguration));
+        v.apply(Change::Missing(feed));
         assert!(v.snap.frr_configurations.is_empty() && v.complete());
+    }
+
+    /// Secrets are watched in two namespaces when the frr-k8s namespace is another: a relist of
+    /// one leaves the other's.
+    #[test]
+    fn a_relist_of_one_namespace_keeps_the_others() {
+        let mut v = view();
+        let w = watched().into_iter().find(|w| w.kind == Kind::Secret).expect("watched");
+        v.resources.insert(Kind::Secret, w.ar);
+        let feed = |ns: &str| Feed { kind: Kind::Secret, namespace: Some(ns.into()) };
+        let (config, frrk8s) = (feed("metallb-system"), feed("frr-k8s-system"));
+        v.feeds.extend([config.clone(), frrk8s.clone()]);
+        let secret = |ns: &str, name: &str| -> DynamicObject {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+                "metadata": {"name": name, "namespace": ns}, "data": {"password": "cw=="}
+            }))
+            .expect("object")
+        };
+        let relist = |v: &mut View, f: &Feed, names: &[&str]| {
+            v.apply(Change::Init(f.clone()));
+            for n in names {
+                let ns = f.namespace.clone().unwrap_or_default();
+                v.apply(Change::Item { feed: f.clone(), init: true, obj: secret(&ns, n) });
+            }
+            v.apply(Change::InitDone(f.clone()));
+        };
+        list(&mut v, &[]);
+        relist(&mut v, &config, &["peer-a"]);
+        assert!(!v.complete(), "the frr-k8s namespace's Secrets not listed yet");
+        relist(&mut v, &frrk8s, &["neighbor-b"]);
+        assert!(v.complete());
+        let keys = |v: &View| v.snap.secrets.keys().map(|k| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(keys(&v), ["frr-k8s-system/neighbor-b", "metallb-system/peer-a"]);
+        relist(&mut v, &frrk8s, &[]);
+        assert_eq!(keys(&v), ["metallb-system/peer-a"], "only the relisted namespace's are gone");
     }
 }

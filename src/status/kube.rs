@@ -28,9 +28,9 @@ use tracing::{debug, debug_span, info, warn, Instrument};
 
 use super::events::{Note, Publisher};
 use super::objects::{
-    announced, announcement_events, plan, problem_events, Action, Announced, ConfigFacts, EventSpec, Facts, HeldMap,
-    SessionFact, StatusBody, StatusKind, Wanted, COMPONENT_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL,
-    SERVICE_NAMESPACE_LABEL, SERVICE_NAME_LABEL, VRF_LABEL,
+    announced, announcement_events, plan, problem_events, running_config, Action, Announced, ConfigFacts, EventSpec,
+    Facts, HeldMap, SessionFact, StatusBody, StatusKind, Wanted, COMPONENT_LABEL, FRRK8S_NODE_LABEL, FRRK8S_PEER_LABEL,
+    FRRK8S_VRF_LABEL, NODE_LABEL, NODE_NAME_LABEL, PEER_LABEL, SERVICE_NAMESPACE_LABEL, SERVICE_NAME_LABEL, VRF_LABEL,
 };
 use crate::frr::outcome::ApplyState;
 use crate::problem::{Kind, Problem};
@@ -40,6 +40,8 @@ use crate::streak::Streak;
 
 const FIELD_MANAGER: &str = "frr-speaker";
 const RELIST_INTERVAL: Duration = Duration::from_secs(600);
+/// How often kinds whose CRD was missing are looked for again (one small list each).
+const MISSING_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 const MAX_QUEUED_EVENTS: usize = 1000;
 /// First retry of a failed write (jittered up to twice this), doubling up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -92,7 +94,7 @@ fn now_seconds() -> Time {
 
 /// The parts of a listed object that `Wanted` describes.
 fn normalize(kind: StatusKind, obj: &DynamicObject) -> Wanted {
-    const OURS: [&str; 7] = [
+    const OURS: [&str; 10] = [
         NODE_LABEL,
         SERVICE_NAME_LABEL,
         SERVICE_NAMESPACE_LABEL,
@@ -100,6 +102,9 @@ fn normalize(kind: StatusKind, obj: &DynamicObject) -> Wanted {
         VRF_LABEL,
         COMPONENT_LABEL,
         NODE_NAME_LABEL,
+        FRRK8S_NODE_LABEL,
+        FRRK8S_PEER_LABEL,
+        FRRK8S_VRF_LABEL,
     ];
     let labels = obj
         .metadata
@@ -118,8 +123,28 @@ fn normalize(kind: StatusKind, obj: &DynamicObject) -> Wanted {
     Wanted { labels, owner_uid, status: StatusBody::read(kind, obj.data.get("status")) }
 }
 
+/// Where each status kind is written.
+pub struct Namespaces {
+    /// metallb.io's kinds (`--namespace`).
+    pub config: String,
+    /// frr-k8s's namespaced kinds (`--frrk8s-namespace`).
+    pub frrk8s: String,
+}
+
+impl Namespaces {
+    /// The namespace of `kind`'s objects (`None`: cluster-scoped).
+    fn of(&self, kind: StatusKind) -> Option<&str> {
+        match kind {
+            k if k.cluster_scoped() => None,
+            k if k.frrk8s() => Some(&self.frrk8s),
+            _ => Some(&self.config),
+        }
+    }
+}
+
 struct StatusWriter {
     node: String,
+    namespaces: Namespaces,
     apis: BTreeMap<StatusKind, Api<DynamicObject>>,
     events: Publisher,
     /// Reads the uid of an Event's object.
@@ -127,9 +152,10 @@ struct StatusWriter {
     /// What the API holds of ours (digests: `Held`); `None` until listed (and after a failed
     /// write).
     have: Option<HeldMap>,
-    /// Kinds whose CRD is not installed.
+    /// Kinds whose CRD is not installed (or that RBAC does not allow).
     missing: BTreeSet<StatusKind>,
     listed_at: Instant,
+    probed_at: Instant,
 }
 
 impl StatusWriter {
@@ -146,9 +172,17 @@ impl StatusWriter {
                         }
                     }
                 }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => {
                     if !self.missing.contains(&kind) {
-                        warn!(kind = kind.kind(), "status CRD not installed: not writing this kind");
+                        let why = match s.code {
+                            404 => "status CRD not installed: not writing this kind",
+                            _ => "not allowed to list this status kind (RBAC): not writing it",
+                        };
+                        // frr-k8s's kinds are optional: without frr-k8s mode they are not installed.
+                        match kind.frrk8s() && s.code == 404 {
+                            true => info!(kind = kind.kind(), group = "frrk8s.metallb.io", "{why}"),
+                            false => warn!(kind = kind.kind(), "{why}"),
+                        }
                     }
                     missing.insert(kind);
                 }
@@ -162,6 +196,19 @@ impl StatusWriter {
         Ok(())
     }
 
+    /// Is a kind that was missing served now? (Then everything is listed again.)
+    async fn probe_missing(&mut self) -> bool {
+        self.probed_at = Instant::now();
+        for kind in self.missing.clone() {
+            let lp = ListParams::default().labels(&kind.selector(&self.node)).limit(1);
+            if self.apis[&kind].list_metadata(&lp).await.is_ok() {
+                info!(kind = kind.kind(), "status kind served now: writing it");
+                return true;
+            }
+        }
+        false
+    }
+
     fn owner(&self, uid: &Option<String>) -> Value {
         match uid {
             Some(uid) => json!([{"apiVersion": "v1", "kind": "Node", "name": self.node, "uid": uid}]),
@@ -170,7 +217,7 @@ impl StatusWriter {
     }
 
     /// Perform one action of a plan made from `facts` and record its result in `have`.
-    async fn execute(&mut self, action: &Action, namespace: &str, facts: &Facts) -> Result<(), kube::Error> {
+    async fn execute(&mut self, action: &Action, facts: &Facts) -> Result<(), kube::Error> {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         match action {
             Action::Put { kind, name, what, exists } => {
@@ -181,12 +228,16 @@ impl StatusWriter {
                 let held = wanted.held();
                 let api = &self.apis[kind];
                 let ar = kind.api_resource();
+                let namespace = self.namespaces.of(*kind);
                 let head = |extra: Value| {
                     let mut v = json!({
                         "apiVersion": ar.api_version,
                         "kind": ar.kind,
-                        "metadata": {"name": name, "namespace": namespace},
+                        "metadata": {"name": name},
                     });
+                    if let Some(ns) = namespace {
+                        v["metadata"]["namespace"] = json!(ns);
+                    }
                     if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
                         for (k, x) in e {
                             o.insert(k.clone(), x.clone());
@@ -197,12 +248,15 @@ impl StatusWriter {
                 let meta_differs = exists.as_ref().is_none_or(|e| e.meta != held.digests.meta);
                 if meta_differs {
                     // `spec: {}`: the kinds have an empty spec, and typed clients expect one.
-                    let body = head(json!({"metadata": {
+                    let mut meta = json!({
                         "name": name,
-                        "namespace": namespace,
                         "labels": wanted.labels,
                         "ownerReferences": self.owner(&wanted.owner_uid),
-                    }, "spec": {}}));
+                    });
+                    if let Some(ns) = namespace {
+                        meta["namespace"] = json!(ns);
+                    }
+                    let body = head(json!({"metadata": meta, "spec": {}}));
                     api.patch(name, &pp, &Patch::Apply(body)).await?;
                 }
                 if exists.as_ref().is_none_or(|e| e.status != held.digests.status) {
@@ -327,7 +381,8 @@ enum Round {
 }
 
 /// The facts as known now, from the sources' latest values.
-fn facts(src: &Sources, node: &str) -> Facts {
+/// `running`: the FRRNodeState is written (it shows what FRR runs).
+fn facts(src: &Sources, node: &str, running: bool) -> Facts {
     let input = src.input.borrow().clone();
     let apply = src.apply.borrow().clone();
     let problems = src.problems.borrow().clone();
@@ -349,6 +404,7 @@ fn facts(src: &Sources, node: &str) -> Facts {
             extras_error: apply.extras_error.clone(),
         }),
         extras: input.as_ref().and_then(|i| i.snapshot.extras.keys().next().cloned()),
+        running: apply.applied.as_ref().filter(|_| running).map(|r| running_config(&r.conf.text())),
     }
 }
 
@@ -358,7 +414,9 @@ impl StatusWriter {
     fn plan(&self, facts: &Facts, have: &HeldMap) -> Vec<Action> {
         let known: BTreeSet<StatusKind> = [
             (StatusKind::ConfigurationState, facts.config.is_some()),
+            (StatusKind::FrrNodeState, facts.config.is_some()),
             (StatusKind::BgpSessionState, facts.sessions.is_some()),
+            (StatusKind::FrrK8sSessionState, facts.sessions.is_some()),
             (StatusKind::ServiceBgpStatus, facts.announcements.is_some()),
         ]
         .into_iter()
@@ -375,7 +433,6 @@ impl StatusWriter {
         events: &mut VecDeque<EventSpec>,
         actions: &[Action],
         facts: &Facts,
-        namespace: &str,
     ) -> (Round, usize) {
         while let Some(ev) = events.front() {
             if let Err(at) = bucket.take() {
@@ -394,7 +451,7 @@ impl StatusWriter {
                 round = Round::Throttled(at);
                 break;
             }
-            if let Err(e) = self.execute(a, namespace, facts).await {
+            if let Err(e) = self.execute(a, facts).await {
                 round = Round::Failed(e);
                 break;
             }
@@ -407,25 +464,40 @@ impl StatusWriter {
     }
 }
 
+impl StatusWriter {
+    fn new(client: Client, namespaces: Namespaces, node: &str) -> Self {
+        let apis = StatusKind::ALL
+            .into_iter()
+            .map(|k| {
+                let ar = k.api_resource();
+                let api = match namespaces.of(k) {
+                    Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                    None => Api::all_with(client.clone(), &ar),
+                };
+                (k, api)
+            })
+            .collect();
+        StatusWriter {
+            node: node.to_string(),
+            namespaces,
+            apis,
+            events: Publisher::new(client.clone(), "frr-speaker", node),
+            client,
+            have: None,
+            missing: BTreeSet::new(),
+            listed_at: Instant::now(),
+            probed_at: Instant::now(),
+        }
+    }
+}
+
 /// A backlog of this many writes or more is logged (with the time it will take) when it forms.
 const BACKLOG_LOGGED: usize = 100;
 
 /// Write status and Events until the sources close. `pending` shows the writes waiting for
 /// tokens.
-pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut src: Sources, pending: IntGauge) {
-    let apis = StatusKind::ALL
-        .into_iter()
-        .map(|k| (k, Api::namespaced_with(client.clone(), &namespace, &k.api_resource())))
-        .collect();
-    let mut w = StatusWriter {
-        node: node.clone(),
-        apis,
-        events: Publisher::new(client.clone(), "frr-speaker", &node),
-        client,
-        have: None,
-        missing: BTreeSet::new(),
-        listed_at: Instant::now(),
-    };
+pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64, mut src: Sources, pending: IntGauge) {
+    let mut w = StatusWriter::new(client, namespaces, &node);
     let mut bucket = Bucket::new(qps);
     let mut events = EventQueue::default();
     let mut wake_at: Option<Instant> = None;
@@ -439,7 +511,11 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
     let mut stale = true;
     let mut backlog_logged = false;
     loop {
-        let sleep = tokio::time::sleep_until(wake_at.unwrap_or_else(|| Instant::now() + RELIST_INTERVAL).into());
+        let mut idle = w.listed_at + RELIST_INTERVAL;
+        if !w.missing.is_empty() {
+            idle = idle.min(w.probed_at + MISSING_PROBE_INTERVAL);
+        }
+        let sleep = tokio::time::sleep_until(wake_at.map_or(idle, |at| at.min(idle)).into());
         tokio::select! {
             r = src.problems.changed() => if r.is_err() { return } else { stale = true },
             r = src.apply.changed() => if r.is_err() { return } else { stale = true },
@@ -447,6 +523,10 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
             _ = sleep => {}
         }
         wake_at = None;
+        let probe = w.have.is_some() && !w.missing.is_empty() && w.probed_at.elapsed() >= MISSING_PROBE_INTERVAL;
+        if probe && w.probe_missing().await {
+            w.have = None;
+        }
         if w.have.is_none() || w.listed_at.elapsed() >= RELIST_INTERVAL {
             stale = true;
             if let Err(e) = w.list().await {
@@ -460,15 +540,14 @@ pub async fn run(client: Client, namespace: String, node: String, qps: f64, mut 
         }
         let Some(have) = w.have.as_ref() else { continue };
         if std::mem::take(&mut stale) {
-            let facts = facts(&src, &node);
+            let facts = facts(&src, &node, !w.missing.contains(&StatusKind::FrrNodeState));
             let problems = src.problems.borrow().clone();
             events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
             backlog = w.plan(&facts, have);
             planned = facts;
         }
         let span = debug_span!("status_write", actions = backlog.len(), events = events.queue.len());
-        let (round, done) =
-            w.write(&mut bucket, &mut events.queue, &backlog, &planned, &namespace).instrument(span).await;
+        let (round, done) = w.write(&mut bucket, &mut events.queue, &backlog, &planned).instrument(span).await;
         backlog.drain(..done);
         let waiting = backlog.len() + events.queue.len();
         pending.set(waiting as i64);

@@ -356,6 +356,12 @@ pub async fn install_crds_from(client: &kube::Client, file: &str) -> Vec<String>
 
 /// Create every object of a deploy/ file through its typed API (`dry_run`: server-side only).
 pub async fn apply_file(client: &kube::Client, file: &str, dry_run: bool) {
+    apply_file_in(client, file, dry_run, None).await
+}
+
+/// `apply_file`, with its Roles and RoleBindings in `roles_in` when given (as an operator moves
+/// them to another namespace).
+pub async fn apply_file_in(client: &kube::Client, file: &str, dry_run: bool, roles_in: Option<&str>) {
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::core::v1::ServiceAccount;
@@ -365,9 +371,12 @@ pub async fn apply_file(client: &kube::Client, file: &str, dry_run: bool) {
     let text = std::fs::read_to_string(super::root().join(file)).expect("deploy file");
     let pp = PostParams { dry_run, ..Default::default() };
     for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let v = serde_json::Value::deserialize(doc).expect("yaml");
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let mut v = serde_json::Value::deserialize(doc).expect("yaml");
         let kind = v["kind"].as_str().unwrap_or("").to_string();
+        if let (Some(to), "Role" | "RoleBinding") = (roles_in, kind.as_str()) {
+            v["metadata"]["namespace"] = serde_json::json!(to);
+        }
+        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
         let c = client.clone();
         let res = match kind.as_str() {
             "Namespace" => Api::<Namespace>::all(c).create(&pp, &obj(v)).await.map(|_| ()),

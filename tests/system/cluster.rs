@@ -249,6 +249,7 @@ fn frrk8s_mode_beside_metallb(c: &Cluster, prefix: &str, both: &[String]) {
     assert!(built.contains("kind: DaemonSet"), "the base is still there");
     c.k(&["apply", "-f", "deploy/frrk8s/crds.yaml"]);
     c.k(&["wait", "--for=condition=established", "crd/frrconfigurations.frrk8s.metallb.io", "--timeout=60s"]);
+    c.k(&["apply", "-f", "deploy/frrk8s/rbac.yaml"]);
     let file = std::env::temp_dir().join(format!("frr-speaker-cluster-receive-{}.yaml", c.prefix));
     std::fs::write(&file, RECEIVE).expect("write");
     c.k(&["apply", "-f", &file.display().to_string()]);
@@ -267,6 +268,32 @@ fn frrk8s_mode_beside_metallb(c: &Cluster, prefix: &str, both: &[String]) {
     assert!(merged.is_some(), "frr-k8s's layout on both nodes\n{}", c.diagnose());
     assert_eq!(c.next_hops(prefix), both, "the Service stays at the router");
     println!("frr-k8s mode beside MetalLB's objects: both nodes after {:?}", t.elapsed());
+    // The status frr-k8s writes, read as an operator reads it.
+    let status = |n: &str, path: &str| {
+        let (_, out, _) = c.kubectl(&["get", "frrnodestates.frrk8s.metallb.io", n, "-o", &format!("jsonpath={path}")]);
+        out
+    };
+    let written = wait_for(T, || {
+        ["node1", "node2"].iter().all(|n| {
+            status(n, "{.status.lastReloadResult}/{.status.lastConversionResult}") == "success/success"
+                && status(n, "{.status.runningConfig}").contains("route-map 192.0.2.1-in permit")
+        })
+    });
+    assert!(written.is_some(), "FRRNodeState of both nodes\n{}", c.diagnose());
+    let sessions = c.k(&[
+        "-n",
+        "metallb-system",
+        "get",
+        "bgpsessionstates.frrk8s.metallb.io",
+        "-l",
+        "frrk8s.metallb.io/peer=192.0.2.1",
+        "-o",
+        "jsonpath={range .items[*]}{.status.node}={.status.bgpStatus} {end}",
+    ]);
+    assert!(
+        sessions.contains("node1=Established") && sessions.contains("node2=Established"),
+        "frr-k8s's BGPSessionStates: {sessions}"
+    );
     c.k(&["-n", "metallb-system", "delete", "frrconfiguration", "receive-from-router"]);
     let back = wait_for(T, || runs("route-map fs-out-192.0.2.1"));
     assert!(back.is_some(), "FRR mode's layout again on both nodes");

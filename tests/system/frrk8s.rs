@@ -1,7 +1,7 @@
 //! frr-k8s mode in the namespace lab (file mode): FRRConfigurations, not metallb.io objects, say
 //! what the node announces and what it accepts. The router advertises prefixes; the node's kernel
 //! gets exactly what `toReceive` allows and never what `--always-block` denies; a change of what
-//! is received or advertised resets no session.
+//! is received or advertised, a community, a BFD profile or a raw line resets no session.
 
 use crate::common;
 
@@ -169,5 +169,100 @@ fn metallb_objects_and_an_operators_receive_config_merge() {
     assert_eq!(lab.next_hops("203.0.113.40/32"), ["192.0.2.11"], "the Service stays announced");
     let after = lab.session("192.0.2.11");
     assert_eq!((after.0, after.1, after.2.as_str()), (session.0, session.1, "Established"), "the session was reset");
+    lab.assert_clean_logs();
+}
+
+/// An FRRConfiguration for node1 for the change matrix: `receive` (toReceive prefixes as YAML),
+/// `advertise_extra` (more of toAdvertise), `neighbor_extra` and `bgp_extra` (YAML lines at the
+/// neighbor's and at spec.bgp's indentation), `raw` (spec.raw.rawConfig, or none).
+fn matrix_config(receive: &str, advertise_extra: &str, neighbor_extra: &str, bgp_extra: &str, raw: &str) -> String {
+    let raw = match raw {
+        "" => String::new(),
+        r => format!(
+            "  raw:\n    priority: 5\n    rawConfig: |\n{}",
+            r.lines().map(|l| format!("      {l}\n")).collect::<String>()
+        ),
+    };
+    format!(
+        "apiVersion: frrk8s.metallb.io/v1beta1
+kind: FRRConfiguration
+metadata: {{name: node1, namespace: metallb-system}}
+spec:
+{raw}  bgp:
+{bgp_extra}    routers:
+    - asn: 64512
+      prefixes: [203.0.113.50/32, 203.0.113.51/32]
+      neighbors:
+      - asn: 64500
+        address: 192.0.2.1
+        holdTime: 9s
+        keepaliveTime: 3s
+        connectTime: 2s
+{neighbor_extra}        toAdvertise:
+          allowed: {{prefixes: [203.0.113.50/32]}}
+{advertise_extra}        toReceive: {{allowed: {{prefixes: {receive}}}}}
+"
+    )
+}
+
+/// The change matrix of tests/system/lab.rs for FRRConfigurations: what is received, a
+/// community and a large one, a BFD profile and its change, a raw entry added to frr-k8s's
+/// `<address>-out` route-map (frr-k8s issue 469's workaround) and removed. Each reaches FRR and
+/// the router, and none resets the session.
+#[test]
+fn frrconfiguration_changes_do_not_reset_the_session() {
+    let router = RouterOpts { bfd: true, advertise: vec!["198.51.100.0/24", "198.18.0.0/15"], ..RouterOpts::default() };
+    let mut lab = Lab::new("fsf3", 1, &router);
+    let step = |lab: &Lab, name: &str, config: String, check: &dyn Fn(&Lab) -> bool| {
+        let before = lab.session("192.0.2.11");
+        lab.put("frrk8s.yaml", &config);
+        let took =
+            wait_for(T, || check(lab)).unwrap_or_else(|| panic!("{name}: never seen\n{}", lab.agent_log_text(1)));
+        // Give a reset the chance to show up.
+        std::thread::sleep(Duration::from_millis(300));
+        let after = lab.session("192.0.2.11");
+        println!("{name}: seen after {took:?}; session {before:?} -> {after:?}");
+        assert_eq!(after.2, "Established", "{name}: session not established");
+        assert_eq!((before.0, before.1), (after.0, after.1), "{name}: the session was reset");
+    };
+    let one = "[{prefix: 198.51.100.0/24}]";
+    let two = "[{prefix: 198.51.100.0/24}, {prefix: 198.18.0.0/15}]";
+    lab.put("frrk8s.yaml", &matrix_config(one, "", "", "", ""));
+    lab.start_agents();
+    assert!(wait_for(T, || lab.next_hops("203.0.113.50/32") == ["192.0.2.11"]).is_some(), "{}", lab.agent_log_text(1));
+    assert!(wait_for(T, || kernel_bgp_routes(&lab) == ["198.51.100.0/24"]).is_some(), "{:?}", kernel_bgp_routes(&lab));
+
+    step(&lab, "toReceive prefixes", matrix_config(two, "", "", "", ""), &|l| {
+        kernel_bgp_routes(l) == ["198.18.0.0/15", "198.51.100.0/24"]
+    });
+    let comm = |l: &Lab| l.bgp_path("203.0.113.50/32")["community"]["string"].as_str().unwrap_or("").to_string();
+    let large = |l: &Lab| l.bgp_path("203.0.113.50/32")["largeCommunity"]["string"].as_str().unwrap_or("").to_string();
+    let with = |c: &str| format!("          withCommunity: [{{community: '{c}', prefixes: [203.0.113.50/32]}}]\n");
+    step(&lab, "community", matrix_config(two, &with("64500:7"), "", "", ""), &|l| comm(l) == "64500:7");
+    step(&lab, "large community", matrix_config(two, &with("large:64512:1:2"), "", "", ""), &|l| {
+        large(l) == "64512:1:2" && comm(l).is_empty()
+    });
+    let profile =
+        |ms: u32| format!("    bfdProfiles: [{{name: fast, receiveInterval: {ms}, transmitInterval: {ms}}}]\n");
+    let bfd = "        bfdProfile: fast\n";
+    let interval = |l: &Lab| {
+        let v = common::vtysh_json(&l.node(1), "show bfd peer 192.0.2.1 json");
+        (v["status"].as_str().unwrap_or("").to_string(), v["receive-interval"].as_u64().unwrap_or(0))
+    };
+    step(&lab, "BFD profile", matrix_config(two, "", bfd, &profile(200), ""), &|l| interval(l) == ("up".into(), 200));
+    step(&lab, "BFD profile change", matrix_config(two, "", bfd, &profile(300), ""), &|l| {
+        interval(l) == ("up".into(), 300)
+    });
+    // A raw entry in the route-map frr-k8s binds to the neighbor: advertise a prefix of the
+    // router's that toAdvertise does not name, with a MED.
+    let raw = "ip prefix-list extra seq 5 permit 203.0.113.51/32\nroute-map 192.0.2.1-out permit 100\n match ip address prefix-list extra\n set metric 77\nexit\n";
+    let med = |l: &Lab| l.bgp_path("203.0.113.51/32")["metric"].as_u64();
+    step(&lab, "raw out entry", matrix_config(two, "", bfd, &profile(300), raw), &|l| med(l) == Some(77));
+    assert_eq!(lab.next_hops("203.0.113.50/32"), ["192.0.2.11"], "the allowed prefix stays");
+    step(&lab, "raw entry removed", matrix_config(two, "", bfd, &profile(300), ""), &|l| {
+        l.next_hops("203.0.113.51/32").is_empty()
+    });
+    let running = common::vtysh(&lab.node(1), "show running-config");
+    assert!(!running.contains("route-map 192.0.2.1-out permit 100"), "the raw entry is gone:\n{running}");
     lab.assert_clean_logs();
 }

@@ -217,21 +217,38 @@ async fn objects_created_through_the_api_reach_the_router() {
 }
 
 /// events.k8s.io Events about the object `name` in `ns` with this reason.
-/// frr-k8s mode through the API: the FRRConfiguration CRD installed after the agent started
-/// (until then the agent runs without it), an object that selects this node reaches the router,
-/// a change follows, a conflicting second object changes nothing, and a delete withdraws.
+/// frr-k8s mode through the API, in a frr-k8s namespace of its own: the FRRConfiguration CRD
+/// installed after the agent started (until then the agent runs without it), an object that
+/// selects this node (its password from a Secret of that namespace) reaches the router, the
+/// status frr-k8s writes follows, a change follows, a conflicting second object changes nothing
+/// (and the FRRNodeState says why), and a delete withdraws.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frr_configurations_through_the_api_reach_the_router() {
-    use frr_speaker::model::frrk8s::FrrConfiguration;
+    use frr_speaker::model::frrk8s::{
+        BgpSessionState as FrrK8sSession, FrrConfiguration, FrrNodeState, FrrNodeStateStatus,
+    };
     let cp = tokio::task::spawn_blocking(|| common::controlplane::ControlPlane::start("kfk")).await.expect("start");
     let client = cp.client("admin-token").await;
     common::controlplane::install_crds(&client).await;
     apply_file(&client, "deploy/namespace.yaml", false).await;
     apply_file(&client, "deploy/rbac.yaml", false).await;
+    // frr-k8s's own namespace, not the config one: the component's Role moved there, the
+    // neighbor's password from a Secret of that namespace.
+    let ns = "frr-k8s-system";
+    let namespace: k8s_openapi::api::core::v1::Namespace = obj(serde_json::json!({"metadata": {"name": ns}}));
+    Api::all(client.clone()).create(&PostParams::default(), &namespace).await.expect("namespace");
+    common::controlplane::apply_file_in(&client, "deploy/frrk8s/rbac.yaml", false, Some(ns)).await;
+    let secret: k8s_openapi::api::core::v1::Secret = obj(serde_json::json!({
+        "metadata": {"name": "router-password", "namespace": ns},
+        "type": "kubernetes.io/basic-auth", "stringData": {"password": "frrk8s-Secret"}
+    }));
+    Api::namespaced(client.clone(), ns).create(&PostParams::default(), &secret).await.expect("secret");
     let node: Node =
         obj(serde_json::json!({"metadata": {"name": "node1", "labels": {"kubernetes.io/hostname": "node1"}}}));
     Api::<Node>::all(client.clone()).create(&PostParams::default(), &node).await.expect("node");
-    let mut lab = tokio::task::spawn_blocking(|| Lab::new("fsk4", 1, &RouterOpts::default())).await.expect("lab");
+    let opts = RouterOpts { password: Some("frrk8s-Secret".into()), ..RouterOpts::default() };
+    let mut lab = tokio::task::spawn_blocking(move || Lab::new("fsk4", 1, &opts)).await.expect("lab");
+    lab.agent_args = vec!["--frrk8s-namespace".into(), ns.into()];
     lab.start_agent_kube(1, &cp.kubeconfig_for("speaker-token"), 17484);
     let lab = std::sync::Arc::new(lab);
     // Without the CRD the agent lists the rest and applies: an empty configuration, FRR running.
@@ -247,7 +264,6 @@ async fn frr_configurations_through_the_api_reach_the_router() {
     assert!(ready.is_some(), "the agent never applied without the FRRConfiguration CRD:\n{}", lab.agent_log_text(1));
     common::controlplane::install_crds_from(&client, "deploy/frrk8s/crds.yaml").await;
 
-    let ns = "metallb-system";
     let api: Api<FrrConfiguration> = Api::namespaced(client.clone(), ns);
     let config = |prefixes: &[&str]| -> FrrConfiguration {
         obj(serde_json::json!({
@@ -256,6 +272,7 @@ async fn frr_configurations_through_the_api_reach_the_router() {
                 "nodeSelector": {"matchLabels": {"kubernetes.io/hostname": "node1"}},
                 "bgp": {"routers": [{"asn": 64512, "prefixes": prefixes, "neighbors": [{
                     "asn": 64500, "address": "192.0.2.1", "holdTime": "9s", "keepaliveTime": "3s",
+                    "passwordSecret": {"name": "router-password", "namespace": ns},
                     "connectTime": "2s", "toAdvertise": {"allowed": {"prefixes": prefixes}}}]}]}
             }
         }))
@@ -271,6 +288,46 @@ async fn frr_configurations_through_the_api_reach_the_router() {
         wait_for(2 * T, || l.next_hops("203.0.113.20/32") == vec!["192.0.2.11".to_string()])
     });
     assert!(first.await.expect("join").is_some(), "{}", lab.agent_log_text(1));
+    // The status frr-k8s writes: the node's FRRNodeState (written once the status writer finds
+    // the CRD: within its 30 s probe) and the session's BGPSessionState with frr-k8s's labels.
+    let node_state = |want: fn(&FrrNodeStateStatus) -> bool| {
+        let states: Api<FrrNodeState> = Api::all(client.clone());
+        async move {
+            for _ in 0..(2 * T.as_secs() * 2) {
+                let got = states.get_opt("node1").await.expect("get").and_then(|s| s.status);
+                if got.as_ref().is_some_and(want) {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            panic!("FRRNodeState node1: {:?}", states.get_opt("node1").await)
+        }
+    };
+    let st = node_state(|s| s.last_reload_result == "success" && s.running_config.contains("203.0.113.20/32")).await;
+    let st = st.expect("status");
+    assert_eq!(st.last_conversion_result, "success");
+    assert!(st.running_config.contains("neighbor 192.0.2.1 remote-as 64500"), "{}", st.running_config);
+    assert!(
+        st.running_config.contains("neighbor 192.0.2.1 password <redacted>")
+            && !st.running_config.contains("frrk8s-Secret"),
+        "the password is redacted: {}",
+        st.running_config
+    );
+    let sessions: Api<FrrK8sSession> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels("frrk8s.metallb.io/node=node1,frrk8s.metallb.io/peer=192.0.2.1");
+    let mut established = false;
+    for _ in 0..(T.as_secs() * 2) {
+        let l = sessions.list(&lp).await.expect("list");
+        established =
+            l.items.iter().filter_map(|o| o.status.as_ref()).any(|s| {
+                s.bgp_status == "Established" && s.bfd_status == "N/A" && s.node == "node1" && s.vrf.is_empty()
+            });
+        if established {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(established, "frr-k8s's BGPSessionState: {:?}", sessions.list(&lp).await);
     let patch = Patch::Merge(serde_json::json!({"spec": config(&["203.0.113.20/32", "203.0.113.21/32"]).spec}));
     api.patch("metallb-node1", &PatchParams::default(), &patch).await.expect("patch");
     assert!(hop("203.0.113.21/32").await.expect("join").is_some(), "{}", lab.agent_log_text(1));
@@ -285,6 +342,9 @@ async fn frr_configurations_through_the_api_reach_the_router() {
         .expect("join");
     assert!(refused.is_some(), "{}", lab.agent_log_text(1));
     assert_eq!(lab.next_hops("203.0.113.21/32"), ["192.0.2.11"], "the last good config keeps running");
+    let st = node_state(|s| s.last_conversion_result.starts_with("failed: ")).await.expect("status");
+    assert!(st.last_conversion_result.contains("AS 64513 differs"), "{}", st.last_conversion_result);
+    assert!(st.running_config.contains("203.0.113.21/32"), "FRR still runs the last good config");
     api.delete("operator", &DeleteParams::default()).await.expect("delete");
     api.delete("metallb-node1", &DeleteParams::default()).await.expect("delete");
     let l = lab.clone();

@@ -16,6 +16,8 @@ use crate::model::core::{NodeInfo, ObjKey};
 
 const NS: &str = "/apis/metallb.io/v1beta1/namespaces/metallb-system";
 const SESSIONS: &str = "/apis/frr-speaker.io/v1beta1/namespaces/metallb-system/bgpsessionstates";
+const FRRK8S_SESSIONS: &str = "/apis/frrk8s.metallb.io/v1beta1/namespaces/frr-k8s-system/bgpsessionstates";
+const NODE_STATE: &str = "/apis/frrk8s.metallb.io/v1beta1/frrnodestates/node1";
 
 fn input() -> Arc<Input> {
     let mut snapshot = Snapshot::default();
@@ -29,7 +31,11 @@ fn applied() -> ApplyState {
     let prefixes = Prefixes::from_sorted(vec![("203.0.113.10/32".parse().expect("net"), peers)]);
     let mut announcements = Announcements::new();
     announcements.insert(ObjKey::new("default", "web"), prefixes);
-    let rendered = Rendered { announcements, ..Default::default() };
+    let conf = crate::frr::conf::Conf::from_text(
+        "router bgp 64512\n neighbor 192.0.2.1 remote-as 64513\n neighbor 192.0.2.1 password s3cret\nexit\n"
+            .to_string(),
+    );
+    let rendered = Rendered { announcements, conf, ..Default::default() };
     ApplyState { applied: Some(Arc::new(rendered)), ..Default::default() }
 }
 
@@ -67,7 +73,7 @@ async fn the_writer_lists_once_writes_what_differs_and_then_only_that() {
     let pending = IntGauge::new("pending", "pending").expect("gauge");
     let writer = tokio::spawn(run(
         fake.client(),
-        "metallb-system".into(),
+        Namespaces { config: "metallb-system".into(), frrk8s: "frr-k8s-system".into() },
         "node1".into(),
         100.0,
         Sources { input, problems, apply, sessions },
@@ -85,6 +91,21 @@ async fn the_writer_lists_once_writes_what_differs_and_then_only_that() {
     let bgp = one(&fake, SESSIONS);
     assert_eq!(bgp["status"]["bgpStatus"], "Established", "{bgp:#}");
     assert_eq!(bgp["metadata"]["labels"]["metallb.io/node"], "node1");
+    // frr-k8s's kinds: the node's FRRNodeState (cluster-scoped, no password), its sessions in
+    // the frr-k8s namespace with frr-k8s's labels.
+    until(&fake, |f| !f.objects(NODE_STATE).is_empty() && !f.objects(FRRK8S_SESSIONS).is_empty()).await;
+    let ns = one(&fake, NODE_STATE);
+    assert_eq!(ns["status"]["lastConversionResult"], "success", "{ns:#}");
+    assert_eq!(ns["status"]["lastReloadResult"], "success", "{ns:#}");
+    let running = ns["status"]["runningConfig"].as_str().expect("running config");
+    assert!(running.contains("neighbor 192.0.2.1 remote-as 64513"), "{running}");
+    assert!(!running.contains("s3cret") && running.contains("password <redacted>"), "{running}");
+    assert!(ns["metadata"].get("namespace").is_none(), "{ns:#}");
+    let fs = one(&fake, FRRK8S_SESSIONS);
+    assert_eq!(fs["metadata"]["labels"]["frrk8s.metallb.io/node"], "node1", "{fs:#}");
+    assert_eq!(fs["metadata"]["labels"]["frrk8s.metallb.io/peer"], "192.0.2.1");
+    assert_eq!(fs["metadata"]["labels"]["frrk8s.metallb.io/vrf"], "");
+    assert_eq!(fs["status"]["bfdStatus"], "N/A");
     let svc = one(&fake, &format!("{NS}/servicebgpstatuses/"));
     assert_eq!(svc["status"]["serviceName"], "web", "{svc:#}");
     assert_eq!(svc["status"]["node"], "node1");
@@ -92,7 +113,7 @@ async fn the_writer_lists_once_writes_what_differs_and_then_only_that() {
     // status; an Event for the newly announced Service (its object read first).
     let reqs = fake.requests();
     let lists: Vec<&String> = reqs.iter().filter(|r| r.starts_with("GET /apis/")).collect();
-    assert_eq!(lists.len(), 3, "{reqs:#?}");
+    assert_eq!(lists.len(), 5, "{reqs:#?}");
     let events_about_web = || {
         fake.objects("/apis/events.k8s.io/v1/namespaces/default/events")
             .into_iter()
@@ -102,14 +123,22 @@ async fn the_writer_lists_once_writes_what_differs_and_then_only_that() {
     until(&fake, |_| events_about_web() == 1).await;
     assert!(reqs.iter().all(|r| !r.starts_with("DELETE")), "{reqs:#?}");
 
-    // A session goes down: exactly one write, its status.
+    // A session goes down: exactly one write of each session kind, its status.
     tokio::time::sleep(Duration::from_millis(100)).await;
     fake.clear_requests();
     sessions_tx.send_replace(session("Active"));
-    until(&fake, |f| one(f, SESSIONS)["status"]["bgpStatus"] == "Active").await;
+    until(&fake, |f| {
+        one(f, SESSIONS)["status"]["bgpStatus"] == "Active"
+            && one(f, FRRK8S_SESSIONS)["status"]["bgpStatus"] == "Active"
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let name = one(&fake, SESSIONS)["metadata"]["name"].as_str().expect("name").to_string();
-    assert_eq!(fake.requests(), [format!("PATCH {SESSIONS}/{name}/status")]);
+    let frrk8s_name = one(&fake, FRRK8S_SESSIONS)["metadata"]["name"].as_str().expect("name").to_string();
+    assert_eq!(
+        fake.requests(),
+        [format!("PATCH {SESSIONS}/{name}/status"), format!("PATCH {FRRK8S_SESSIONS}/{frrk8s_name}/status")]
+    );
 
     // The Service is withdrawn: its ServiceBGPStatus is deleted, nothing else is written.
     fake.clear_requests();

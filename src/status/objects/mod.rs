@@ -7,6 +7,11 @@
 //! - one BGPSessionState per neighbor in FRR: BGP and BFD state as FRR reports them;
 //! - one ConfigurationState `speaker-<node>`: is the input valid, does FRR run it.
 //!
+//! And, where frr-k8s's status CRDs are installed, what frr-k8s writes (frrk8s.metallb.io/v1beta1):
+//! - one FRRNodeState named after the node (cluster-scoped): the configuration FRR runs,
+//!   passwords redacted, and the results of the last conversion and reload (`success` or why not);
+//! - one BGPSessionState per neighbor, in the frr-k8s namespace, labelled as frr-k8s labels it.
+//!
 //! Names are derived from what they describe (readable prefix + a stable hash), so a restarted
 //! agent finds its objects again by name and label without keeping state anywhere.
 
@@ -22,6 +27,7 @@ use crate::frr::outcome::ApplyError;
 use crate::frr::show::NeighborStatus;
 use crate::model::core::ObjKey;
 use crate::model::crds::{BgpSessionStateStatus, ConfigurationStateStatus, ServiceBgpStatusStatus};
+use crate::model::frrk8s::{BgpSessionStateStatus as FrrK8sSessionStatus, FrrNodeStateStatus};
 use crate::problem::{Kind, Problem};
 
 pub const NODE_LABEL: &str = "metallb.io/node";
@@ -31,28 +37,58 @@ pub const PEER_LABEL: &str = "metallb.io/peer";
 pub const VRF_LABEL: &str = "metallb.io/vrf";
 pub const COMPONENT_LABEL: &str = "metallb.io/component-type";
 pub const NODE_NAME_LABEL: &str = "metallb.io/node-name";
+pub const FRRK8S_NODE_LABEL: &str = "frrk8s.metallb.io/node";
+pub const FRRK8S_PEER_LABEL: &str = "frrk8s.metallb.io/peer";
+pub const FRRK8S_VRF_LABEL: &str = "frrk8s.metallb.io/vrf";
+/// frr-k8s's word for a result without error.
+pub const SUCCESS: &str = "success";
+/// An FRRNodeState's running config is cut at this size (an object must stay well under etcd's
+/// 1.5 MiB; at 10,000 Services the config is about that).
+pub const RUNNING_CONFIG_MAX: usize = 256 * 1024;
 
 /// The status kinds this agent writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StatusKind {
     ConfigurationState,
+    /// frr-k8s's, in frrk8s.metallb.io (cluster-scoped).
+    FrrNodeState,
     BgpSessionState,
+    /// frr-k8s's BGPSessionState, in frrk8s.metallb.io (in the frr-k8s namespace).
+    FrrK8sSessionState,
     ServiceBgpStatus,
 }
 
 impl StatusKind {
-    pub const ALL: [StatusKind; 3] =
-        [StatusKind::ConfigurationState, StatusKind::BgpSessionState, StatusKind::ServiceBgpStatus];
+    pub const ALL: [StatusKind; 5] = [
+        StatusKind::ConfigurationState,
+        StatusKind::FrrNodeState,
+        StatusKind::BgpSessionState,
+        StatusKind::FrrK8sSessionState,
+        StatusKind::ServiceBgpStatus,
+    ];
 
     /// Its API resource, from its Rust type (model::crds).
     pub fn api_resource(self) -> kube::core::ApiResource {
         use crate::model::crds::{BgpSessionState, ConfigurationState, ServiceBgpStatus};
+        use crate::model::frrk8s;
         use kube::core::ApiResource;
         match self {
             StatusKind::ConfigurationState => ApiResource::erase::<ConfigurationState>(&()),
+            StatusKind::FrrNodeState => ApiResource::erase::<frrk8s::FrrNodeState>(&()),
             StatusKind::BgpSessionState => ApiResource::erase::<BgpSessionState>(&()),
+            StatusKind::FrrK8sSessionState => ApiResource::erase::<frrk8s::BgpSessionState>(&()),
             StatusKind::ServiceBgpStatus => ApiResource::erase::<ServiceBgpStatus>(&()),
         }
+    }
+
+    /// Cluster-scoped (the others live in a namespace).
+    pub fn cluster_scoped(self) -> bool {
+        self == StatusKind::FrrNodeState
+    }
+
+    /// frr-k8s's kinds (in the frr-k8s namespace); the others are in the config namespace.
+    pub fn frrk8s(self) -> bool {
+        matches!(self, StatusKind::FrrNodeState | StatusKind::FrrK8sSessionState)
     }
 
     /// Its kind (`ConfigurationState`).
@@ -65,6 +101,9 @@ impl StatusKind {
         match self {
             StatusKind::ConfigurationState => {
                 format!("{COMPONENT_LABEL}=speaker,{NODE_NAME_LABEL}={}", label_value(node))
+            }
+            StatusKind::FrrNodeState | StatusKind::FrrK8sSessionState => {
+                format!("{FRRK8S_NODE_LABEL}={}", label_value(node))
             }
             _ => format!("{NODE_LABEL}={}", label_value(node)),
         }
@@ -88,7 +127,7 @@ impl Wanted {
             StatusBody::Service(s) if s.service_name.is_empty() => (None, None),
             StatusBody::Service(s) => (Some(ObjKey::new(s.service_namespace.as_str(), s.service_name.as_str())), None),
             StatusBody::Config(c) => (None, Some(Box::new(c.clone()))),
-            StatusBody::Session(_) => (None, None),
+            StatusBody::Session(_) | StatusBody::NodeState(_) | StatusBody::FrrK8sSession(_) => (None, None),
         };
         Held { digests: self.digests(), service, config }
     }
@@ -148,6 +187,8 @@ pub enum StatusBody {
     Service(ServiceBgpStatusStatus),
     Session(BgpSessionStateStatus),
     Config(ConfigurationStateStatus),
+    NodeState(FrrNodeStateStatus),
+    FrrK8sSession(FrrK8sSessionStatus),
 }
 
 impl StatusBody {
@@ -160,6 +201,8 @@ impl StatusBody {
             StatusKind::ServiceBgpStatus => StatusBody::Service(typed(v)),
             StatusKind::BgpSessionState => StatusBody::Session(typed(v)),
             StatusKind::ConfigurationState => StatusBody::Config(typed(v)),
+            StatusKind::FrrNodeState => StatusBody::NodeState(typed(v)),
+            StatusKind::FrrK8sSessionState => StatusBody::FrrK8sSession(typed(v)),
         }
     }
 
@@ -171,6 +214,8 @@ impl StatusBody {
                 StatusBody::Service(s) => serde_json::to_writer(w, s),
                 StatusBody::Session(s) => serde_json::to_writer(w, s),
                 StatusBody::Config(s) => serde_json::to_writer(w, s),
+                StatusBody::NodeState(s) => serde_json::to_writer(w, s),
+                StatusBody::FrrK8sSession(s) => serde_json::to_writer(w, s),
             };
         })
     }
@@ -180,6 +225,8 @@ impl StatusBody {
             StatusBody::Service(s) => serde_json::to_value(s),
             StatusBody::Session(s) => serde_json::to_value(s),
             StatusBody::Config(s) => serde_json::to_value(s),
+            StatusBody::NodeState(s) => serde_json::to_value(s),
+            StatusBody::FrrK8sSession(s) => serde_json::to_value(s),
         };
         v.unwrap_or(Value::Null)
     }
@@ -197,6 +244,9 @@ pub struct Facts {
     pub config: Option<ConfigFacts>,
     /// The `bgpextras` ConfigMap, when there is one (events about its lines go to it).
     pub extras: Option<ObjKey>,
+    /// The config FRR runs (passwords redacted, cut at `RUNNING_CONFIG_MAX`), for FRRNodeState;
+    /// `None`: not applied yet, or that kind is not written.
+    pub running: Option<String>,
 }
 
 /// The state of one session (the part of `NeighborStatus` that is status, not counters).
@@ -315,21 +365,24 @@ pub fn each_wanted(facts: &Facts, previous: &HeldMap, now: &Time, mut f: impl Fn
 /// The objects of `each_wanted` that are not about a Service (a handful).
 fn each_other(facts: &Facts, previous: &HeldMap, now: &Time, f: &mut impl FnMut(StatusKind, String, Wanted)) {
     let node = facts.node.as_str();
-    let labels = |extra: &[(&str, String)]| -> BTreeMap<String, String> {
+    let label_map = |extra: &[(&str, String)]| -> BTreeMap<String, String> {
         extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     };
     let wanted = |labels, status| Wanted { labels, owner_uid: facts.node_uid.clone(), status };
     if let Some(cfg) = &facts.config {
         let name = config_state_name(node);
         let prev = previous.get(&(StatusKind::ConfigurationState, name.clone())).and_then(|h| h.config.as_deref());
-        let labels = labels(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
+        let labels = label_map(&[(COMPONENT_LABEL, "speaker".into()), (NODE_NAME_LABEL, label_value(node))]);
         f(StatusKind::ConfigurationState, name, wanted(labels, StatusBody::Config(config_status(cfg, prev, now))));
+        let frrk8s_labels = label_map(&[(FRRK8S_NODE_LABEL, label_value(node))]);
+        let status = StatusBody::NodeState(node_state(cfg, facts));
+        f(StatusKind::FrrNodeState, node.to_string(), wanted(frrk8s_labels, status));
     }
     if let Some(sessions) = &facts.sessions {
         for s in sessions {
             let vrf = s.vrf.as_deref().unwrap_or("");
             let name = object_name(&[node, if vrf.is_empty() { "default" } else { vrf }, &s.id]);
-            let mut labels = labels(&[(NODE_LABEL, label_value(node)), (PEER_LABEL, label_value(&s.id))]);
+            let mut labels = label_map(&[(NODE_LABEL, label_value(node)), (PEER_LABEL, label_value(&s.id))]);
             if !vrf.is_empty() {
                 labels.insert(VRF_LABEL.into(), label_value(vrf));
             }
@@ -340,9 +393,73 @@ fn each_other(facts: &Facts, previous: &HeldMap, now: &Time, f: &mut impl FnMut(
                 bgp_status: s.bgp.clone(),
                 bfd_status: s.bfd.clone().unwrap_or_else(|| "N/A".into()),
             };
-            f(StatusKind::BgpSessionState, name, wanted(labels, StatusBody::Session(status)));
+            f(StatusKind::BgpSessionState, name.clone(), wanted(labels, StatusBody::Session(status)));
+            // frr-k8s's: its labels (the default VRF as ""), its form of an IPv6 peer.
+            let peer = frrk8s_peer(&s.id);
+            let frrk8s_labels = label_map(&[
+                (FRRK8S_NODE_LABEL, label_value(node)),
+                (FRRK8S_PEER_LABEL, label_value(&peer)),
+                (FRRK8S_VRF_LABEL, label_value(vrf)),
+            ]);
+            let status = FrrK8sSessionStatus {
+                node: node.to_string(),
+                peer,
+                vrf: vrf.to_string(),
+                bgp_status: s.bgp.clone(),
+                bfd_status: s.bfd.clone().unwrap_or_else(|| "N/A".into()),
+            };
+            f(StatusKind::FrrK8sSessionState, name, wanted(frrk8s_labels, StatusBody::FrrK8sSession(status)));
         }
     }
+}
+
+/// A peer as frr-k8s names it in a BGPSessionState: an IPv4 address or an interface as it is,
+/// an IPv6 address written out in full with `-` for `:` (a label value has no `:`).
+pub fn frrk8s_peer(id: &str) -> String {
+    match id.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(a)) => a.segments().map(|s| format!("{s:04x}")).join("-"),
+        _ => id.to_string(),
+    }
+}
+
+/// An FRRNodeState's status: `success` or `failed: <why>` for the conversion (are the
+/// FRRConfigurations and metallb.io objects valid for this node), `success` or FRR's refusal for
+/// the reload, and what FRR runs.
+fn node_state(cfg: &ConfigFacts, facts: &Facts) -> FrrNodeStateStatus {
+    let conversion = match cfg.errors.as_slice() {
+        [] => SUCCESS.to_string(),
+        [one] => format!("failed: {one}"),
+        [first, rest @ ..] => format!("failed: {first} (and {} more)", rest.len()),
+    };
+    let reload = match (cfg.applied, &cfg.apply_error) {
+        (Some(true), _) => SUCCESS.to_string(),
+        (Some(false), Some(e)) => crate::frr::driver::redact(&e.to_string()),
+        (Some(false), None) => "failed".to_string(),
+        (None, _) => String::new(),
+    };
+    FrrNodeStateStatus {
+        running_config: facts.running.clone().unwrap_or_default(),
+        last_conversion_result: shorten(&conversion, 4096),
+        last_reload_result: shorten(&reload, 4096),
+    }
+}
+
+/// The config as an FRRNodeState shows it: passwords redacted, at most `RUNNING_CONFIG_MAX` bytes.
+pub fn running_config(text: &str) -> String {
+    let text = crate::frr::driver::redact(text);
+    if text.len() <= RUNNING_CONFIG_MAX {
+        return text;
+    }
+    let mut end = RUNNING_CONFIG_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind('\n').unwrap_or(end);
+    format!(
+        "{}\n! ... {} more bytes: run `vtysh -c 'show running-config'` in the frr container\n",
+        &text[..cut],
+        text.len() - cut
+    )
 }
 
 fn config_status(cfg: &ConfigFacts, prev: Option<&ConfigurationStateStatus>, now: &Time) -> ConfigurationStateStatus {
@@ -434,7 +551,9 @@ mod tests {
             StatusKind::ALL.iter().map(|k| k.api_resource()).map(|a| (a.kind, a.api_version, a.plural)).collect();
         let want = [
             ("ConfigurationState", "metallb.io/v1beta1", "configurationstates"),
+            ("FRRNodeState", "frrk8s.metallb.io/v1beta1", "frrnodestates"),
             ("BGPSessionState", "frr-speaker.io/v1beta1", "bgpsessionstates"),
+            ("BGPSessionState", "frrk8s.metallb.io/v1beta1", "bgpsessionstates"),
             ("ServiceBGPStatus", "metallb.io/v1beta1", "servicebgpstatuses"),
         ]
         .map(|(k, v, p)| (k.to_string(), v.to_string(), p.to_string()));
@@ -462,6 +581,7 @@ mod tests {
             }]),
             config: Some(ConfigFacts { errors: vec![], applied: Some(true), apply_error: None, extras_error: None }),
             extras: None,
+            running: Some(running_config("router bgp 64512\n neighbor 2001:db8::1 password s3cret\nexit\n")),
         }
     }
 
@@ -481,7 +601,7 @@ mod tests {
     #[test]
     fn wanted_objects_say_what_runs() {
         let w = wanted(&facts(), &BTreeMap::new(), &at(1));
-        assert_eq!(w.len(), 3);
+        assert_eq!(w.len(), 5);
         let (_, svc) = w.iter().find(|((k, _), _)| *k == StatusKind::ServiceBgpStatus).expect("service status");
         let StatusBody::Service(status) = &svc.status else { panic!("{:?}", svc.status) };
         assert_eq!(status.peers, ["peer1", "peer2"]);
@@ -504,6 +624,45 @@ mod tests {
 
     fn at(secs: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(1_790_000_000 + secs).expect("time"))
+    }
+
+    #[test]
+    fn frrk8s_kinds_say_what_frr_k8s_says() {
+        let w = wanted(&facts(), &BTreeMap::new(), &at(1));
+        let StatusBody::NodeState(ns) = &w[&(StatusKind::FrrNodeState, "node1".into())].status else {
+            panic!("an FRRNodeState")
+        };
+        assert_eq!((ns.last_conversion_result.as_str(), ns.last_reload_result.as_str()), ("success", "success"));
+        assert_eq!(ns.running_config, "router bgp 64512\n neighbor 2001:db8::1 password <redacted>\nexit");
+        let (_, sess) = w.iter().find(|((k, _), _)| *k == StatusKind::FrrK8sSessionState).expect("session");
+        let StatusBody::FrrK8sSession(s) = &sess.status else { panic!("{:?}", sess.status) };
+        assert_eq!(s.peer, "2001-0db8-0000-0000-0000-0000-0000-0001", "IPv6 written out as frr-k8s does");
+        assert_eq!(sess.labels[FRRK8S_PEER_LABEL], s.peer);
+        assert_eq!(sess.labels[FRRK8S_VRF_LABEL], "", "the default VRF is \"\"");
+        assert_eq!(frrk8s_peer("192.0.2.1"), "192.0.2.1");
+        assert_eq!(frrk8s_peer("eth0"), "eth0");
+        // A refusal reads as frr-k8s's `failed: ...`; a reload FRR refused as its message.
+        let mut f = facts();
+        f.config = Some(ConfigFacts {
+            errors: vec!["error: FRRConfiguration frr-k8s-system/a: spec.bgp.routers[0].asn: x".into(), "y".into()],
+            applied: Some(false),
+            apply_error: Some(ApplyError::Refused("neighbor 192.0.2.1 password hunter2".into())),
+            extras_error: None,
+        });
+        let w = wanted(&f, &BTreeMap::new(), &at(1));
+        let StatusBody::NodeState(ns) = &w[&(StatusKind::FrrNodeState, "node1".into())].status else {
+            panic!("an FRRNodeState")
+        };
+        assert_eq!(
+            ns.last_conversion_result,
+            "failed: error: FRRConfiguration frr-k8s-system/a: spec.bgp.routers[0].asn: x (and 1 more)"
+        );
+        assert!(!ns.last_reload_result.contains("hunter2"), "{}", ns.last_reload_result);
+        // A config too large for an object is cut at a line, and says so.
+        let big: String = (0..40_000).map(|i| format!(" network 198.18.{}.{}/32\n", i / 256, i % 256)).collect();
+        let cut = running_config(&big);
+        assert!(cut.len() < RUNNING_CONFIG_MAX + 200, "{}", cut.len());
+        assert!(cut.ends_with("in the frr container\n") && cut.contains("more bytes"), "{}", &cut[cut.len() - 200..]);
     }
 
     #[test]
@@ -608,7 +767,7 @@ mod tests {
         let mut moved = f.clone();
         moved.node_uid = Some("uid-2".into());
         let p = plan(&have, &moved, &known, &at(1));
-        assert_eq!(p.len(), 3, "every object has a new owner: {p:?}");
+        assert_eq!(p.len(), 5, "every object has a new owner: {p:?}");
         assert!(p.iter().all(|a| matches!(a, Action::Put { exists: Some(_), .. })));
         for (k, w) in &want {
             let back = Wanted { status: StatusBody::read(k.0, Some(&w.status.to_json())), ..w.clone() };
