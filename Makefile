@@ -39,20 +39,20 @@ lint:
 ## One test at a time: the lab tests measure BFD timing. FRR_VERSIONS="8" or "10" runs one only.
 FRR_VERSIONS ?= 8 10
 # The system tests that run FRR (the second half of the matrix runs these only): module filters.
-FRR_TESTS := golden_frr:: frr_apply:: frrk8s:: lab:: faults:: images:: kube_mode:: migration:: cluster::
+FRR_TESTS := golden_frr:: frr_apply:: frrk8s:: lab:: faults:: images:: kube_mode:: metallb_client:: migration:: cluster::
 test: deps lint
-	@echo "== control plane, node binaries and images (cached after the first build)"
+	@echo "== control plane, node binaries, MetalLB's binaries and images (cached after the first build)"
 	@e2e/controlplane/build.sh node >/dev/null && e2e/images/build.sh
-	@dir=$$(e2e/controlplane/build.sh | tail -n 1) && \
+	@dir=$$(e2e/controlplane/build.sh | tail -n 1) && ml=$$(e2e/peers/build.sh metallb | tail -n 1) && \
 	for v in $(FRR_VERSIONS); do \
 		case $$v in \
 		8) echo "== every test, nodes on the host's FRR ($$(/usr/lib/frr/bgpd -v | head -n 1))"; \
 		   $(CARGO) test --locked || exit 1; \
-		   FRR_SPEAKER_CONTROLPLANE=$$dir $(CARGO) test --locked --test system \
+		   FRR_SPEAKER_CONTROLPLANE=$$dir FRR_SPEAKER_METALLB=$$ml $(CARGO) test --locked --test system \
 			-- --test-threads=1 || exit 1 ;; \
 		10) root=$$(e2e/frr10/root.sh | tail -n 1) || exit 1; \
 		   echo "== the FRR tests again, nodes on FRR 10 from $$root"; \
-		   FRR_SPEAKER_CONTROLPLANE=$$dir FRR_SPEAKER_FRR_ROOT=$$root \
+		   FRR_SPEAKER_CONTROLPLANE=$$dir FRR_SPEAKER_METALLB=$$ml FRR_SPEAKER_FRR_ROOT=$$root \
 			$(CARGO) test --locked --test system -- --test-threads=1 $(FRR_TESTS) \
 			|| exit 1 ;; \
 		*) echo "FRR_VERSIONS: unknown version $$v (8 or 10)" >&2; exit 2 ;; \

@@ -330,6 +330,11 @@ impl Builder {
         if !svc.load_balancer || svc.load_balancer_class != opts.lb_class || svc.ingress_ips.is_empty() {
             return;
         }
+        // Without any IPAddressPool no Service is this agent's to announce, and none is worth a
+        // warning (metallb.io unused here: frr-k8s mode beside MetalLB's own speaker).
+        if cfg.pools.is_empty() {
+            return;
+        }
         let ips = ingress_ips(svc, problems);
         if !has_endpoints(slices, svc.etp_local, &opts.node) {
             return;

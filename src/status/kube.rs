@@ -178,10 +178,15 @@ impl StatusWriter {
                             404 => "status CRD not installed: not writing this kind",
                             _ => "not allowed to list this status kind (RBAC): not writing it",
                         };
-                        // frr-k8s's kinds are optional: without frr-k8s mode they are not installed.
-                        match kind.frrk8s() && s.code == 404 {
-                            true => info!(kind = kind.kind(), group = "frrk8s.metallb.io", "{why}"),
-                            false => warn!(kind = kind.kind(), "{why}"),
+                        // Only metallb.io's kinds are expected wherever the agent runs. frr-k8s's
+                        // come with frr-k8s mode (its CRDs and deploy/frrk8s/rbac.yaml; MetalLB
+                        // v0.16's chart installs the CRDs in any mode). frr-speaker.io's
+                        // BGPSessionState is left out where MetalLB's own CRDs are installed
+                        // (frr-k8s mode's use (c)), frr-k8s's BGPSessionState then saying the same.
+                        let expected = kind.api_resource().group == "metallb.io" || (s.code == 403 && !kind.frrk8s());
+                        match expected {
+                            true => warn!(kind = kind.kind(), "{why}"),
+                            false => info!(kind = kind.kind(), group = kind.api_resource().group, "{why}"),
                         }
                     }
                     missing.insert(kind);
@@ -247,7 +252,6 @@ impl StatusWriter {
                 };
                 let meta_differs = exists.as_ref().is_none_or(|e| e.meta != held.digests.meta);
                 if meta_differs {
-                    // `spec: {}`: the kinds have an empty spec, and typed clients expect one.
                     let mut meta = json!({
                         "name": name,
                         "labels": wanted.labels,
@@ -256,7 +260,12 @@ impl StatusWriter {
                     if let Some(ns) = namespace {
                         meta["namespace"] = json!(ns);
                     }
-                    let body = head(json!({"metadata": meta, "spec": {}}));
+                    // `spec: {}` where the kind has an empty spec (typed clients expect one);
+                    // MetalLB's own ConfigurationState CRD has none and refuses it.
+                    let body = match kind.has_spec() {
+                        true => head(json!({"metadata": meta, "spec": {}})),
+                        false => head(json!({"metadata": meta})),
+                    };
                     api.patch(name, &pp, &Patch::Apply(body)).await?;
                 }
                 if exists.as_ref().is_none_or(|e| e.status != held.digests.status) {

@@ -393,6 +393,21 @@ pub async fn apply_file_in(client: &kube::Client, file: &str, dry_run: bool, rol
     }
 }
 
+/// The status of a ConfigurationState (read as a dynamic object: MetalLB's CRD of the kind has no
+/// `spec`, which the typed struct requires).
+pub async fn configuration_state(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<frr_speaker::model::crds::ConfigurationStateStatus> {
+    use kube::api::{Api, DynamicObject};
+    use kube::core::ApiResource;
+    let ar = ApiResource::erase::<frr_speaker::model::crds::ConfigurationState>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let o = api.get_opt(name).await.expect("get ConfigurationState")?;
+    serde_json::from_value(o.data.get("status")?.clone()).ok()
+}
+
 /// A typed object from JSON.
 pub fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
     serde_json::from_value(v).expect("object")

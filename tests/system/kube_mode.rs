@@ -13,13 +13,13 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
 use common::{wait_for, Lab, RouterOpts};
 use frr_speaker::model::crds::{
-    BgpAdvertisement, BgpAdvertisementSpec, BgpPeer, BgpPeerSpec, BgpSessionState, ConfigurationState, IpAddressPool,
-    IpAddressPoolSpec, ServiceBgpStatus,
+    BgpAdvertisement, BgpAdvertisementSpec, BgpPeer, BgpPeerSpec, BgpSessionState, IpAddressPool, IpAddressPoolSpec,
+    ServiceBgpStatus,
 };
 
 const T: Duration = Duration::from_secs(30);
 
-use common::controlplane::{apply_file, eventually, lab_peer, obj};
+use common::controlplane::{apply_file, configuration_state, eventually, lab_peer, obj};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_created_through_the_api_reach_the_router() {
@@ -79,10 +79,10 @@ async fn objects_created_through_the_api_reach_the_router() {
     .await
     .is_some();
     assert!(established, "BGPSessionState says Established");
-    let states: Api<ConfigurationState> = Api::namespaced(client.clone(), ns);
+    let states_ns = ns;
     let valid = eventually(T, || async {
-        let cs = states.get_opt("speaker-node1").await.expect("get");
-        cs.and_then(|c| c.status).is_some_and(|s| {
+        let cs = configuration_state(&client, states_ns, "speaker-node1").await;
+        cs.is_some_and(|s| {
             s.result == "Valid"
                 && s.last_error.is_empty()
                 && s.conditions.iter().any(|c| c.type_ == "Applied" && c.status == "True")
@@ -90,7 +90,11 @@ async fn objects_created_through_the_api_reach_the_router() {
     })
     .await
     .is_some();
-    assert!(valid, "ConfigurationState Valid and Applied: {:?}", states.get_opt("speaker-node1").await);
+    assert!(
+        valid,
+        "ConfigurationState Valid and Applied: {:?}",
+        configuration_state(&client, states_ns, "speaker-node1").await
+    );
     assert!(
         eventually(T, || async { !events_for(&client, "default", "web", "Announcing").await.is_empty() })
             .await
@@ -141,8 +145,8 @@ async fn objects_created_through_the_api_reach_the_router() {
     assert_eq!(lab.session("192.0.2.11"), before);
     // ... in the node's ConfigurationState and as a Warning event on the BGPPeer.
     let invalid = eventually(T, || async {
-        let cs = states.get_opt("speaker-node1").await.expect("get");
-        cs.and_then(|c| c.status).is_some_and(|s| {
+        let cs = configuration_state(&client, states_ns, "speaker-node1").await;
+        cs.is_some_and(|s| {
             s.result == "Invalid"
                 && s.last_error.contains("BGPPeer metallb-system/bad: spec.holdTime")
                 && s.conditions.iter().any(|c| c.type_ == "ConfigValid" && c.status == "False")
@@ -150,7 +154,11 @@ async fn objects_created_through_the_api_reach_the_router() {
     })
     .await
     .is_some();
-    assert!(invalid, "ConfigurationState shows the error: {:?}", states.get_opt("speaker-node1").await);
+    assert!(
+        invalid,
+        "ConfigurationState shows the error: {:?}",
+        configuration_state(&client, states_ns, "speaker-node1").await
+    );
     let warned =
         eventually(T, || async { !events_for(&client, ns, "bad", "InvalidConfig").await.is_empty() }).await.is_some();
     assert!(warned, "a Warning event on the invalid BGPPeer");
@@ -159,8 +167,8 @@ async fn objects_created_through_the_api_reach_the_router() {
     assert!(ev.note.as_deref().is_some_and(|n| n.contains("spec.holdTime")), "{:?}", ev.note);
     peers.delete("bad", &DeleteParams::default()).await.expect("delete bad");
     let valid_again = eventually(T, || async {
-        let cs = states.get_opt("speaker-node1").await.expect("get");
-        cs.and_then(|c| c.status).is_some_and(|s| s.result == "Valid")
+        let cs = configuration_state(&client, states_ns, "speaker-node1").await;
+        cs.is_some_and(|s| s.result == "Valid")
     })
     .await
     .is_some();
@@ -616,14 +624,18 @@ async fn passwords_stay_out_of_logs_metrics_status_and_events() {
         .patch("bgp-auth", &PatchParams::default(), &Patch::Merge(serde_json::json!({"stringData": {"password": BAD}})))
         .await
         .expect("patch secret");
-    let states: Api<ConfigurationState> = Api::namespaced(client.clone(), ns);
+    let states_ns = ns;
     let invalid = eventually(T, || async {
-        let cs = states.get_opt("speaker-node1").await.expect("get");
-        cs.and_then(|c| c.status).is_some_and(|s| s.result == "Invalid" && s.last_error.contains("spec.passwordSecret"))
+        let cs = configuration_state(&client, states_ns, "speaker-node1").await;
+        cs.is_some_and(|s| s.result == "Invalid" && s.last_error.contains("spec.passwordSecret"))
     })
     .await
     .is_some();
-    assert!(invalid, "the bad password is reported by field: {:?}", states.get_opt("speaker-node1").await);
+    assert!(
+        invalid,
+        "the bad password is reported by field: {:?}",
+        configuration_state(&client, states_ns, "speaker-node1").await
+    );
     let warned = eventually(T, || async { !events_for(&client, ns, "router", "InvalidConfig").await.is_empty() })
         .await
         .is_some();
@@ -643,7 +655,11 @@ async fn passwords_stay_out_of_logs_metrics_status_and_events() {
     let all = ListParams::default();
     let s1 = Api::<ServiceBgpStatus>::namespaced(client.clone(), ns).list(&all).await.expect("list");
     let s2 = Api::<BgpSessionState>::namespaced(client.clone(), ns).list(&all).await.expect("list");
-    let s3 = states.list(&all).await.expect("list");
+    let cs_resource = kube::core::ApiResource::erase::<frr_speaker::model::crds::ConfigurationState>(&());
+    let s3 = Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), states_ns, &cs_resource)
+        .list(&all)
+        .await
+        .expect("list");
     let ev = Api::<Event>::all(client.clone()).list(&all).await.expect("events");
     for (what, items) in [
         ("ServiceBGPStatus", serde_json::to_string(&s1.items)),

@@ -20,4 +20,5 @@ mod hostile;
 mod images;
 mod kube_mode;
 mod lab;
+mod metallb_client;
 mod migration;

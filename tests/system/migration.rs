@@ -24,9 +24,8 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 
-use common::controlplane::{apply_file, eventually, obj};
+use common::controlplane::{apply_file, configuration_state, eventually, obj};
 use common::{wait_for, Lab, RouterOpts};
-use frr_speaker::model::crds::ConfigurationState;
 
 const T: Duration = Duration::from_secs(30);
 const OBJECTS: &str = "tests/migration/metallb-objects.yaml";
@@ -177,16 +176,20 @@ async fn metallb_objects_give_metallbs_sessions_prefixes_and_attributes() {
     assert_eq!(prefixes, ["203.0.113.10/32", "203.0.113.130/32", "203.0.113.20/32"]);
 
     // Both speakers report a valid configuration, applied; neither logged a warning or error.
-    let states: Api<ConfigurationState> = Api::namespaced(client.clone(), "metallb-system");
+    let states_ns = "metallb-system";
     for node in ["node1", "node2"] {
         let ok = eventually(T, || async {
-            let cs = states.get_opt(&format!("speaker-{node}")).await.expect("get");
-            cs.and_then(|c| c.status).is_some_and(|s| {
+            let cs = configuration_state(&client, states_ns, &format!("speaker-{node}")).await;
+            cs.is_some_and(|s| {
                 s.result == "Valid" && s.conditions.iter().any(|c| c.type_ == "Applied" && c.status == "True")
             })
         })
         .await;
-        assert!(ok.is_some(), "{node}: {:?}", states.get_opt(&format!("speaker-{node}")).await);
+        assert!(
+            ok.is_some(),
+            "{node}: {:?}",
+            configuration_state(&client, states_ns, &format!("speaker-{node}")).await
+        );
     }
     lab.assert_clean_logs();
 
@@ -201,8 +204,8 @@ async fn metallb_objects_give_metallbs_sessions_prefixes_and_attributes() {
         .await
         .expect("configmap");
     let refused = eventually(T, || async {
-        let cs = states.get_opt("speaker-node1").await.expect("get");
-        cs.and_then(|c| c.status).is_some_and(|s| {
+        let cs = configuration_state(&client, states_ns, "speaker-node1").await;
+        cs.is_some_and(|s| {
             s.conditions
                 .iter()
                 .any(|c| c.type_ == "ExtrasApplied" && c.status == "False" && c.message.contains("no-such-option"))
@@ -211,7 +214,7 @@ async fn metallb_objects_give_metallbs_sessions_prefixes_and_attributes() {
         })
     })
     .await;
-    assert!(refused.is_some(), "{:?}", states.get_opt("speaker-node1").await);
+    assert!(refused.is_some(), "{:?}", configuration_state(&client, states_ns, "speaker-node1").await);
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "metallb-system");
     let warned = eventually(T, || async {
         events.list(&Default::default()).await.expect("events").items.iter().any(|e| {
@@ -240,11 +243,11 @@ async fn metallb_objects_give_metallbs_sessions_prefixes_and_attributes() {
     });
     assert!(applied.is_some(), "the fixed extras reach node1's FRR");
     let cleared = eventually(T, || async {
-        let cs = states.get_opt("speaker-node1").await.expect("get");
-        cs.and_then(|c| c.status).is_some_and(|s| s.error_summary.is_empty() && s.conditions.len() == 2)
+        let cs = configuration_state(&client, states_ns, "speaker-node1").await;
+        cs.is_some_and(|s| s.error_summary.is_empty() && s.conditions.len() == 2)
     })
     .await;
-    assert!(cleared.is_some(), "{:?}", states.get_opt("speaker-node1").await);
+    assert!(cleared.is_some(), "{:?}", configuration_state(&client, states_ns, "speaker-node1").await);
 
     // 5. A pool only an L2Advertisement selects (MetalLB's layer 2 mode, not done here): its
     // Service is announced by nobody, and says so with a Warning Event.

@@ -81,6 +81,12 @@ impl StatusKind {
         }
     }
 
+    /// Does its CRD have a (empty) `spec`? MetalLB's ConfigurationState has none (v0.16.1's
+    /// config/crd/bases), and an apply that sends one is refused there.
+    pub fn has_spec(self) -> bool {
+        self != StatusKind::ConfigurationState
+    }
+
     /// Cluster-scoped (the others live in a namespace).
     pub fn cluster_scoped(self) -> bool {
         self == StatusKind::FrrNodeState

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build a peer project's own binaries from its published Go module into a cache outside the repo,
+# as test clients (tests/system/metallb_client.rs) and benchmark baselines. A second run only
+# checks the cache. Prints the directory on its last line.
+#
+#   e2e/peers/build.sh metallb     # MetalLB's controller and speaker (METALLB_VERSION=v0.16.1),
+#                                  # and its CRDs as published in that module
+#
+# v0.16.1, not v0.16.2: v0.16.2 requires github.com/metallb/frr-k8s v0.0.27, which the Go module
+# proxy refuses here ("403 Forbidden: This module version is not available", December 2026);
+# v0.16.1 requires frr-k8s v0.0.25, the release frr-speaker's frr-k8s mode follows.
+set -euo pipefail
+METALLB_VERSION=${METALLB_VERSION:-v0.16.1}
+CACHE=${FRR_SPEAKER_TESTBIN:-$HOME/.cache/frr-speaker-testbin}
+case "${1:-}" in
+metallb)
+	OUT="$CACHE/metallb-$METALLB_VERSION"
+	MODULE=go.universe.tf/metallb
+	VERSION=$METALLB_VERSION
+	PKGS="controller speaker" ;;
+*) echo "usage: $0 metallb" >&2; exit 2 ;;
+esac
+have=1
+for b in $PKGS; do [ -x "$OUT/$b" ] || have=0; done
+if [ $have = 1 ]; then
+	echo "$OUT"
+	exit 0
+fi
+command -v go >/dev/null || { echo "go is required to build $MODULE" >&2; exit 1; }
+export GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0
+rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/crds"
+echo "== $MODULE $VERSION: $PKGS (a few minutes on 2 cores the first time)" >&2
+for p in $PKGS; do
+	GOBIN="$OUT.tmp" go install -trimpath "$MODULE/$p@$VERSION" >&2
+done
+dir=$(go mod download -json "$MODULE@$VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+cp "$dir"/config/crd/bases/*.yaml "$OUT.tmp/crds/"
+chmod -R u+w "$OUT.tmp"
+rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+echo "$OUT"
