@@ -109,7 +109,8 @@ fuzz:
 ## bench: the agent's own work per change at 10,000 and 100,000 Services (pipeline), render/load 10,000
 ## prefixes, then the agent in the namespace lab (root; several minutes);
 ## lab_apply measures the node on FRR 8.4 and on FRR 10 side by side; kube_scale: Kubernetes mode with
-## 10,000 Services in the test apiserver (controlplane).
+## 10,000 Services in the test apiserver (controlplane); frrk8s_side_by_side: frr-k8s v0.0.25's own
+## daemon and reloader (built from its Go module, e2e/peers/build.sh frrk8s) against frr-speaker.
 bench: deps frr10 controlplane
 	$(CARGO) bench --locked --bench pipeline
 	$(CARGO) bench --locked --bench render_load
@@ -117,6 +118,7 @@ bench: deps frr10 controlplane
 	$(CARGO) bench --locked --bench lab_apply
 	$(CARGO) bench --locked --bench kube_scale
 	$(CARGO) bench --locked --bench flows
+	$(CARGO) bench --locked --bench frrk8s_side_by_side
 
 ## controlplane: build (once, cached in ~/.cache/frr-speaker-testbin) a real kube-apiserver and etcd
 ## from their Go modules, for the Kubernetes-mode tests. 10-25 minutes the first time.

@@ -5,23 +5,33 @@
 #
 #   e2e/peers/build.sh metallb     # MetalLB's controller and speaker (METALLB_VERSION=v0.16.1),
 #                                  # and its CRDs as published in that module
+#   e2e/peers/build.sh frrk8s      # frr-k8s's daemon (FRRK8S_VERSION=v0.0.25), its reloader script
+#                                  # and its CRDs, from its module (for `make bench` only)
 #
 # v0.16.1, not v0.16.2: v0.16.2 requires github.com/metallb/frr-k8s v0.0.27, which the Go module
 # proxy refuses here ("403 Forbidden: This module version is not available", December 2026);
 # v0.16.1 requires frr-k8s v0.0.25, the release frr-speaker's frr-k8s mode follows.
 set -euo pipefail
 METALLB_VERSION=${METALLB_VERSION:-v0.16.1}
+FRRK8S_VERSION=${FRRK8S_VERSION:-v0.0.25}
 CACHE=${FRR_SPEAKER_TESTBIN:-$HOME/.cache/frr-speaker-testbin}
 case "${1:-}" in
 metallb)
 	OUT="$CACHE/metallb-$METALLB_VERSION"
 	MODULE=go.universe.tf/metallb
 	VERSION=$METALLB_VERSION
-	PKGS="controller speaker" ;;
-*) echo "usage: $0 metallb" >&2; exit 2 ;;
+	PKGS="controller speaker"
+	FILES="config/crd/bases/*.yaml:crds" ;;
+frrk8s)
+	OUT="$CACHE/frr-k8s-$FRRK8S_VERSION"
+	MODULE=github.com/metallb/frr-k8s
+	VERSION=$FRRK8S_VERSION
+	PKGS="cmd/frr-k8s-controller"
+	FILES="config/crd/bases/*.yaml:crds cmd/reloader/frr-reloader.sh:." ;;
+*) echo "usage: $0 metallb|frrk8s" >&2; exit 2 ;;
 esac
 have=1
-for b in $PKGS; do [ -x "$OUT/$b" ] || have=0; done
+for p in $PKGS; do [ -x "$OUT/$(basename "$p")" ] || have=0; done
 if [ $have = 1 ]; then
 	echo "$OUT"
 	exit 0
@@ -34,7 +44,10 @@ for p in $PKGS; do
 	GOBIN="$OUT.tmp" go install -trimpath "$MODULE/$p@$VERSION" >&2
 done
 dir=$(go mod download -json "$MODULE@$VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
-cp "$dir"/config/crd/bases/*.yaml "$OUT.tmp/crds/"
+for f in $FILES; do
+	# shellcheck disable=SC2086 # the pattern is globbed on purpose
+	cp "$dir"/${f%%:*} "$OUT.tmp/${f##*:}/"
+done
 chmod -R u+w "$OUT.tmp"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 echo "$OUT"

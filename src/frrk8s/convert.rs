@@ -77,6 +77,20 @@ pub fn convert(key: &ObjKey, spec: &FrrConfigurationSpec, ctx: &Context) -> Resu
                     "deprecated and ignored: both address families are negotiated; see dualStackAddressFamily",
                 ));
             }
+            let nfield = format!("{field}.neighbors[{j}]");
+            if let Ok(Some((hold, keepalive))) = timers(n, &nfield) {
+                if keepalive > hold / 3 {
+                    part.warnings.push(Problem::warning(
+                        Kind::FRRConfiguration,
+                        key,
+                        format!("{nfield}.keepaliveTime"),
+                        format!(
+                            "{keepalive}s is more than a third of holdTime ({hold}s): FRR sends keepalives every {}s",
+                            hold / 3
+                        ),
+                    ));
+                }
+            }
         }
         part.routers.push((router, field));
     }

@@ -329,7 +329,9 @@ fn session(n: &Neighbor, router_asn: u32) -> Vec<String> {
         out.push(format!("neighbor {p} update-source {s}"));
     }
     if let Some((hold, keepalive)) = n.timers {
-        out.push(format!("neighbor {p} timers {keepalive} {hold}"));
+        // FRR keeps at most a third of the hold time (`timers 20 40` shows as `timers 13 40`):
+        // rendered as FRR keeps it, the diff against its running config is empty.
+        out.push(format!("neighbor {p} timers {} {hold}", keepalive.min(hold / 3)));
     }
     if let Some(c) = n.connect_time {
         out.push(format!("neighbor {p} timers connect {c}"));

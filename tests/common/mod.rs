@@ -604,6 +604,24 @@ impl RouteMonitor {
         while self.rx.try_recv().is_ok() {}
     }
 
+    /// Drain the lines so far, adding the deletions among them to `deleted`.
+    pub fn drain_counting(&self, deleted: &mut usize) {
+        *deleted += std::iter::from_fn(|| self.rx.try_recv().ok()).filter(|(_, l)| l.starts_with("Deleted")).count();
+    }
+
+    /// `wait_for` an added route about `needle`, adding the deletions seen meanwhile to `deleted`.
+    pub fn wait_counting(&self, needle: &str, timeout: Duration, deleted: &mut usize) -> Option<Instant> {
+        let end = Instant::now() + timeout;
+        while let Ok((t, line)) = self.rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            if line.starts_with("Deleted") {
+                *deleted += 1;
+            } else if line.contains(needle) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
     /// When a line about `needle` arrived (a deletion if `deleted`).
     pub fn wait_for(&self, needle: &str, deleted: bool, timeout: Duration) -> Option<Instant> {
         let end = Instant::now() + timeout;

@@ -92,3 +92,82 @@ async fn crds_install_and_validate_against_a_real_apiserver() {
     let err = as_speaker.list(&Default::default()).await.expect_err("forbidden without a Role");
     assert!(err.to_string().contains("forbidden") || err.to_string().contains("403"), "{err}");
 }
+
+/// frr-k8s's FRRConfiguration CRD (deploy/frrk8s/crds.yaml) on a real apiserver: what frr-k8s
+/// v0.0.25's schema refuses (its bounds, enums and the CEL rule on connectTime; frr-k8s's
+/// `frrconfiguration_crd_validation_test.go` holds the allowAsIn cases) is refused at
+/// `kubectl apply`, and what it accepts is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frrk8s_crds_validate_against_a_real_apiserver() {
+    let cp = tokio::task::spawn_blocking(|| common::controlplane::ControlPlane::start("crdf")).await.expect("start");
+    let client = cp.client("admin-token").await;
+    let names = common::controlplane::install_crds_from(&client, "deploy/frrk8s/crds.yaml").await;
+    assert_eq!(names.len(), 4, "FRRConfiguration, FRRNodeState, BGPSessionState, FRRK8sConfiguration: {names:?}");
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "frr-k8s-system"}})).expect("ns");
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("namespace");
+    let gvk = GroupVersionKind::gvk("frrk8s.metallb.io", "v1beta1", "FRRConfiguration");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "frr-k8s-system", &ApiResource::from_gvk(&gvk));
+    // A neighbor with `extra` fields merged in; the BFD profile list gets `profile`.
+    let object = |name: &str, neighbor: serde_json::Value, profile: serde_json::Value| {
+        let mut n = serde_json::json!({"asn": 64500, "address": "192.0.2.1"});
+        if let (Some(o), Some(e)) = (n.as_object_mut(), neighbor.as_object()) {
+            o.extend(e.clone());
+        }
+        let mut d = DynamicObject::new(name, &ApiResource::from_gvk(&gvk));
+        let mut bgp = serde_json::json!({"routers": [{"asn": 64512, "neighbors": [n]}]});
+        if !profile.is_null() {
+            bgp["bfdProfiles"] = serde_json::json!([profile]);
+        }
+        d.data = serde_json::json!({"spec": {"bgp": bgp}});
+        d
+    };
+    let none = serde_json::Value::Null;
+    let refused: Vec<(&str, serde_json::Value, serde_json::Value)> = vec![
+        ("connect-zero", serde_json::json!({"connectTime": "0s"}), none.clone()),
+        ("connect-too-long", serde_json::json!({"connectTime": "65536s"}), none.clone()),
+        ("connect-fraction", serde_json::json!({"connectTime": "1500ms"}), none.clone()),
+        ("dynamic-asn-enum", serde_json::json!({"asn": 0, "dynamicASN": "sideways"}), none.clone()),
+        ("advertise-mode-enum", serde_json::json!({"toAdvertise": {"allowed": {"mode": "some"}}}), none.clone()),
+        ("port-too-high", serde_json::json!({"port": 16385}), none.clone()),
+        ("local-asn-zero", serde_json::json!({"localASN": 0, "asn": 64501}), none.clone()),
+        (
+            "receive-ge-129",
+            serde_json::json!({"toReceive": {"allowed": {"prefixes": [{"prefix": "198.51.100.0/24", "ge": 129}]}}}),
+            none.clone(),
+        ),
+        ("allow-as-in-11", serde_json::json!({"allowAsIn": "11"}), none.clone()),
+        ("asn-string", serde_json::json!({"asn": "sixty-four"}), none.clone()),
+        ("bfd-rx-too-short", serde_json::json!({}), serde_json::json!({"name": "p", "receiveInterval": 5})),
+        ("bfd-multiplier-1", serde_json::json!({}), serde_json::json!({"name": "p", "detectMultiplier": 1})),
+        ("bfd-ttl-255", serde_json::json!({}), serde_json::json!({"name": "p", "minimumTtl": 255})),
+    ];
+    for (name, neighbor, profile) in refused {
+        let err = api.create(&PostParams::default(), &object(name, neighbor.clone(), profile)).await;
+        assert!(err.is_err(), "{name}: the apiserver accepted {neighbor}");
+        let e = err.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("Invalid") || e.contains("invalid") || e.contains("422"), "{name}: {e}");
+    }
+    let accepted: Vec<(&str, serde_json::Value, serde_json::Value)> = vec![
+        ("plain", serde_json::json!({}), none.clone()),
+        ("connect-5s", serde_json::json!({"connectTime": "5s"}), none.clone()),
+        ("dynamic-external", serde_json::json!({"asn": 0, "dynamicASN": "external"}), none.clone()),
+        ("allow-as-in-origin", serde_json::json!({"allowAsIn": "origin"}), none.clone()),
+        ("allow-as-in-none", serde_json::json!({"allowAsIn": "none"}), none.clone()),
+        ("allow-as-in-3", serde_json::json!({"allowAsIn": "3"}), none.clone()),
+        (
+            "receive-le-32",
+            serde_json::json!({"toReceive": {"allowed": {"prefixes": [{"prefix": "198.51.100.0/24", "le": 32}]}}}),
+            none.clone(),
+        ),
+        (
+            "bfd-profile",
+            serde_json::json!({"bfdProfile": "p"}),
+            serde_json::json!({"name": "p", "receiveInterval": 300, "detectMultiplier": 3, "minimumTtl": 254}),
+        ),
+    ];
+    for (name, neighbor, profile) in accepted {
+        let r = api.create(&PostParams::default(), &object(name, neighbor.clone(), profile)).await;
+        assert!(r.is_ok(), "{name}: refused {neighbor}: {:?}", r.err());
+    }
+}
