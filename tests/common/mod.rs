@@ -134,11 +134,14 @@ pub struct RouterOpts {
     pub timers: (u32, u32),
     /// Prefixes the router advertises to the nodes (`network` lines; none by default).
     pub advertise: Vec<&'static str>,
+    /// Also an unnumbered session on the router's side of the nodes' link (br0: with one node,
+    /// a link to that node alone), any AS.
+    pub unnumbered: bool,
 }
 
 impl Default for RouterOpts {
     fn default() -> Self {
-        RouterOpts { asn: 64500, bfd: false, password: None, timers: (3, 9), advertise: Vec::new() }
+        RouterOpts { asn: 64500, bfd: false, password: None, timers: (3, 9), advertise: Vec::new(), unnumbered: false }
     }
 }
 
@@ -175,6 +178,13 @@ pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
                 v4.push_str(&format!("  neighbor {addr} activate\n"));
             }
         }
+    }
+    if o.unnumbered {
+        c.push_str(
+            " neighbor br0 interface remote-as external\n neighbor br0 timers 3 9\n neighbor br0 timers connect 2\n",
+        );
+        v4.push_str("  neighbor br0 activate\n");
+        v6.push_str("  neighbor br0 activate\n");
     }
     if !o.advertise.is_empty() {
         c.push_str(" no bgp network import-check\n");

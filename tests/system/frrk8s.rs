@@ -266,3 +266,117 @@ fn frrconfiguration_changes_do_not_reset_the_session() {
     assert!(!running.contains("route-map 192.0.2.1-out permit 100"), "the raw entry is gone:\n{running}");
     lab.assert_clean_logs();
 }
+
+/// VRF leaking (`imports`): the default VRF's router imports VRF red and advertises red's prefix
+/// to the router; red is a kernel VRF of the node. Without the import the object is refused and
+/// the last good config keeps running. FRR leaks only from a VRF the kernel has: on a kernel
+/// without VRF support (`ip link add red type vrf` → "Unknown device type", as on this project's
+/// CI machine) the test checks what FRR runs and says that it could not check the router.
+#[test]
+fn an_imported_vrfs_prefix_reaches_the_router() {
+    let mut lab = Lab::new("fsf4", 1, &RouterOpts::default());
+    let node = lab.node(1);
+    let ip = |args: &[&str]| std::process::Command::new("ip").arg("-n").arg(&node).args(args).output().expect("ip");
+    let vrf = ip(&["link", "add", "red", "type", "vrf", "table", "10"]);
+    let kernel_vrf = vrf.status.success();
+    if kernel_vrf {
+        assert!(ip(&["link", "set", "red", "up"]).status.success(), "set red up");
+    } else {
+        let why = String::from_utf8_lossy(&vrf.stderr);
+        assert!(why.contains("Unknown device type"), "ip link add red type vrf: {why}");
+    }
+    let config = |imports: &str| {
+        format!(
+            "apiVersion: frrk8s.metallb.io/v1beta1
+kind: FRRConfiguration
+metadata: {{name: leak, namespace: metallb-system}}
+spec:
+  bgp:
+    routers:
+    - asn: 64512
+      imports: {imports}
+      neighbors:
+      - asn: 64500
+        address: 192.0.2.1
+        holdTime: 9s
+        keepaliveTime: 3s
+        connectTime: 2s
+        toAdvertise: {{allowed: {{prefixes: [198.18.5.0/24]}}}}
+    - asn: 64512
+      vrf: red
+      prefixes: [198.18.5.0/24]
+"
+        )
+    };
+    lab.put("leak.yaml", &config("[{vrf: red}]"));
+    lab.start_agents();
+    let runs = |l: &Lab| {
+        let r = common::vtysh(&l.node(1), "show running-config");
+        r.contains("router bgp 64512 vrf red") && r.matches("  import vrf red").count() == 2
+    };
+    assert!(wait_for(T, || runs(&lab)).is_some(), "FRR runs the leak\n{}", lab.agent_log_text(1));
+    if !kernel_vrf {
+        eprintln!(
+            "an_imported_vrfs_prefix_reaches_the_router: this kernel has no VRF support: the router was not checked"
+        );
+        return;
+    }
+    let leaked = wait_for(T, || lab.next_hops("198.18.5.0/24") == ["192.0.2.11"]);
+    assert!(leaked.is_some(), "red's prefix never reached the router\n{}", lab.agent_log_text(1));
+    let session = lab.session("192.0.2.11");
+    // Without the import the prefix is red's alone: it is refused as an advertisement of a prefix
+    // the default router has not, and the last good config keeps running.
+    lab.put("leak.yaml", &config("[]"));
+    let refused = wait_for(T, || lab.agent_log_text(1).contains("spec.bgp.routers[0].neighbors[0].toAdvertise"));
+    assert!(refused.is_some(), "{}", lab.agent_log_text(1));
+    assert_eq!(lab.next_hops("198.18.5.0/24"), ["192.0.2.11"], "the last good config keeps running");
+    let after = lab.session("192.0.2.11");
+    assert_eq!((after.0, after.1), (session.0, session.1), "the session was reset");
+}
+
+/// An unnumbered session (`interface`): the node peers with the router over its eth0 by IPv6
+/// link-local address, no neighbor address given; both families run over it, and the node's
+/// prefix reaches the router through it.
+#[test]
+fn an_unnumbered_session_carries_both_families() {
+    let router = RouterOpts { unnumbered: true, ..RouterOpts::default() };
+    let mut lab = Lab::new("fsf5", 1, &router);
+    lab.put(
+        "unnumbered.yaml",
+        "apiVersion: frrk8s.metallb.io/v1beta1
+kind: FRRConfiguration
+metadata: {name: unnumbered, namespace: metallb-system}
+spec:
+  bgp:
+    routers:
+    - asn: 64512
+      prefixes: [203.0.113.60/32, '2001:db8:60::/64']
+      neighbors:
+      - interface: eth0
+        dynamicASN: external
+        holdTime: 9s
+        keepaliveTime: 3s
+        connectTime: 2s
+        toAdvertise: {allowed: {mode: all}}
+",
+    );
+    lab.start_agents();
+    let via_link_local = |l: &Lab, prefix: &str| {
+        let hops = l.next_hops(prefix);
+        hops.len() == 1 && hops[0].starts_with("fe80:")
+    };
+    let up = wait_for(T, || {
+        common::vtysh_json(&lab.router(), "show bgp neighbors br0 json")["br0"]["bgpState"] == "Established"
+    });
+    assert!(up.is_some(), "the unnumbered session never came up\n{}", lab.agent_log_text(1));
+    let v4 = wait_for(T, || lab.next_hops("203.0.113.60/32").len() == 1);
+    assert!(v4.is_some(), "IPv4 over the unnumbered session: {:?}", lab.next_hops("203.0.113.60/32"));
+    assert!(
+        wait_for(T, || via_link_local(&lab, "2001:db8:60::/64")).is_some(),
+        "{:?}",
+        lab.next_hops("2001:db8:60::/64")
+    );
+    let running = common::vtysh(&lab.node(1), "show running-config");
+    assert!(running.contains("neighbor eth0 interface remote-as external"), "{running}");
+    lab.assert_clean_logs();
+}
