@@ -245,6 +245,12 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
                     Ok(Event::InitDone) => Some(Change::InitDone(feed)),
                     Ok(Event::Apply(o)) => Some(Change::Item { feed, init: false, obj: o }),
                     Ok(Event::Delete(o)) => Some(Change::Delete(feed, o)),
+                    // "410 Expired": the watch's resourceVersion is older than the apiserver
+                    // keeps; a relist follows at once (`RelistAtOnce`), as with client-go.
+                    Err(e) if is_expired(&e) => {
+                        info!(kind = %kind, error = %e, "watch expired; relisting");
+                        None
+                    }
                     Err(e) => {
                         warn!(kind = %kind, error = %e, "watch error; retrying, the last state is kept");
                         None
