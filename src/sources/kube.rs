@@ -235,14 +235,16 @@ fn watch_all(client: &Client, ns: &Namespaces, node: &str) -> (Changes, BTreeMap
                         }
                         Some(Change::Missing(feed))
                     }
-                    Ok(Event::Init) => {
+                    Ok(Event::Init) => Some(Change::Init(feed)),
+                    Ok(Event::InitApply(o)) => Some(Change::Item { feed, init: true, obj: o }),
+                    // Said when a list went through: a retry's Init comes before its list
+                    // (which may be refused again).
+                    Ok(Event::InitDone) => {
                         if missing.swap(false, Ordering::Relaxed) {
                             info!(kind = %kind, "served now: reading these objects");
                         }
-                        Some(Change::Init(feed))
+                        Some(Change::InitDone(feed))
                     }
-                    Ok(Event::InitApply(o)) => Some(Change::Item { feed, init: true, obj: o }),
-                    Ok(Event::InitDone) => Some(Change::InitDone(feed)),
                     Ok(Event::Apply(o)) => Some(Change::Item { feed, init: false, obj: o }),
                     Ok(Event::Delete(o)) => Some(Change::Delete(feed, o)),
                     // "410 Expired": the watch's resourceVersion is older than the apiserver
