@@ -52,16 +52,7 @@ fn limit() -> Duration {
 
 /// The directory with frr-k8s's daemon, its reloader script and its CRDs (built on first use).
 fn frrk8s() -> PathBuf {
-    if let Some(d) = std::env::var_os("FRR_SPEAKER_FRRK8S") {
-        return PathBuf::from(d);
-    }
-    let out = Command::new(common::root().join("e2e/peers/build.sh"))
-        .arg("frrk8s")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("e2e/peers/build.sh");
-    assert!(out.status.success(), "building frr-k8s failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("dir").trim())
+    common::peer_binaries("frrk8s", "FRR_SPEAKER_FRRK8S")
 }
 
 /// Prefix i: 198.18.0.0/15 host routes (10,000 fit many times over).

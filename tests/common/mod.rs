@@ -204,6 +204,21 @@ pub fn router_conf(nodes: usize, o: &RouterOpts) -> String {
     c
 }
 
+/// The cache directory of a peer project's binaries (`e2e/peers/build.sh <what>`, built on first
+/// use), or the one environment variable `env` names.
+pub fn peer_binaries(what: &str, env: &str) -> PathBuf {
+    if let Some(d) = std::env::var_os(env) {
+        return PathBuf::from(d);
+    }
+    let out = Command::new(root().join("e2e/peers/build.sh"))
+        .arg(what)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("e2e/peers/build.sh");
+    assert!(out.status.success(), "building {what} failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("dir").trim())
+}
+
 /// A value in kB from /proc/<pid>/status (`VmRSS:`, `VmHWM:`), 0 if unreadable.
 pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -29,16 +29,7 @@ const AGENT_NS: &str = "frr-speaker-system";
 
 /// The directory holding MetalLB's `controller`, `speaker` and `crds/` (built on first use).
 fn metallb() -> PathBuf {
-    if let Some(d) = std::env::var_os("FRR_SPEAKER_METALLB") {
-        return PathBuf::from(d);
-    }
-    let out = Command::new(common::root().join("e2e/peers/build.sh"))
-        .arg("metallb")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("e2e/peers/build.sh");
-    assert!(out.status.success(), "building MetalLB failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("dir").trim())
+    common::peer_binaries("metallb", "FRR_SPEAKER_METALLB")
 }
 
 /// A MetalLB process, stopped (and its log removed, unless the test fails) when dropped.
