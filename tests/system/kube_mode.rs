@@ -263,8 +263,8 @@ async fn frr_configurations_through_the_api_reach_the_router() {
     let l = lab.clone();
     let ready = tokio::task::spawn_blocking(move || {
         wait_for(T, || {
-            l.agent_log_text(1).contains("served now")
-                || l.metrics(1).contains("frr_speaker_last_apply_timestamp_seconds ")
+            let log = l.agent_log_text(1);
+            log.contains("kind=FRRConfiguration") && log.contains("not served") && log.contains("applied changes=")
         })
     })
     .await
