@@ -285,6 +285,17 @@ impl Lab {
         format!("{}-node{i}", self.prefix)
     }
 
+    /// Node `i`'s kernel routes learnt by BGP (their destinations, sorted).
+    pub fn kernel_bgp_routes(&self, i: usize) -> Vec<String> {
+        let out = Command::new("ip").args(["-n", &self.node(i), "-j", "route", "show", "proto", "bgp"]).output();
+        let v: serde_json::Value =
+            out.ok().and_then(|o| serde_json::from_slice(&o.stdout).ok()).unwrap_or(serde_json::Value::Null);
+        let mut routes: Vec<String> =
+            v.as_array().into_iter().flatten().filter_map(|r| r["dst"].as_str().map(str::to_string)).collect();
+        routes.sort();
+        routes
+    }
+
     pub fn agent_log(&self, i: usize) -> PathBuf {
         std::env::temp_dir().join(format!("frr-speaker-{}-agent{i}.log", self.prefix))
     }

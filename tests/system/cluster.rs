@@ -486,9 +486,28 @@ fn check(c: &Cluster, tag: &str) {
     assert!(announcing.is_some(), "{events}");
 
     // Traffic: TCP connections from the client network through the router's ECMP route and
-    // kube-proxy reach both backends.
-    let backends: std::collections::BTreeSet<String> = (0..12).filter_map(|_| c.curl(&ip)).collect();
-    assert_eq!(backends.len(), 2, "both backends answer through {prefix}: {backends:?}");
+    // kube-proxy reach both backends. The Deployment is Ready before each node's kube-proxy has
+    // written the second endpoint into its rules (it syncs on its own schedule), so the requests
+    // go on until both backends have answered.
+    let mut backends = std::collections::BTreeSet::new();
+    let (mut asked, mut failed) = (0, 0);
+    let both_answer = wait_for(T, || {
+        for _ in 0..4 {
+            asked += 1;
+            match c.curl(&ip) {
+                Some(b) => {
+                    backends.insert(b);
+                }
+                None => failed += 1,
+            }
+        }
+        backends.len() == 2
+    });
+    assert!(
+        both_answer.is_some(),
+        "both backends answer through {prefix}: {backends:?} ({failed} of {asked} requests failed)"
+    );
+    println!("both backends answered through {prefix} after {asked} requests ({failed} failed)");
 
     // FRR's bgpd killed inside the FRR container: watchfrr restarts it, the agent re-applies.
     // With graceful restart the router keeps node1's route (stale) meanwhile: no next hop lost.

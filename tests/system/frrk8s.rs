@@ -51,19 +51,6 @@ spec:
     )
 }
 
-/// The node's kernel routes learnt by BGP (destinations).
-fn kernel_bgp_routes(lab: &Lab) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-n", &lab.node(1), "-j", "route", "show", "proto", "bgp"])
-        .output()
-        .expect("ip route");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    let mut routes: Vec<String> =
-        v.as_array().into_iter().flatten().filter_map(|r| r["dst"].as_str().map(str::to_string)).collect();
-    routes.sort();
-    routes
-}
-
 #[test]
 fn received_routes_follow_to_receive_and_always_block() {
     let router = RouterOpts {
@@ -79,8 +66,8 @@ fn received_routes_follow_to_receive_and_always_block() {
     assert!(announced.is_some(), "the router never got the node's prefix:\n{}", lab.agent_log_text(1));
     // Allowed: the /24 and its more specific routes, except the always-blocked /25.
     let want = ["198.51.100.0/24"];
-    let got = wait_for(T, || kernel_bgp_routes(&lab) == want);
-    assert!(got.is_some(), "node kernel has {:?}, want {want:?}", kernel_bgp_routes(&lab));
+    let got = wait_for(T, || lab.kernel_bgp_routes(1) == want);
+    assert!(got.is_some(), "node kernel has {:?}, want {want:?}", lab.kernel_bgp_routes(1));
     let session = lab.session("192.0.2.11");
     // frr-k8s's metric names: one prefix accepted from the router, one advertised to it.
     let accepted = r#"frrk8s_bgp_received_prefixes_total{peer="192.0.2.1",vrf="default"} 1"#;
@@ -91,15 +78,15 @@ fn received_routes_follow_to_receive_and_always_block() {
     // prefix advertised at the same time. Neither change resets the session.
     lab.put("frrk8s.yaml", &configs(&["203.0.113.30/32", "203.0.113.31/32"], "{allowed: {mode: all}}"));
     let want = ["198.18.0.0/15", "198.51.100.0/24"];
-    let got = wait_for(T, || kernel_bgp_routes(&lab) == want);
-    assert!(got.is_some(), "node kernel has {:?}, want {want:?}", kernel_bgp_routes(&lab));
+    let got = wait_for(T, || lab.kernel_bgp_routes(1) == want);
+    assert!(got.is_some(), "node kernel has {:?}, want {want:?}", lab.kernel_bgp_routes(1));
     assert!(wait_for(T, || lab.next_hops("203.0.113.31/32") == ["192.0.2.11"]).is_some(), "second prefix");
     let after = lab.session("192.0.2.11");
     assert_eq!((after.0, after.1, after.2.as_str()), (session.0, session.1, "Established"), "the session was reset");
 
     // Nothing received any more, and the first prefix withdrawn.
     lab.put("frrk8s.yaml", &configs(&["203.0.113.31/32"], "{allowed: {prefixes: []}}"));
-    assert!(wait_for(T, || kernel_bgp_routes(&lab).is_empty()).is_some(), "{:?}", kernel_bgp_routes(&lab));
+    assert!(wait_for(T, || lab.kernel_bgp_routes(1).is_empty()).is_some(), "{:?}", lab.kernel_bgp_routes(1));
     assert!(wait_for(T, || lab.next_hops("203.0.113.30/32").is_empty()).is_some(), "withdrawn");
     assert_eq!(lab.next_hops("203.0.113.31/32"), ["192.0.2.11"]);
     lab.assert_clean_logs();
@@ -157,12 +144,12 @@ fn metallb_objects_and_an_operators_receive_config_merge() {
     assert!(announced.is_some(), "the router never got the Service:\n{}", lab.agent_log_text(1));
     let communities = lab.bgp_path("203.0.113.40/32")["community"]["string"].as_str().unwrap_or("").to_string();
     assert_eq!(communities, "64500:40", "the advertisement's community");
-    let got = wait_for(T, || kernel_bgp_routes(&lab) == ["198.51.100.0/24"]);
-    assert!(got.is_some(), "node kernel has {:?}", kernel_bgp_routes(&lab));
+    let got = wait_for(T, || lab.kernel_bgp_routes(1) == ["198.51.100.0/24"]);
+    assert!(got.is_some(), "node kernel has {:?}", lab.kernel_bgp_routes(1));
     let session = lab.session("192.0.2.11");
 
     lab.remove("receive.yaml");
-    assert!(wait_for(T, || kernel_bgp_routes(&lab).is_empty()).is_some(), "{:?}", kernel_bgp_routes(&lab));
+    assert!(wait_for(T, || lab.kernel_bgp_routes(1).is_empty()).is_some(), "{:?}", lab.kernel_bgp_routes(1));
     let frr_mode =
         wait_for(T, || common::vtysh(&lab.node(1), "show running-config").contains("route-map fs-out-192.0.2.1"));
     assert!(frr_mode.is_some(), "FRR mode's layout after the FRRConfiguration left");
@@ -230,10 +217,10 @@ fn frrconfiguration_changes_do_not_reset_the_session() {
     lab.put("frrk8s.yaml", &matrix_config(one, "", "", "", ""));
     lab.start_agents();
     assert!(wait_for(T, || lab.next_hops("203.0.113.50/32") == ["192.0.2.11"]).is_some(), "{}", lab.agent_log_text(1));
-    assert!(wait_for(T, || kernel_bgp_routes(&lab) == ["198.51.100.0/24"]).is_some(), "{:?}", kernel_bgp_routes(&lab));
+    assert!(wait_for(T, || lab.kernel_bgp_routes(1) == ["198.51.100.0/24"]).is_some(), "{:?}", lab.kernel_bgp_routes(1));
 
     step(&lab, "toReceive prefixes", matrix_config(two, "", "", "", ""), &|l| {
-        kernel_bgp_routes(l) == ["198.18.0.0/15", "198.51.100.0/24"]
+        l.kernel_bgp_routes(1) == ["198.18.0.0/15", "198.51.100.0/24"]
     });
     let comm = |l: &Lab| l.bgp_path("203.0.113.50/32")["community"]["string"].as_str().unwrap_or("").to_string();
     let large = |l: &Lab| l.bgp_path("203.0.113.50/32")["largeCommunity"]["string"].as_str().unwrap_or("").to_string();

@@ -234,6 +234,11 @@ fn frr_container_layout_with_a_non_root_agent() {
     let back =
         wait_for(T, || frr_output(h, &["vtysh", "-c", "show running-config"]).contains("network 203.0.113.10/32"));
     assert!(back.is_some(), "the restarted FRR container loads the agent's frr.conf");
+    // Passed: its logs and manifests go (a failing run keeps them to be read).
+    let _ = std::fs::remove_dir_all(&manifests);
+    for f in ["frr-speaker-fsimg-frr.log", "frr-speaker-fsimg-agent.log"] {
+        let _ = std::fs::remove_file(std::env::temp_dir().join(f));
+    }
 }
 
 /// A peer on the loopback network (the only one in this namespace: no multi-hop needed), and

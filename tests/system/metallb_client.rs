@@ -213,14 +213,6 @@ async fn create_all(client: &kube::Client, yaml: &str) {
     }
 }
 
-/// The node's kernel routes learnt by BGP (destinations).
-fn kernel_bgp_routes(lab: &Lab) -> Vec<String> {
-    let out = Command::new("ip").args(["-n", &lab.node(1), "-j", "route", "show", "proto", "bgp"]).output();
-    let v: serde_json::Value =
-        out.ok().and_then(|o| serde_json::from_slice(&o.stdout).ok()).unwrap_or(serde_json::Value::Null);
-    v.as_array().into_iter().flatten().filter_map(|r| r["dst"].as_str().map(str::to_string)).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metallbs_own_speaker_in_frrk8s_mode_drives_the_agent() {
     let ml = tokio::task::spawn_blocking(metallb).await.expect("build");
@@ -343,16 +335,16 @@ async fn metallbs_own_speaker_in_frrk8s_mode_drives_the_agent() {
     assert!(announced.is_some(), "the router never got {prefix}\n{}\n{}", lab.agent_log_text(1), logs());
     let communities = lab.bgp_path(&prefix)["community"]["string"].as_str().unwrap_or("").to_string();
     assert_eq!(communities, "64500:60", "the BGPAdvertisement's community, through MetalLB's object");
-    assert!(kernel_bgp_routes(&lab).is_empty(), "nothing received before the operator asks");
+    assert!(lab.kernel_bgp_routes(1).is_empty(), "nothing received before the operator asks");
     let session = lab.session("192.0.2.11");
 
     // The operator's FRRConfiguration: receive the router's prefix from the same neighbor.
     create_all(&client, RECEIVE).await;
     let l = lab.clone();
-    let received = tokio::task::spawn_blocking(move || wait_for(T, || kernel_bgp_routes(&l) == ["198.51.100.0/24"]))
+    let received = tokio::task::spawn_blocking(move || wait_for(T, || l.kernel_bgp_routes(1) == ["198.51.100.0/24"]))
         .await
         .expect("join");
-    assert!(received.is_some(), "node kernel has {:?}\n{}", kernel_bgp_routes(&lab), lab.agent_log_text(1));
+    assert!(received.is_some(), "node kernel has {:?}\n{}", lab.kernel_bgp_routes(1), lab.agent_log_text(1));
     assert_eq!(lab.next_hops(&prefix), ["192.0.2.11"], "MetalLB's address stays");
     let after = lab.session("192.0.2.11");
     assert_eq!((after.0, after.1, after.2.as_str()), (session.0, session.1, "Established"), "the session was reset");
@@ -363,7 +355,7 @@ async fn metallbs_own_speaker_in_frrk8s_mode_drives_the_agent() {
     let gone =
         tokio::task::spawn_blocking(move || wait_for(T, || l.next_hops(&prefix).is_empty())).await.expect("join");
     assert!(gone.is_some(), "withdrawn after the Service went\n{}", logs());
-    assert_eq!(kernel_bgp_routes(&lab), ["198.51.100.0/24"], "the operator's toReceive stays");
+    assert_eq!(lab.kernel_bgp_routes(1), ["198.51.100.0/24"], "the operator's toReceive stays");
     assert!(!lab.agent_log_text(1).to_lowercase().contains("forbidden"), "the RBAC of deploy/ refused something");
     lab.assert_clean_logs();
     drop((speaker, controller));
