@@ -8,12 +8,25 @@
 //! name share it). First each community and local-preference list with its `<id>-out` entry
 //! (`on-match next`), then the allowed lists and their two entries, then the inbound lists: the
 //! always-blocked prefixes (two `deny` entries) and the allowed ones (two `permit` entries).
+//!
+//! One deliberate difference: the router's own prefixes are not listed prefix by prefix. frr-k8s
+//! writes each advertised prefix into `<id>-allowed-ipv4` (and into a list per community and
+//! local preference) for every neighbor; FRR spends milliseconds per prefix-list entry (FRR 8.4:
+//! ~6 ms, so 1,000 prefixes took 6 s to load), while a `network` line costs microseconds. Here, as in
+//! FRR mode, each of the router's prefixes is one `network P route-map fs-tag-N` line: N names the
+//! prefix's *class* (which neighbors receive it, with which communities and local preference), and
+//! `<id>-out` opens with one entry per class its neighbor receives (`match tag N`, that class's
+//! attributes). The lists keep only what is not the router's own (prefixes of imported VRFs), so
+//! `<id>-allowed-ipv4` still exists for raw configs to name, and what each neighbor receives, with
+//! which attributes, is frr-k8s's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 use super::model::*;
+use crate::desired::fnv1a;
 use crate::frr::render::{check_grammar, RenderError};
 use crate::grammar::values::{standard_community_text, CommunityValue};
 
@@ -55,13 +68,19 @@ struct RouterView {
 pub fn render(config: &Config) -> Result<String, RenderError> {
     let mut view =
         View { prefix_lists: Vec::new(), route_maps: Vec::new(), bfd_profiles: Vec::new(), routers: Vec::new() };
-    for r in config.routers.values() {
+    let classes = Classes::of(config);
+    for tag in classes.tags() {
+        let lines = vec![format!("set tag {tag}")];
+        view.route_maps.push(RouteMap { name: format!("fs-tag-{tag}"), action: "permit", seq: 10, lines });
+    }
+    for (vrf, r) in &config.routers {
+        let own: BTreeSet<IpNet> = r.prefixes_v4.iter().chain(&r.prefixes_v6).map(|p| p.net).collect();
         for n in r.neighbors.values() {
-            policy(n, &mut view);
+            policy(n, &own, classes.entries.get(&n.id()).map_or(&[][..], Vec::as_slice), &mut view);
         }
+        view.routers.push(router(r, |net| classes.tag_of.get(&(vrf.clone(), *net)).copied()));
     }
     view.bfd_profiles = config.bfd_profiles.values().map(profile).collect();
-    view.routers = config.routers.values().map(router).collect();
     let template = |e: &dyn std::fmt::Debug| RenderError::Template(format!("{e:?}"));
     let context = tera::Context::from_serialize(&view).map_err(|e| template(&e))?;
     let text = tera()?.render("frrk8s.conf", &context).map_err(|e| template(&e))?;
@@ -115,8 +134,126 @@ fn community_text(c: &CommunityValue) -> String {
     }
 }
 
+/// The classes of the routers' own prefixes: which neighbors receive a prefix, with which
+/// attributes. A class's tag is a hash of its identity (probing upwards on a collision, as in FRR
+/// mode), so it stays while the class exists however other prefixes come and go.
+struct Classes {
+    /// (router's VRF key, prefix) → the tag of its class; a prefix no neighbor receives has none.
+    tag_of: BTreeMap<(String, IpNet), u16>,
+    /// Neighbor id → (tag, the `set` lines of its entry), by tag.
+    entries: BTreeMap<String, Vec<(u16, Vec<String>)>>,
+}
+
+impl Classes {
+    fn of(config: &Config) -> Classes {
+        // A class: per receiving neighbor, its id and the entry's `set` lines.
+        type Class = Vec<(String, Vec<String>)>;
+        let mut members: BTreeMap<Class, Vec<(String, IpNet)>> = BTreeMap::new();
+        for (vrf, r) in &config.routers {
+            // Per neighbor: its id, the `set` lines per prefix, the prefixes it receives.
+            type Attrs = (String, BTreeMap<IpNet, Vec<String>>, BTreeSet<IpNet>);
+            let attrs: Vec<Attrs> =
+                r.neighbors.values().map(|n| (n.id(), set_lines(&n.outgoing), allowed(&n.outgoing))).collect();
+            let nets: BTreeSet<IpNet> = r.prefixes_v4.iter().chain(&r.prefixes_v6).map(|p| p.net).collect();
+            for net in nets {
+                let class: Class = attrs
+                    .iter()
+                    .filter(|(_, _, allowed)| allowed.contains(&net))
+                    .map(|(id, sets, _)| (id.clone(), sets.get(&net).cloned().unwrap_or_default()))
+                    .collect();
+                if !class.is_empty() {
+                    members.entry(class).or_default().push((vrf.clone(), net));
+                }
+            }
+        }
+        const SLOTS: u64 = 65534;
+        let mut wanted: Vec<(u64, String, &Class)> = members
+            .keys()
+            .map(|class| {
+                let id: String = class.iter().map(|(n, sets)| format!("{n}={};", sets.join(","))).collect();
+                (fnv1a(id.as_bytes()) % SLOTS, id, class)
+            })
+            .collect();
+        wanted.sort();
+        let mut used = BTreeSet::new();
+        let mut classes = Classes { tag_of: BTreeMap::new(), entries: BTreeMap::new() };
+        for (slot, _, class) in wanted {
+            let mut s = slot;
+            while !used.insert(s) {
+                s = (s + 1) % SLOTS;
+            }
+            let tag = (s + 1) as u16;
+            for key in &members[class] {
+                classes.tag_of.insert(key.clone(), tag);
+            }
+            for (id, sets) in class {
+                classes.entries.entry(id.clone()).or_default().push((tag, sets.clone()));
+            }
+        }
+        for e in classes.entries.values_mut() {
+            e.sort();
+        }
+        classes
+    }
+
+    fn tags(&self) -> BTreeSet<u16> {
+        self.tag_of.values().copied().collect()
+    }
+}
+
+/// The prefixes a neighbor receives.
+fn allowed(out: &Outgoing) -> BTreeSet<IpNet> {
+    out.v4.iter().chain(&out.v6).map(|p| p.net).collect()
+}
+
+/// Per prefix, the `set` lines its route gets towards the neighbor: its communities and large
+/// communities (FRR keeps them sorted, and so are they here), and its local preference (with
+/// several, the one frr-k8s's entries, ordered by list name, apply last).
+fn set_lines(out: &Outgoing) -> BTreeMap<IpNet, Vec<String>> {
+    let mut comms: BTreeMap<IpNet, BTreeSet<CommunityValue>> = BTreeMap::new();
+    for ((c, _), prefixes) in &out.community {
+        for p in prefixes {
+            comms.entry(p.net).or_default().insert(*c);
+        }
+    }
+    let mut pref: BTreeMap<IpNet, u32> = BTreeMap::new();
+    for ((lp, _), prefixes) in &out.local_pref {
+        for p in prefixes {
+            let e = pref.entry(p.net).or_insert(*lp);
+            if lp.to_string() > e.to_string() {
+                *e = *lp;
+            }
+        }
+    }
+    let mut lines: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
+    for (net, set) in comms {
+        let standard: Vec<String> = set
+            .iter()
+            .filter_map(|c| match c {
+                CommunityValue::Standard(v) => Some(standard_community_text(*v)),
+                CommunityValue::Large(..) => None,
+            })
+            .collect();
+        let large: Vec<String> =
+            set.iter().filter(|c| matches!(c, CommunityValue::Large(..))).map(community_text).collect();
+        let l = lines.entry(net).or_default();
+        if !standard.is_empty() {
+            l.push(format!("set community {} additive", standard.join(" ")));
+        }
+        if !large.is_empty() {
+            l.push(format!("set large-community {} additive", large.join(" ")));
+        }
+    }
+    for (net, lp) in pref {
+        lines.entry(net).or_default().push(format!("set local-preference {lp}"));
+    }
+    lines
+}
+
 /// The neighbor's prefix-lists and route-map entries, numbered as frr-k8s numbers them.
-fn policy(n: &Neighbor, view: &mut View) {
+/// `own` are the router's own prefixes (advertised through `classes`, this neighbor's entries by
+/// tag), left out of the lists.
+fn policy(n: &Neighbor, own: &BTreeSet<IpNet>, classes: &[(u16, Vec<String>)], view: &mut View) {
     let id = n.id();
     let mut seq: BTreeMap<String, u32> = BTreeMap::new();
     let mut next = |name: &str| -> u32 {
@@ -126,9 +263,36 @@ fn policy(n: &Neighbor, view: &mut View) {
     };
     let mut lists = Vec::new();
     let mut maps = Vec::new();
+    for (tag, sets) in classes {
+        let mut lines = vec![format!("match tag {tag}")];
+        lines.extend(sets.iter().cloned());
+        maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
+    }
+    // What is left for the lists: prefixes that are not the router's own.
+    let foreign = |set: &BTreeSet<Prefix>| -> BTreeSet<Prefix> {
+        set.iter().filter(|p| !own.contains(&p.net)).cloned().collect()
+    };
+    let outgoing = Outgoing {
+        v4: foreign(&n.outgoing.v4),
+        v6: foreign(&n.outgoing.v6),
+        local_pref: n
+            .outgoing
+            .local_pref
+            .iter()
+            .map(|(k, set)| (*k, foreign(set)))
+            .filter(|(_, set)| !set.is_empty())
+            .collect(),
+        community: n
+            .outgoing
+            .community
+            .iter()
+            .map(|(k, set)| (*k, foreign(set)))
+            .filter(|(_, set)| !set.is_empty())
+            .collect(),
+    };
     // The community and local-preference lists, by name.
     let mut property: Vec<(String, Family, &std::collections::BTreeSet<Prefix>, String)> = Vec::new();
-    for ((c, f), prefixes) in &n.outgoing.community {
+    for ((c, f), prefixes) in &outgoing.community {
         let (name, set) = match c {
             CommunityValue::Standard(v) => (
                 format!("{id}-{}-{}-community-prefixes", community_text(c), ip(*f)),
@@ -141,7 +305,7 @@ fn policy(n: &Neighbor, view: &mut View) {
         };
         property.push((name, *f, prefixes, set));
     }
-    for ((lp, f), prefixes) in &n.outgoing.local_pref {
+    for ((lp, f), prefixes) in &outgoing.local_pref {
         property.push((
             format!("{id}-{lp}-{}-localpref-prefixes", ip(*f)),
             *f,
@@ -157,7 +321,7 @@ fn policy(n: &Neighbor, view: &mut View) {
         let lines = vec![format!("match {} address prefix-list {name}", ip(f)), set, "on-match next".into()];
         maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
     }
-    for (f, set) in [(Family::V4, &n.outgoing.v4), (Family::V6, &n.outgoing.v6)] {
+    for (f, set) in [(Family::V4, &outgoing.v4), (Family::V6, &outgoing.v6)] {
         let name = format!("{id}-allowed-{}", f.name());
         if set.is_empty() {
             lists.push(format!("{} prefix-list {name} seq {} deny any", ip(f), next(&name)));
@@ -250,7 +414,8 @@ fn profile(p: &BfdProfile) -> ProfileView {
     ProfileView { name: p.name.as_str().to_string(), lines }
 }
 
-fn router(r: &Router) -> RouterView {
+/// The router's lines; `tag` gives the class tag of one of its own prefixes.
+fn router(r: &Router, tag: impl Fn(&IpNet) -> Option<u16>) -> RouterView {
     let header = match &r.vrf {
         Some(v) => format!("router bgp {} vrf {v}", r.asn),
         None => format!("router bgp {}", r.asn),
@@ -268,7 +433,11 @@ fn router(r: &Router) -> RouterView {
     let mut afs = Vec::new();
     for (f, prefixes) in [(Family::V4, &r.prefixes_v4), (Family::V6, &r.prefixes_v6)] {
         let mut af = Vec::new();
-        af.extend(sorted(prefixes).into_iter().map(|p| format!("network {}", p.net)));
+        let nets: BTreeSet<IpNet> = prefixes.iter().map(|p| p.net).collect();
+        af.extend(nets.iter().map(|net| match tag(net) {
+            Some(t) => format!("network {net} route-map fs-tag-{t}"),
+            None => format!("network {net}"),
+        }));
         af.extend(r.imports.iter().map(|v| format!("import vrf {v}")));
         for n in r.neighbors.values().filter(|n| n.family.carries(f)) {
             let (peer, id) = (n.peer.to_string(), n.id());

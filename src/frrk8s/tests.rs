@@ -682,3 +682,115 @@ fn disable_mp_is_warned_and_errors_in_several_objects_are_all_reported() {
     let fields: Vec<(&str, &str)> = problems.iter().map(|p| (&*p.object.name, p.field.as_str())).collect();
     assert_eq!(fields, [("a", "spec.bgp.routers[0].id"), ("b", "spec.bgp.routers[0].vrf")]);
 }
+
+/// The rendered frr.conf of an accepted configuration.
+fn rendered(yaml: &str) -> String {
+    super::render::render(&accepted(yaml)).expect("renders")
+}
+
+/// `network P route-map fs-tag-N` lines: P → N.
+fn network_tags(conf: &str) -> BTreeMap<String, String> {
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("network "))
+        .filter_map(|l| l.split_once(" route-map fs-tag-"))
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect()
+}
+
+/// The lines of route-map `name`'s entries, each entry's lines joined by `; `.
+fn entries(conf: &str, name: &str) -> Vec<String> {
+    let head = format!("route-map {name} ");
+    conf.split("\nexit\n")
+        .map(|block| block.lines().skip_while(|l| !l.starts_with(&head)).map(str::trim).collect::<Vec<_>>())
+        .filter(|lines| !lines.is_empty())
+        .map(|lines| lines.join("; "))
+        .collect()
+}
+
+#[test]
+fn own_prefixes_are_tagged_classes_not_prefix_list_entries() {
+    let conf = rendered(TWO_NEIGHBORS);
+    // No prefix of the router's is a prefix-list entry; each is a network line with its class.
+    assert!(!conf.lines().any(|l| l.contains("prefix-list") && l.contains(" permit 192.0.")), "{conf}");
+    let tags = network_tags(&conf);
+    assert_eq!(tags.len(), 4, "{conf}");
+    // 192.0.2.0/24 and 192.0.3.0/24 go to both neighbors, the other two to .22 only.
+    assert_eq!(tags["192.0.2.0/24"], tags["192.0.3.0/24"]);
+    assert_eq!(tags["192.0.4.0/24"], tags["192.0.5.0/24"]);
+    let (both, only22) = (&tags["192.0.2.0/24"], &tags["192.0.4.0/24"]);
+    assert_ne!(both, only22);
+    for t in [both, only22] {
+        assert!(conf.contains(&format!("route-map fs-tag-{t} permit 10\n set tag {t}\nexit")), "{conf}");
+    }
+    let out21 = entries(&conf, "192.0.2.21-out");
+    assert_eq!(out21[0], format!("route-map 192.0.2.21-out permit 1; match tag {both}"), "{out21:?}");
+    assert!(!out21.iter().any(|e| e.contains(&format!("match tag {only22}"))), "{out21:?}");
+    // Then frr-k8s's allowed lists, empty of the router's prefixes, as raw configs may name them.
+    assert_eq!(out21[1], "route-map 192.0.2.21-out permit 2; match ip address prefix-list 192.0.2.21-allowed-ipv4");
+    assert!(conf.contains("ip prefix-list 192.0.2.21-allowed-ipv4 seq 1 deny any"), "{conf}");
+    let out22 = entries(&conf, "192.0.2.22-out");
+    let tagged: Vec<&String> = out22.iter().filter(|e| e.contains("match tag")).collect();
+    assert_eq!(tagged.len(), 2, "{out22:?}");
+}
+
+#[test]
+fn classes_carry_each_neighbors_attributes_and_keep_their_tags() {
+    let yaml = |extra: &str| {
+        format!(
+            "
+spec:
+  bgp:
+    routers:
+    - asn: 65040
+      prefixes: [192.0.2.0/24, 192.0.3.0/24, 198.51.100.0/24{extra}]
+      neighbors:
+      - asn: 65041
+        address: 192.0.2.21
+        toAdvertise:
+          allowed: {{mode: all}}
+          withCommunity:
+          - {{community: '10:100', prefixes: [192.0.2.0/24]}}
+          - {{community: '65535:65281', prefixes: [192.0.2.0/24]}}
+          - {{community: 'large:123:456:7890', prefixes: [192.0.2.0/24]}}
+          withLocalPref:
+          - {{localPref: 150, prefixes: [192.0.2.0/24]}}
+      - asn: 65041
+        address: 192.0.2.22
+        toAdvertise:
+          allowed: {{mode: all}}
+          withCommunity:
+          - {{community: '10:200', prefixes: [192.0.2.0/24, 192.0.3.0/24]}}
+"
+        )
+    };
+    let conf = rendered(&yaml(""));
+    let tags = network_tags(&conf);
+    let (a, b, c) = (&tags["192.0.2.0/24"], &tags["192.0.3.0/24"], &tags["198.51.100.0/24"]);
+    assert!(a != b && b != c && a != c, "three classes: {tags:?}");
+    let out21 = entries(&conf, "192.0.2.21-out");
+    let entry = out21.iter().find(|e| e.contains(&format!("match tag {a}"))).expect("192.0.2.0/24's entry");
+    // Communities sorted as FRR keeps them (numerically: 10:100 before no-export), all at once.
+    assert!(
+        entry.ends_with(&format!(
+            "match tag {a}; set community 10:100 no-export additive; set large-community 123:456:7890 additive; set local-preference 150"
+        )),
+        "{entry}"
+    );
+    let out22 = entries(&conf, "192.0.2.22-out");
+    let entry = out22.iter().find(|e| e.contains(&format!("match tag {a}"))).expect("entry");
+    assert!(entry.ends_with(&format!("match tag {a}; set community 10:200 additive")), "{entry}");
+    let entry = out22.iter().find(|e| e.contains(&format!("match tag {c}"))).expect("entry");
+    assert!(entry.ends_with(&format!("match tag {c}")), "no attributes: {entry}");
+    // A prefix joining an existing class moves no tag; a new class leaves the others' tags.
+    let more = network_tags(&rendered(&yaml(", 198.51.100.128/25")));
+    assert_eq!((&more["192.0.2.0/24"], &more["192.0.3.0/24"], &more["198.51.100.128/25"]), (a, b, c));
+}
+
+#[test]
+fn a_prefix_no_neighbor_receives_is_a_plain_network_line() {
+    let conf = rendered(
+        "spec: {bgp: {routers: [{asn: 65010, prefixes: [192.0.2.0/24], neighbors: [{asn: 65011, address: 192.0.2.1}]}]}}\n",
+    );
+    assert!(conf.contains("\n  network 192.0.2.0/24\n"), "{conf}");
+    assert!(!conf.contains("fs-tag"), "{conf}");
+}

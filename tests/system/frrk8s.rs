@@ -217,7 +217,11 @@ fn frrconfiguration_changes_do_not_reset_the_session() {
     lab.put("frrk8s.yaml", &matrix_config(one, "", "", "", ""));
     lab.start_agents();
     assert!(wait_for(T, || lab.next_hops("203.0.113.50/32") == ["192.0.2.11"]).is_some(), "{}", lab.agent_log_text(1));
-    assert!(wait_for(T, || lab.kernel_bgp_routes(1) == ["198.51.100.0/24"]).is_some(), "{:?}", lab.kernel_bgp_routes(1));
+    assert!(
+        wait_for(T, || lab.kernel_bgp_routes(1) == ["198.51.100.0/24"]).is_some(),
+        "{:?}",
+        lab.kernel_bgp_routes(1)
+    );
 
     step(&lab, "toReceive prefixes", matrix_config(two, "", "", "", ""), &|l| {
         l.kernel_bgp_routes(1) == ["198.18.0.0/15", "198.51.100.0/24"]
