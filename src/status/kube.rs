@@ -42,6 +42,10 @@ const FIELD_MANAGER: &str = "frr-speaker";
 const RELIST_INTERVAL: Duration = Duration::from_secs(600);
 /// How often kinds whose CRD was missing are looked for again (one small list each).
 const MISSING_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+/// An FRRNodeState's `runningConfig` follows the applied config at most this often (frr-k8s
+/// reads FRR's every 30 s): a large config is not turned into text and written again for every
+/// Service change.
+const RUNNING_CONFIG_REFRESH: Duration = Duration::from_secs(30);
 const MAX_QUEUED_EVENTS: usize = 1000;
 /// First retry of a failed write (jittered up to twice this), doubling up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -389,9 +393,43 @@ enum Round {
     Failed(kube::Error),
 }
 
-/// The facts as known now, from the sources' latest values.
-/// `running`: the FRRNodeState is written (it shows what FRR runs).
-fn facts(src: &Sources, node: &str, running: bool) -> Facts {
+/// The running config an FRRNodeState shows: the applied config's text, taken again when the
+/// applied config changed, but not sooner than `RUNNING_CONFIG_REFRESH` after the last time.
+#[derive(Default)]
+struct RunningConfig {
+    of: Option<Arc<crate::frr::rendered::Rendered>>,
+    text: Option<String>,
+    at: Option<Instant>,
+}
+
+impl RunningConfig {
+    /// Brings the text up to `applied`, or says when it may be (a change came too soon after the
+    /// last one).
+    fn update(&mut self, applied: Option<&Arc<crate::frr::rendered::Rendered>>, now: Instant) -> Option<Instant> {
+        let same = match (applied, &self.of) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return None;
+        }
+        if let (Some(at), Some(_)) = (self.at, &self.text) {
+            let due = at + RUNNING_CONFIG_REFRESH;
+            if now < due {
+                return Some(due);
+            }
+        }
+        self.of = applied.cloned();
+        self.text = applied.map(|r| running_config(&r.conf.text()));
+        self.at = Some(now);
+        None
+    }
+}
+
+/// The facts as known now, from the sources' latest values; `running`: the running config the
+/// FRRNodeState shows (none when that kind is not written).
+fn facts(src: &Sources, node: &str, running: Option<String>) -> Facts {
     let input = src.input.borrow().clone();
     let apply = src.apply.borrow().clone();
     let problems = src.problems.borrow().clone();
@@ -413,7 +451,7 @@ fn facts(src: &Sources, node: &str, running: bool) -> Facts {
             extras_error: apply.extras_error.clone(),
         }),
         extras: input.as_ref().and_then(|i| i.snapshot.extras.keys().next().cloned()),
-        running: apply.applied.as_ref().filter(|_| running).map(|r| running_config(&r.conf.text())),
+        running,
     }
 }
 
@@ -519,10 +557,16 @@ pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64,
     let mut planned = Facts::default();
     let mut stale = true;
     let mut backlog_logged = false;
+    let mut running = RunningConfig::default();
+    // When a deferred change of the running config is due.
+    let mut running_due: Option<Instant> = None;
     loop {
         let mut idle = w.listed_at + RELIST_INTERVAL;
         if !w.missing.is_empty() {
             idle = idle.min(w.probed_at + MISSING_PROBE_INTERVAL);
+        }
+        if let Some(due) = running_due {
+            idle = idle.min(due);
         }
         let sleep = tokio::time::sleep_until(wake_at.map_or(idle, |at| at.min(idle)).into());
         tokio::select! {
@@ -532,6 +576,10 @@ pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64,
             _ = sleep => {}
         }
         wake_at = None;
+        if running_due.is_some_and(|due| Instant::now() >= due) {
+            running_due = None;
+            stale = true;
+        }
         let probe = w.have.is_some() && !w.missing.is_empty() && w.probed_at.elapsed() >= MISSING_PROBE_INTERVAL;
         if probe && w.probe_missing().await {
             w.have = None;
@@ -549,7 +597,14 @@ pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64,
         }
         let Some(have) = w.have.as_ref() else { continue };
         if std::mem::take(&mut stale) {
-            let facts = facts(&src, &node, !w.missing.contains(&StatusKind::FrrNodeState));
+            let text = if w.missing.contains(&StatusKind::FrrNodeState) {
+                None
+            } else {
+                let applied = src.apply.borrow().applied.clone();
+                running_due = running.update(applied.as_ref(), Instant::now());
+                running.text.clone()
+            };
+            let facts = facts(&src, &node, text);
             let problems = src.problems.borrow().clone();
             events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
             backlog = w.plan(&facts, have);

@@ -150,3 +150,21 @@ async fn the_writer_lists_once_writes_what_differs_and_then_only_that() {
     assert_eq!(events_about_web(), 1, "Withdrawn is another reason");
     writer.abort();
 }
+
+#[test]
+fn running_config_follows_the_applied_config_at_most_every_refresh_interval() {
+    let mut running = RunningConfig::default();
+    let t0 = Instant::now();
+    let first = applied().applied;
+    assert_eq!(running.update(first.as_ref(), t0), None, "the first config is taken at once");
+    let text = running.text.clone().expect("a text");
+    assert!(text.contains("password <redacted>") && !text.contains("s3cret"), "{text}");
+    assert_eq!(running.update(first.as_ref(), t0 + Duration::from_secs(1)), None, "the same config: nothing to do");
+    let conf = crate::frr::conf::Conf::from_text("router bgp 64512\nexit\n".to_string());
+    let second = Some(Arc::new(Rendered { conf, ..Default::default() }));
+    let due = running.update(second.as_ref(), t0 + Duration::from_secs(5));
+    assert_eq!(due, Some(t0 + RUNNING_CONFIG_REFRESH), "a change 5 s later waits");
+    assert_eq!(running.text.as_deref(), Some(text.as_str()));
+    assert_eq!(running.update(second.as_ref(), t0 + RUNNING_CONFIG_REFRESH), None);
+    assert_eq!(running.text.as_deref(), Some("router bgp 64512\nexit"));
+}
