@@ -43,6 +43,16 @@ impl Api {
     }
 }
 
+/// How log lines are written (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, the event's fields with its
+    /// `message`, and its spans), for log aggregators.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the frr.conf NODE must run for the given manifests (offline; --node is required).
@@ -61,11 +71,13 @@ enum Cmd {
     /// Run the agent: keep the co-located FRR running this node's config.
     ///
     /// File mode (--manifests DIR) watches a directory of manifests; without it the agent watches
-    /// Kubernetes (in-cluster config, or KUBECONFIG). Logging: RUST_LOG (default info), to stderr.
+    /// Kubernetes (in-cluster config, or KUBECONFIG). Logging: RUST_LOG (default info), to stderr,
+    /// as text or JSON (--log-format).
     Run(RunArgs),
     /// Run the IP allocator: give Services of type LoadBalancer their addresses from the
     /// IPAddressPools (MetalLB's semantics and annotations). Safe with several replicas: one
-    /// leads (a coordination.k8s.io Lease), the others wait. Logging: RUST_LOG (default info).
+    /// leads (a coordination.k8s.io Lease), the others wait. Logging: RUST_LOG (default info), to
+    /// stderr, as text or JSON (--log-format).
     Controller(ControllerArgs),
     /// Print this node's BGP sessions, BFD sessions and announced prefixes, read from the
     /// co-located FRR through its vty sockets (run it where the agent runs, e.g. with
@@ -100,6 +112,9 @@ struct ControllerArgs {
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:7473")]
     metrics_addr: std::net::SocketAddr,
+    /// Log format: text, or json (one object per line, for log aggregators).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Args)]
@@ -114,6 +129,9 @@ struct RunArgs {
     /// Name of this node.
     #[arg(long, env = "NODE_NAME")]
     node: String,
+    /// Log format: text, or json (one object per line, for log aggregators).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// File mode: watch this directory of YAML manifests and re-read it on any change.
     #[arg(long, value_name = "DIR")]
     manifests: Option<PathBuf>,
@@ -298,16 +316,16 @@ fn log_directives(env: Option<&str>) -> String {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let env = std::env::var("RUST_LOG").ok();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(log_directives(env.as_deref()))
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_directives(None))),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(log_directives(env.as_deref()))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_directives(None)));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // The event's fields (its message among them) at the top level of each object.
+        LogFormat::Json => fmt.json().flatten_event(true).init(),
+    }
 }
 
 fn block_on(what: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
@@ -328,7 +346,7 @@ fn block_on(what: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
 }
 
 fn controller(a: ControllerArgs) -> ExitCode {
-    init_logging();
+    init_logging(a.log_format);
     if a.renew_deadline >= a.lease_duration {
         eprintln!("error: --renew-deadline must be less than --lease-duration");
         return ExitCode::FAILURE;
@@ -353,7 +371,7 @@ fn controller(a: ControllerArgs) -> ExitCode {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    init_logging();
+    init_logging(a.log_format);
     let cfg = app::RunConfig {
         node: a.node,
         manifests: a.manifests,

@@ -179,3 +179,71 @@ fn check_without_node_validates_the_whole_cluster_as_metallb_does() {
     assert_eq!(render.status.code(), Some(2), "render is per node");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The first log lines `run` writes in file mode, FRR absent (its sockets in an empty
+/// directory), with `extra` arguments: it is stopped once it wrote `lines` lines or after 10 s.
+fn run_log(extra: &[&str], lines: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("frr-speaker-cli-log-{}-{}", std::process::id(), extra.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("manifests")).expect("dir");
+    std::fs::create_dir_all(dir.join("vty")).expect("dir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/basic-ebgp/input.yaml"),
+        dir.join("manifests/in.yaml"),
+    )
+    .expect("copy");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frr-speaker"))
+        .args(["run", "--node", "node1", "--metrics-addr", "127.0.0.1:0", "--manifests"])
+        .arg(dir.join("manifests"))
+        .arg("--vty-socket-dir")
+        .arg(dir.join("vty"))
+        .arg("--frr-config")
+        .arg(dir.join("frr.conf"))
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < lines {
+        match rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())) {
+            Ok(l) => got.push(l),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    got
+}
+
+#[test]
+fn run_logs_text_by_default_and_json_objects_with_log_format_json() {
+    let text_lines = run_log(&[], 2);
+    assert!(!text_lines.is_empty(), "no log line in 10 s");
+    assert!(text_lines.iter().all(|l| !l.starts_with('{')), "{text_lines:?}");
+    assert!(text_lines.iter().any(|l| l.contains(" INFO ")), "{text_lines:?}");
+    let json = run_log(&["--log-format", "json"], 2);
+    assert!(json.len() >= 2, "{json:?}");
+    for line in &json {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(v[key].is_string(), "no {key} in {line}");
+        }
+    }
+    let bad = bin(&["run", "--node", "node1", "--log-format", "xml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("possible values: text, json"), "{}", text(&bad.stderr));
+}

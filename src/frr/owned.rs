@@ -130,6 +130,7 @@ pub const SETTINGS: &[Setting] = &[
     words("bgp router-id ...", 2),
     line("no bgp default ipv4-unicast"),
     line("no bgp network import-check"),
+    words("coalesce-time ...", 1),
     line("bgp graceful-restart preserve-fw-state"),
     words("neighbor * interface remote-as ...", 4),
     words("neighbor * timers connect ...", 4),

@@ -31,6 +31,7 @@ const KEYWORDS: &[&str] = &[
     "bfd",
     "profile",
     "exit",
+    "coalesce-time",
     "detect-multiplier",
     "receive-interval",
     "transmit-interval",
@@ -115,6 +116,14 @@ struct RouterView<'a> {
     ipv6_networks: String,
 }
 
+/// bgpd's update-group coalesce time (ms), in both modes' `router bgp` blocks. A session that
+/// comes up gets its first routes after it: FRR's default, 1 s plus 50 ms per peer, made every
+/// cold start, FRR restart and new session a second slower at the router (the frr-k8s
+/// side-by-side bench: cold start 2.11 s at 100 prefixes, 1.14 s with 100 ms). 100 ms still
+/// puts the sessions of a node, which come up together after an FRR restart, in one update
+/// group; it does not touch routes on sessions that are up.
+pub const COALESCE_TIME_MS: u32 = 100;
+
 /// A placeholder line is this followed by the index of its block in `render`'s list.
 const PLACEHOLDER: &str = "network fs-networks-";
 
@@ -140,6 +149,7 @@ pub fn render(state: &DesiredState) -> Result<Conf, RenderError> {
     };
     let mut ctx = Context::new();
     ctx.insert("state", &view);
+    ctx.insert("coalesce_time", &COALESCE_TIME_MS);
     let text = tera()?.render(TEMPLATE_NAME, &ctx).map_err(|e| RenderError::Template(format!("{e:?}")))?;
     // The template's leading comment leaves blank lines behind.
     let mut out = text.trim_start().to_string();

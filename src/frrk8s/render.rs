@@ -250,46 +250,50 @@ fn set_lines(out: &Outgoing) -> BTreeMap<IpNet, Vec<String>> {
     lines
 }
 
+/// frr-k8s's numbering: one counter per name (a prefix-list's, or the neighbor id's for the
+/// entries of `<id>-out` and `<id>-in` together), each from 1.
+#[derive(Default)]
+struct Numbering(BTreeMap<String, u32>);
+
+impl Numbering {
+    fn next(&mut self, name: &str) -> u32 {
+        let c = self.0.entry(name.to_string()).or_insert(0);
+        *c += 1;
+        *c
+    }
+}
+
 /// The neighbor's prefix-lists and route-map entries, numbered as frr-k8s numbers them.
 /// `own` are the router's own prefixes (advertised through `classes`, this neighbor's entries by
 /// tag), left out of the lists.
 fn policy(n: &Neighbor, own: &BTreeSet<IpNet>, classes: &[(u16, Vec<String>)], view: &mut View) {
     let id = n.id();
-    let mut seq: BTreeMap<String, u32> = BTreeMap::new();
-    let mut next = |name: &str| -> u32 {
-        let c = seq.entry(name.to_string()).or_insert(0);
-        *c += 1;
-        *c
-    };
-    let mut lists = Vec::new();
-    let mut maps = Vec::new();
+    let mut num = Numbering::default();
     for (tag, sets) in classes {
         let mut lines = vec![format!("match tag {tag}")];
         lines.extend(sets.iter().cloned());
-        maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
+        view.route_maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: num.next(&id), lines });
     }
-    // What is left for the lists: prefixes that are not the router's own.
-    let foreign = |set: &BTreeSet<Prefix>| -> BTreeSet<Prefix> {
+    outbound_lists(&id, &foreign(&n.outgoing, own), &mut num, view);
+    inbound(n, &id, &mut num, view);
+}
+
+/// What of `out` is not among `own`.
+fn foreign(out: &Outgoing, own: &BTreeSet<IpNet>) -> Outgoing {
+    let keep = |set: &BTreeSet<Prefix>| -> BTreeSet<Prefix> {
         set.iter().filter(|p| !own.contains(&p.net)).cloned().collect()
     };
-    let outgoing = Outgoing {
-        v4: foreign(&n.outgoing.v4),
-        v6: foreign(&n.outgoing.v6),
-        local_pref: n
-            .outgoing
-            .local_pref
-            .iter()
-            .map(|(k, set)| (*k, foreign(set)))
-            .filter(|(_, set)| !set.is_empty())
-            .collect(),
-        community: n
-            .outgoing
-            .community
-            .iter()
-            .map(|(k, set)| (*k, foreign(set)))
-            .filter(|(_, set)| !set.is_empty())
-            .collect(),
-    };
+    Outgoing {
+        v4: keep(&out.v4),
+        v6: keep(&out.v6),
+        local_pref: out.local_pref.iter().map(|(k, set)| (*k, keep(set))).filter(|(_, set)| !set.is_empty()).collect(),
+        community: out.community.iter().map(|(k, set)| (*k, keep(set))).filter(|(_, set)| !set.is_empty()).collect(),
+    }
+}
+
+/// frr-k8s's outbound lists of `outgoing` and their `<id>-out` entries: each community and
+/// local-preference list (`on-match next`), then the allowed lists.
+fn outbound_lists(id: &str, outgoing: &Outgoing, num: &mut Numbering, view: &mut View) {
     // The community and local-preference lists, by name.
     let mut property: Vec<(String, Family, &std::collections::BTreeSet<Prefix>, String)> = Vec::new();
     for ((c, f), prefixes) in &outgoing.community {
@@ -316,66 +320,69 @@ fn policy(n: &Neighbor, own: &BTreeSet<IpNet>, classes: &[(u16, Vec<String>)], v
     property.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, f, prefixes, set) in property {
         for p in sorted(prefixes) {
-            lists.push(format!("{} prefix-list {name} seq {} permit {}", ip(f), next(&name), p.net));
+            view.prefix_lists.push(format!("{} prefix-list {name} seq {} permit {}", ip(f), num.next(&name), p.net));
         }
         let lines = vec![format!("match {} address prefix-list {name}", ip(f)), set, "on-match next".into()];
-        maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
+        view.route_maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: num.next(id), lines });
     }
     for (f, set) in [(Family::V4, &outgoing.v4), (Family::V6, &outgoing.v6)] {
         let name = format!("{id}-allowed-{}", f.name());
         if set.is_empty() {
-            lists.push(format!("{} prefix-list {name} seq {} deny any", ip(f), next(&name)));
+            view.prefix_lists.push(format!("{} prefix-list {name} seq {} deny any", ip(f), num.next(&name)));
         }
         for p in sorted(set) {
-            lists.push(format!("{} prefix-list {name} seq {} permit {}", ip(f), next(&name), p.net));
+            view.prefix_lists.push(format!("{} prefix-list {name} seq {} permit {}", ip(f), num.next(&name), p.net));
         }
     }
     for f in [Family::V4, Family::V6] {
         let lines = vec![format!("match {} address prefix-list {id}-allowed-{}", ip(f), f.name())];
-        maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: next(&id), lines });
+        view.route_maps.push(RouteMap { name: format!("{id}-out"), action: "permit", seq: num.next(id), lines });
     }
+}
+
+/// The inbound lists and `<id>-in` entries: the always-blocked prefixes (two `deny` entries),
+/// then the allowed ones (two `permit` entries).
+fn inbound(n: &Neighbor, id: &str, num: &mut Numbering, view: &mut View) {
     // Inbound: frr-k8s names both lists after the session's family.
     let allowed = format!("{id}-inpl-{}", n.family.name());
     for filter in n.incoming.v4.iter().chain(&n.incoming.v6) {
-        lists.push(format!(
+        view.prefix_lists.push(format!(
             "{} prefix-list {allowed} seq {} permit {}",
             ip(filter.prefix.family()),
-            next(&allowed),
+            num.next(&allowed),
             entry(filter)
         ));
     }
     if n.incoming.all {
-        lists.push(format!("ip prefix-list {allowed} seq {} permit any", next(&allowed)));
-        lists.push(format!("ipv6 prefix-list {allowed} seq {} permit any", next(&allowed)));
+        view.prefix_lists.push(format!("ip prefix-list {allowed} seq {} permit any", num.next(&allowed)));
+        view.prefix_lists.push(format!("ipv6 prefix-list {allowed} seq {} permit any", num.next(&allowed)));
     } else {
         if n.incoming.v4.is_empty() {
-            lists.push(format!("ip prefix-list {allowed} seq {} deny any", next(&allowed)));
+            view.prefix_lists.push(format!("ip prefix-list {allowed} seq {} deny any", num.next(&allowed)));
         }
         if n.incoming.v6.is_empty() {
-            lists.push(format!("ipv6 prefix-list {allowed} seq {} deny any", next(&allowed)));
+            view.prefix_lists.push(format!("ipv6 prefix-list {allowed} seq {} deny any", num.next(&allowed)));
         }
     }
     if !n.always_block.is_empty() {
         let denied = format!("{id}-denied-inpl-{}", n.family.name());
         for filter in &n.always_block {
-            lists.push(format!(
+            view.prefix_lists.push(format!(
                 "{} prefix-list {denied} seq {} permit {}",
                 ip(filter.prefix.family()),
-                next(&denied),
+                num.next(&denied),
                 entry(filter)
             ));
         }
         for f in [Family::V4, Family::V6] {
             let lines = vec![format!("match {} address prefix-list {denied}", ip(f))];
-            maps.push(RouteMap { name: format!("{id}-in"), action: "deny", seq: next(&id), lines });
+            view.route_maps.push(RouteMap { name: format!("{id}-in"), action: "deny", seq: num.next(id), lines });
         }
     }
     for f in [Family::V4, Family::V6] {
         let lines = vec![format!("match {} address prefix-list {allowed}", ip(f))];
-        maps.push(RouteMap { name: format!("{id}-in"), action: "permit", seq: next(&id), lines });
+        view.route_maps.push(RouteMap { name: format!("{id}-in"), action: "permit", seq: num.next(id), lines });
     }
-    view.prefix_lists.extend(lists);
-    view.route_maps.extend(maps);
 }
 
 /// Prefixes in frr-k8s's order (as written, sorted as strings).
@@ -425,6 +432,7 @@ fn router(r: &Router, tag: impl Fn(&IpNet) -> Option<u16>) -> RouterView {
         lines.push(format!("bgp router-id {id}"));
     }
     lines.push("no bgp default ipv4-unicast".into());
+    lines.push(format!("coalesce-time {}", crate::frr::render::COALESCE_TIME_MS));
     lines.push("bgp graceful-restart preserve-fw-state".into());
     lines.push("no bgp network import-check".into());
     for n in r.neighbors.values() {

@@ -400,6 +400,8 @@ struct RunningConfig {
     of: Option<Arc<crate::frr::rendered::Rendered>>,
     text: Option<String>,
     at: Option<Instant>,
+    /// When a deferred change is due.
+    due: Option<Instant>,
 }
 
 impl RunningConfig {
@@ -417,13 +419,31 @@ impl RunningConfig {
         if let (Some(at), Some(_)) = (self.at, &self.text) {
             let due = at + RUNNING_CONFIG_REFRESH;
             if now < due {
-                return Some(due);
+                self.due = Some(due);
+                return self.due;
             }
         }
         self.of = applied.cloned();
         self.text = applied.map(|r| running_config(&r.conf.text()));
         self.at = Some(now);
+        self.due = None;
         None
+    }
+
+    /// The text for the sources' applied config (see `update`).
+    fn current(&mut self, src: &Sources) -> Option<String> {
+        let applied = src.apply.borrow().applied.clone();
+        self.update(applied.as_ref(), Instant::now());
+        self.text.clone()
+    }
+
+    /// Is a deferred change due (then the facts are stale)?
+    fn due_now(&mut self) -> bool {
+        let due = self.due.is_some_and(|d| Instant::now() >= d);
+        if due {
+            self.due = None;
+        }
+        due
     }
 }
 
@@ -558,15 +578,10 @@ pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64,
     let mut stale = true;
     let mut backlog_logged = false;
     let mut running = RunningConfig::default();
-    // When a deferred change of the running config is due.
-    let mut running_due: Option<Instant> = None;
     loop {
-        let mut idle = w.listed_at + RELIST_INTERVAL;
+        let mut idle = running.due.map_or(w.listed_at + RELIST_INTERVAL, |d| d.min(w.listed_at + RELIST_INTERVAL));
         if !w.missing.is_empty() {
             idle = idle.min(w.probed_at + MISSING_PROBE_INTERVAL);
-        }
-        if let Some(due) = running_due {
-            idle = idle.min(due);
         }
         let sleep = tokio::time::sleep_until(wake_at.map_or(idle, |at| at.min(idle)).into());
         tokio::select! {
@@ -576,10 +591,7 @@ pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64,
             _ = sleep => {}
         }
         wake_at = None;
-        if running_due.is_some_and(|due| Instant::now() >= due) {
-            running_due = None;
-            stale = true;
-        }
+        stale |= running.due_now();
         let probe = w.have.is_some() && !w.missing.is_empty() && w.probed_at.elapsed() >= MISSING_PROBE_INTERVAL;
         if probe && w.probe_missing().await {
             w.have = None;
@@ -597,13 +609,7 @@ pub async fn run(client: Client, namespaces: Namespaces, node: String, qps: f64,
         }
         let Some(have) = w.have.as_ref() else { continue };
         if std::mem::take(&mut stale) {
-            let text = if w.missing.contains(&StatusKind::FrrNodeState) {
-                None
-            } else {
-                let applied = src.apply.borrow().applied.clone();
-                running_due = running.update(applied.as_ref(), Instant::now());
-                running.text.clone()
-            };
+            let text = (!w.missing.contains(&StatusKind::FrrNodeState)).then(|| running.current(&src)).flatten();
             let facts = facts(&src, &node, text);
             let problems = src.problems.borrow().clone();
             events.observe(&node, &facts, problems.as_deref().map(Vec::as_slice), have);
