@@ -100,7 +100,8 @@ golden:
 soak: deps
 	$(CARGO) bench --locked --bench soak
 
-## fuzz: cargo fuzz (nightly) on manifests, desired state + rendering, FRR's JSON and config text;
+## fuzz: cargo fuzz (nightly) on manifests, desired state + rendering, FRRConfigurations (conversion,
+## merge, rendering), FRR's JSON and config text;
 ## each target runs FUZZ_SECONDS (default 600), two at a time.
 fuzz:
 	cargo install --locked cargo-fuzz --version 0.13.2 >/dev/null 2>&1 || true

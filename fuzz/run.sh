@@ -18,4 +18,6 @@ wait $a && wait $b
 run frr_json & a=$!
 run frr_config & b=$!
 wait $a && wait $b
-run alloc
+run alloc & a=$!
+run frrk8s & b=$!
+wait $a && wait $b

@@ -62,8 +62,9 @@ enum Cmd {
     /// Validate the manifests: print every problem; exit 1 on any error (for users' CI).
     ///
     /// Without --node, as MetalLB's controller validates: every object, whether or not a node uses
-    /// it, and the rules between peers (one myASN and routerID per VRF, no neighbor twice) across
-    /// all peers. With --node, what that node would run (objects it does not use only warn).
+    /// it, and the rules between peers (one myASN and routerID per VRF, no neighbor twice) between
+    /// peers that select a common Node of the files (all peers when the files have no Node). With
+    /// --node, what that node would run (objects it does not use only warn).
     Check(Offline),
     /// Print the CustomResourceDefinitions of one API as YAML (deploy/crds.yaml: metallb.io;
     /// deploy/frrk8s/crds.yaml: frrk8s.metallb.io).

@@ -140,43 +140,55 @@ fn controller_rejects_a_renew_deadline_not_below_the_lease_duration() {
 
 #[test]
 fn check_without_node_validates_the_whole_cluster_as_metallb_does() {
-    // Two peers for two different nodes with different routerIDs, and a BFD profile nobody uses
-    // with an invalid value: each node alone is fine (the profile only warns), MetalLB's
-    // controller refuses the configuration, and so does `check` without --node.
+    // Two peers with different routerIDs and a BFD profile nobody uses with an invalid value.
+    // Each node alone is fine (the profile only warns). Without --node, as MetalLB's webhook: the
+    // profile is refused, and the routerIDs are refused where the two peers meet on a known Node,
+    // or when no Node is known; peers whose selectors pick disjoint Nodes never meet.
     let dir = std::env::temp_dir().join(format!("frr-speaker-check-cluster-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let peer = |name: &str, node: &str, id: &str| {
-        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec: {{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.{}, routerID: {id}, nodeSelectors: [{{matchLabels: {{kubernetes.io/hostname: {node}}}}}]}}\n", name.len())
+    let peer = |name: &str, selector: &str, id: &str| {
+        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}, namespace: metallb-system}}\nspec: {{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.{}, routerID: {id}, nodeSelectors: [{{matchLabels: {{{selector}}}}}]}}\n", name.len())
     };
     let profile = "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: unused, namespace: metallb-system}\nspec: {detectMultiplier: 1}\n";
     let node = |n: &str| {
-        format!("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n")
+        format!("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}, rack: r1}}}}\n")
     };
-    let yaml = [
-        peer("a", "node1", "192.0.2.101"),
-        peer("bb", "node2", "192.0.2.102"),
-        profile.into(),
-        node("node1"),
-        node("node2"),
-    ];
-    std::fs::write(dir.join("config.yaml"), yaml.concat()).expect("write");
-    let path = dir.to_string_lossy().to_string();
+    let check = |docs: &[String]| {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("config.yaml"), docs.concat()).expect("write");
+        let path = dir.to_string_lossy().to_string();
+        let out = bin(&["check", &path]);
+        (out.status.code(), text(&out.stderr), path)
+    };
+    let (a, b) = (
+        peer("a", "kubernetes.io/hostname: node1", "192.0.2.101"),
+        peer("bb", "kubernetes.io/hostname: node2", "192.0.2.102"),
+    );
+    let router_id = "error: BGPPeer metallb-system/bb: spec.routerID: 192.0.2.102 differs from 192.0.2.101";
+    let profile_error = "error: BFDProfile metallb-system/unused: spec.detectMultiplier";
+    // Disjoint known Nodes: only the profile is refused.
+    let (code, err, path) = check(&[a.clone(), b.clone(), profile.into(), node("node1"), node("node2")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(profile_error) && !err.contains("spec.routerID"), "{err}");
     for n in ["node1", "node2"] {
         let one = bin(&["check", "--node", n, &path]);
         assert_eq!(one.status.code(), Some(0), "{n}: {}", text(&one.stderr));
         assert!(text(&one.stderr).contains("warning: BFDProfile metallb-system/unused: spec.detectMultiplier"));
     }
-    let all = bin(&["check", &path]);
-    let err = text(&all.stderr);
-    assert_eq!(all.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("error: BGPPeer metallb-system/bb: spec.routerID: 192.0.2.102 differs from 192.0.2.101"),
-        "{err}"
-    );
-    assert!(err.contains("error: BFDProfile metallb-system/unused: spec.detectMultiplier"), "{err}");
     let render = bin(&["render", &path]);
     assert_eq!(render.status.code(), Some(2), "render is per node");
+    // Disjoint, nothing else wrong: accepted.
+    let (code, err, _) = check(&[a.clone(), b.clone(), node("node1"), node("node2")]);
+    assert_eq!(code, Some(0), "{err}");
+    // No Node known: every pair counts.
+    let (code, err, _) = check(&[a.clone(), b.clone()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(router_id), "{err}");
+    // A peer that selects a rack meets the other on node1.
+    let rack = peer("bb", "rack: r1", "192.0.2.102");
+    let (code, err, _) = check(&[a, rack, node("node1"), node("node2")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(router_id), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

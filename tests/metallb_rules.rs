@@ -135,3 +135,83 @@ fn every_metallb_rule_has_metallbs_outcome() {
     }
     assert!(failed.is_empty(), "{} rules differ from MetalLB:\n{}", failed.len(), failed.join("\n"));
 }
+
+/// MetalLB's node-aware peer rules (TestValidateFRR in internal/config/validation_test.go,
+/// v0.16.1: "duplicate address, ..." and "three peers same address, ..."), checked as
+/// `frr-speaker check` without --node checks: two peers with one address are refused only when
+/// they select a common known Node, or when no Node is known.
+#[test]
+fn duplicate_peers_are_refused_only_where_they_share_a_node() {
+    let on = |name: &str, hosts: &[&str]| {
+        let sels: Vec<String> =
+            hosts.iter().map(|h| format!("{{matchLabels: {{kubernetes.io/hostname: {h}}}}}")).collect();
+        let sels = if hosts.is_empty() { String::new() } else { format!(", nodeSelectors: [{}]", sels.join(", ")) };
+        peer(name, &format!("{{myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.50{sels}}}"))
+    };
+    let node = |n: &str| {
+        format!("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n")
+    };
+    let whole_cluster = |docs: &[String]| {
+        let dir = std::env::temp_dir().join(format!("frr-speaker-metallb-nodes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("in.yaml"), docs.concat()).expect("write");
+        let (snap, read) = frr_speaker::sources::files::load(std::slice::from_ref(&dir), "metallb-system");
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = frr_speaker::desired::Options { whole_cluster: true, ..frr_speaker::desired::Options::new("") };
+        let out = frr_speaker::pipeline::run(&snap, &read, &opts);
+        out.problems.iter().filter(|p| p.is_error()).map(|p| p.to_string()).collect::<Vec<_>>()
+    };
+    let nodes = |names: &[&str]| names.iter().map(|n| node(n)).collect::<Vec<_>>();
+    let cases: Vec<(&str, Vec<String>, Vec<String>, bool)> = vec![
+        (
+            "disjoint hostname selectors",
+            vec![on("a", &["node1"]), on("b", &["node2"])],
+            nodes(&["node1", "node2"]),
+            false,
+        ),
+        ("overlapping hostname selectors", vec![on("a", &["node1"]), on("b", &["node1"])], nodes(&["node1"]), true),
+        (
+            "one peer without nodeSelector matches all nodes",
+            vec![on("a", &[]), on("b", &["node1"])],
+            nodes(&["node1"]),
+            true,
+        ),
+        ("disjoint selectors but no nodes known", vec![on("a", &["node1"]), on("b", &["node2"])], vec![], true),
+        (
+            "three peers same address, all on distinct nodes",
+            vec![on("a", &["node1"]), on("b", &["node2"]), on("c", &["node3"])],
+            nodes(&["node1", "node2", "node3"]),
+            false,
+        ),
+        (
+            "three peers same address, third overlaps with first",
+            vec![on("a", &["node1"]), on("b", &["node2"]), on("c", &["node1"])],
+            nodes(&["node1", "node2"]),
+            true,
+        ),
+        (
+            "multiple nodeSelectors (OR), disjoint",
+            vec![on("a", &["node1", "node2"]), on("b", &["node3", "node4"])],
+            nodes(&["node1", "node2", "node3", "node4"]),
+            false,
+        ),
+        (
+            "multiple nodeSelectors (OR), overlap via second selector",
+            vec![on("a", &["node1", "node2"]), on("b", &["node3", "node2"])],
+            nodes(&["node1", "node2", "node3"]),
+            true,
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (desc, peers, nodes, refused) in cases {
+        let errors = whole_cluster(&[peers, nodes].concat());
+        let duplicate = errors
+            .iter()
+            .any(|e| e.contains("spec.peerAddress: 192.0.2.50 in the default VRF is already the peer of BGPPeer"));
+        if duplicate != refused || errors.len() != usize::from(refused) {
+            failed.push(format!("{desc}: refused {refused} expected, got {errors:?}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}

@@ -150,6 +150,8 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
     cfg.l2_only = l2_only_pools(snap, ns, &pools, &mut probs);
 
     let mut used_profiles: BTreeSet<String> = BTreeSet::new();
+    // Whole cluster: the known Nodes each valid peer selects (parallel to cfg.peers).
+    let mut on_nodes: Vec<BTreeSet<&str>> = Vec::new();
     for p in &peers {
         let Some(relevant) =
             selects_node(Kind::BGPPeer, p.key.clone(), &p.spec.node_selectors, node_labels, opts, &mut probs)
@@ -164,6 +166,13 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
                         used_profiles.insert(bp.as_str().to_string());
                     }
                     cfg.peers.push(pc);
+                    on_nodes.push(
+                        snap.nodes
+                            .values()
+                            .filter(|n| any_matches(&p.spec.node_selectors, &n.labels).unwrap_or(false))
+                            .map(|n| n.name.as_str())
+                            .collect(),
+                    );
                 }
             }
             Err(list) => probs.extend(relevant, list),
@@ -177,7 +186,23 @@ pub fn validate(snap: &Snapshot, opts: &Options, node_labels: &BTreeMap<String, 
             Err(list) => probs.extend(relevant, list),
         }
     }
-    per_vrf_rules(&cfg.peers, &mut probs);
+    if opts.whole_cluster && !snap.nodes.is_empty() {
+        // As MetalLB's webhook: the rules hold between peers that share a known Node (they meet
+        // in its FRR); peers whose selectors pick disjoint Nodes never do. Without Nodes, every
+        // pair counts.
+        for node in snap.nodes.keys() {
+            let here: Vec<PeerConf> = cfg
+                .peers
+                .iter()
+                .zip(&on_nodes)
+                .filter(|(_, nodes)| nodes.contains(node.as_str()))
+                .map(|(p, _)| p.clone())
+                .collect();
+            per_vrf_rules(&here, &mut probs);
+        }
+    } else {
+        per_vrf_rules(&cfg.peers, &mut probs);
+    }
 
     for a in &ads {
         let Some(relevant) =
