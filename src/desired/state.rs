@@ -2,7 +2,7 @@
 //! passed the grammar of `values` (or is generated from numbers and addresses), every collection is
 //! sorted, so equal intent always renders to equal bytes.
 //!
-//! How per-prefix attributes reach FRR (design; measured in README "Benchmarks"):
+//! How per-prefix attributes reach FRR (design; measured in docs/benchmarks.md):
 //! - Each announced prefix is one `network P route-map fs-tag-N` line. `fs-tag-N` only sets the
 //!   route's tag to N; N names the prefix's *class*: which neighbors receive it and through which
 //!   advertisements.

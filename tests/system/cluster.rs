@@ -313,10 +313,11 @@ fn previous_release(c: &Cluster, overlay: &str) -> std::path::PathBuf {
     file
 }
 
-/// The `kubectl ...` lines of the README's first shell block under the heading `title`, as
+/// The `kubectl ...` lines of the first shell block under the heading `title` of `file` (README.md or
+/// a page of docs/), as
 /// words (single quotes group; a `#` word starts a comment).
-fn readme_block(title: &str) -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+fn doc_block(file: &str, title: &str) -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(root().join(file)).expect(file);
     let section = readme.split("\n## ").chain(readme.split("\n### ")).find(|s| s.starts_with(title)).expect("section");
     let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a shell block");
     let mut cmds = Vec::new();
@@ -537,7 +538,7 @@ fn check(c: &Cluster, tag: &str) {
     ]);
     assert_eq!(restarts.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "no container restarted");
 
-    // The upgrade to this layout, as README "Upgrading" tells it: the old DaemonSet deleted with
+    // The upgrade to this layout, as docs/install.md "Upgrading" tells it: the old DaemonSet deleted with
     // its pods left running, its pods labelled as the new selector wants, the new one applied: it
     // adopts them and replaces them one node at a time (a rolling update). Long-lived flows
     // through the router meanwhile; the peers have graceful restart on.
@@ -557,7 +558,7 @@ fn check(c: &Cluster, tag: &str) {
     assert_eq!(first.trim(), "established 40", "every flow open before the upgrade");
     let old: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
     let t = Instant::now();
-    for step in readme_block("Upgrading") {
+    for step in doc_block("docs/install.md", "Upgrading") {
         let args: Vec<String> =
             step.iter().skip(1).map(|a| if a == "my-speaker/" { overlay.to_string() } else { a.clone() }).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -594,7 +595,7 @@ fn check(c: &Cluster, tag: &str) {
     let mut speakers: Vec<String> = ["node1", "node2"].iter().map(|n| c.speaker_pod(n)).collect();
     speakers.sort();
     assert_eq!(matched, speakers, "the DaemonSet's selector matches exactly the speaker pods");
-    let commands = readme_block("Debugging");
+    let commands = doc_block("README.md", "Debugging");
     assert!(commands.iter().filter(|a| a.iter().any(|w| w.starts_with("ds/"))).count() >= 4, "{commands:?}");
     for round in 0..4 {
         for cmd in &commands {
