@@ -651,12 +651,10 @@ fn aggregate(ip: IpAddr, ad: &AdConf) -> IpNet {
     IpNet::new(ip, len).map(|n| n.trunc()).unwrap_or_else(|_| IpNet::from(ip))
 }
 
-/// Tags 1..=65534 (65535 is the sequence number of each outbound route-map's final deny). A tag is
-/// a hash of the class's identity, probing upwards on a collision, so it is stable while the class
-/// exists.
+/// Tags 1..=65534 (65535 is the sequence number of each outbound route-map's final deny), by the
+/// class's identity (`hashed_tags`).
 fn assign_tags(classes: &mut BTreeMap<&Class, u16>, cfg: &ValidConfig) {
-    const SLOTS: u64 = 65534;
-    let mut wanted: Vec<(u64, String, &Class)> = classes
+    let ids: Vec<(String, &Class)> = classes
         .keys()
         .map(|class| {
             let mut id = String::new();
@@ -672,19 +670,32 @@ fn assign_tags(classes: &mut BTreeMap<&Class, u16>, cfg: &ValidConfig) {
                 }
                 id.push(';');
             }
-            (fnv1a(id.as_bytes()) % SLOTS, id, *class)
+            (id, *class)
         })
         .collect();
+    let tags = hashed_tags(ids.iter().map(|(id, _)| id.as_str()));
+    for (id, class) in &ids {
+        classes.insert(class, tags[id.as_str()]);
+    }
+}
+
+/// A tag in 1..=65534 for each of `ids` (distinct identities): a hash of the identity, probing
+/// upwards on a collision, so that a tag is stable while its identity exists (FRR mode's classes
+/// and frr-k8s mode's).
+pub(crate) fn hashed_tags<'a>(ids: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, u16> {
+    const SLOTS: u64 = 65534;
+    let mut wanted: Vec<(u64, &str)> = ids.into_iter().map(|id| (fnv1a(id.as_bytes()) % SLOTS, id)).collect();
     wanted.sort();
     let mut used = BTreeSet::new();
-    for (slot, _, class) in wanted {
+    let mut tags = BTreeMap::new();
+    for (slot, id) in wanted {
         let mut s = slot;
-        while used.contains(&s) {
+        while !used.insert(s) {
             s = (s + 1) % SLOTS;
         }
-        used.insert(s);
-        classes.insert(class, (s + 1) as u16);
+        tags.insert(id, (s + 1) as u16);
     }
+    tags
 }
 
 /// FNV-1a, 64 bit: a stable hash (std's hasher is randomly seeded per process).

@@ -26,7 +26,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::model::*;
-use crate::desired::fnv1a;
+use crate::desired::hashed_tags;
 use crate::frr::render::{check_grammar, RenderError};
 use crate::grammar::values::{standard_community_text, CommunityValue};
 
@@ -135,8 +135,8 @@ fn community_text(c: &CommunityValue) -> String {
 }
 
 /// The classes of the routers' own prefixes: which neighbors receive a prefix, with which
-/// attributes. A class's tag is a hash of its identity (probing upwards on a collision, as in FRR
-/// mode), so it stays while the class exists however other prefixes come and go.
+/// attributes. A class's tag is a hash of its identity (`desired::hashed_tags`, as in FRR mode), so
+/// it stays while the class exists however other prefixes come and go.
 struct Classes {
     /// (router's VRF key, prefix) → the tag of its class; a prefix no neighbor receives has none.
     tag_of: BTreeMap<(String, IpNet), u16>,
@@ -166,28 +166,19 @@ impl Classes {
                 }
             }
         }
-        const SLOTS: u64 = 65534;
-        let mut wanted: Vec<(u64, String, &Class)> = members
+        let ids: Vec<(String, &Class)> = members
             .keys()
-            .map(|class| {
-                let id: String = class.iter().map(|(n, sets)| format!("{n}={};", sets.join(","))).collect();
-                (fnv1a(id.as_bytes()) % SLOTS, id, class)
-            })
+            .map(|class| (class.iter().map(|(n, sets)| format!("{n}={};", sets.join(","))).collect(), class))
             .collect();
-        wanted.sort();
-        let mut used = BTreeSet::new();
+        let tags = hashed_tags(ids.iter().map(|(id, _)| id.as_str()));
         let mut classes = Classes { tag_of: BTreeMap::new(), entries: BTreeMap::new() };
-        for (slot, _, class) in wanted {
-            let mut s = slot;
-            while !used.insert(s) {
-                s = (s + 1) % SLOTS;
-            }
-            let tag = (s + 1) as u16;
-            for key in &members[class] {
+        for (id, class) in &ids {
+            let tag = tags[id.as_str()];
+            for key in &members[*class] {
                 classes.tag_of.insert(key.clone(), tag);
             }
-            for (id, sets) in class {
-                classes.entries.entry(id.clone()).or_default().push((tag, sets.clone()));
+            for (n, sets) in *class {
+                classes.entries.entry(n.clone()).or_default().push((tag, sets.clone()));
             }
         }
         for e in classes.entries.values_mut() {
