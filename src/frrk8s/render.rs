@@ -78,7 +78,8 @@ pub fn render(config: &Config) -> Result<String, RenderError> {
         for n in r.neighbors.values() {
             policy(n, &own, classes.entries.get(&n.id()).map_or(&[][..], Vec::as_slice), &mut view);
         }
-        view.routers.push(router(r, |net| classes.tag_of.get(&(vrf.clone(), *net)).copied()));
+        let tags = classes.tag_of.get(vrf);
+        view.routers.push(router(r, |net| tags.and_then(|t| t.get(net)).copied()));
     }
     view.bfd_profiles = config.bfd_profiles.values().map(profile).collect();
     let template = |e: &dyn std::fmt::Debug| RenderError::Template(format!("{e:?}"));
@@ -138,8 +139,8 @@ fn community_text(c: &CommunityValue) -> String {
 /// attributes. A class's tag is a hash of its identity (`desired::hashed_tags`, as in FRR mode), so
 /// it stays while the class exists however other prefixes come and go.
 struct Classes {
-    /// (router's VRF key, prefix) → the tag of its class; a prefix no neighbor receives has none.
-    tag_of: BTreeMap<(String, IpNet), u16>,
+    /// Router's VRF key → prefix → the tag of its class; a prefix no neighbor receives has none.
+    tag_of: BTreeMap<String, BTreeMap<IpNet, u16>>,
     /// Neighbor id → (tag, the `set` lines of its entry), by tag.
     entries: BTreeMap<String, Vec<(u16, Vec<String>)>>,
 }
@@ -174,8 +175,8 @@ impl Classes {
         let mut classes = Classes { tag_of: BTreeMap::new(), entries: BTreeMap::new() };
         for (id, class) in &ids {
             let tag = tags[id.as_str()];
-            for key in &members[*class] {
-                classes.tag_of.insert(key.clone(), tag);
+            for (vrf, net) in &members[*class] {
+                classes.tag_of.entry(vrf.clone()).or_default().insert(*net, tag);
             }
             for (n, sets) in *class {
                 classes.entries.entry(n.clone()).or_default().push((tag, sets.clone()));
@@ -188,7 +189,7 @@ impl Classes {
     }
 
     fn tags(&self) -> BTreeSet<u16> {
-        self.tag_of.values().copied().collect()
+        self.tag_of.values().flat_map(|m| m.values().copied()).collect()
     }
 }
 

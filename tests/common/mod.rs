@@ -597,6 +597,13 @@ fn signal_group(pid: u32, sig: nix::sys::signal::Signal) {
 }
 
 /// Poll `f` every 20 ms until it holds or `timeout` passes; returns the time it took.
+/// `/metrics` of a process on the host's loopback at `port` (an agent or controller started
+/// outside the lab's namespaces); empty when nothing answers.
+pub fn host_metrics(port: u16) -> String {
+    let out = Command::new("curl").args(["-s", &format!("127.0.0.1:{port}/metrics")]).output().expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let t = Instant::now();
     while t.elapsed() < timeout {

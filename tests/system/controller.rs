@@ -267,8 +267,7 @@ async fn controller_allocates_and_the_router_sees_it() {
     assert!(full.is_some(), "exhaustion reported: {:?}", notes(&client, "t2", "AllocationFailed").await);
     let counted = eventually(T, || async { pool_status(&client, "tiny").await == Some((2, 0)) }).await;
     assert!(counted.is_some(), "pool status of tiny: {:?}", pool_status(&client, "tiny").await);
-    let m = block_in_place(|| Command::new("curl").args(["-s", "127.0.0.1:17491/metrics"]).output().expect("curl"));
-    let m = String::from_utf8_lossy(&m.stdout).into_owned();
+    let m = block_in_place(|| common::host_metrics(17491));
     assert!(m.contains("metallb_allocator_addresses_in_use_total{pool=\"tiny\"} 2"), "{m}");
     assert!(m.contains("metallb_allocator_addresses_total{pool=\"public\"} 63"), "{m}");
     let svcs: Api<Service> = Api::namespaced(client.clone(), "default");

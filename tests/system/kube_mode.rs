@@ -265,10 +265,7 @@ async fn frr_configurations_through_the_api_reach_the_router() {
         wait_for(T, || {
             // An apply happened (one with nothing to change logs no line: FRR 10 starts with
             // what the empty configuration holds): the agent's own metric, on the host.
-            let metrics = std::process::Command::new("curl").args(["-s", "127.0.0.1:17484/metrics"]).output();
-            let applied = metrics.is_ok_and(|m| {
-                String::from_utf8_lossy(&m.stdout).contains("frr_speaker_last_apply_timestamp_seconds ")
-            });
+            let applied = common::host_metrics(17484).contains("frr_speaker_last_apply_timestamp_seconds ");
             let log = l.agent_log_text(1);
             applied && log.contains("kind=FRRConfiguration") && log.contains("not served")
         })
@@ -658,10 +655,7 @@ async fn passwords_stay_out_of_logs_metrics_status_and_events() {
     // Everything the agent wrote or shows, and every process's command line.
     let mut seen: Vec<(String, String)> = Vec::new();
     seen.push(("agent log".into(), std::fs::read_to_string(lab.agent_log(1)).unwrap_or_default()));
-    let metrics = block_in_place(|| {
-        std::process::Command::new("curl").args(["-s", "127.0.0.1:17483/metrics"]).output().expect("curl")
-    });
-    seen.push(("metrics".into(), String::from_utf8_lossy(&metrics.stdout).into_owned()));
+    seen.push(("metrics".into(), block_in_place(|| common::host_metrics(17483))));
     let all = ListParams::default();
     let s1 = Api::<ServiceBgpStatus>::namespaced(client.clone(), ns).list(&all).await.expect("list");
     let s2 = Api::<BgpSessionState>::namespaced(client.clone(), ns).list(&all).await.expect("list");
